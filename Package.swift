@@ -1,0 +1,53 @@
+// swift-tools-version:6.0
+// dcot: Diverse Co-training for semi-supervised segmentation, on CPUs.
+// Layout and dependency rules: README.md "Architecture"; one folder = one target = one concern.
+import PackageDescription
+
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+
+let package = Package(
+    name: "dcot",
+    platforms: [.macOS(.v13)],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+    ],
+    targets: [
+        // System libraries (Debian -dev packages; Scripts/setup installs them).
+        .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        // The one C target: libpng/libjpeg calls that need setjmp, and SHA-256.
+        .target(name: "CNative",
+                cSettings: [.unsafeFlags(["-O3"])],
+                linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
+
+        // Libraries.
+        .target(name: "Support", dependencies: ["CNative"]),
+        .target(name: "SafeTensors"),
+        .target(name: "ImageIO", dependencies: ["CTurboJPEG", "CNative", "Support"]),
+        .target(name: "Shards", dependencies: ["SafeTensors", "ImageIO", "CZstd", "Support"]),
+        .target(name: "Tensor", dependencies: ["COpenBLAS"]),
+        .target(name: "Autograd", dependencies: ["Tensor"]),
+        .target(name: "NN", dependencies: ["Autograd", "Tensor"]),
+        .target(name: "Synth", dependencies: ["ImageIO", "Support"]),
+        .target(name: "Pipeline", dependencies: ["Shards", "ImageIO", "Support"]),
+
+        // Programs: thin wrappers over one library entry point each.
+        .executableTarget(name: "dcot-synth", dependencies: ["Synth", "Support", argumentParser]),
+        .executableTarget(name: "dcot-prep", dependencies: ["Pipeline", "Support", argumentParser]),
+        .executableTarget(name: "dcot-split", dependencies: ["Pipeline", "Support", argumentParser]),
+        .executableTarget(name: "dcot-bench",
+                          dependencies: ["ImageIO", "Shards", "Tensor", "Autograd", "NN", "Support", "CZstd",
+                                         "COpenBLAS", argumentParser]),
+
+        // Tests.
+        .testTarget(name: "SupportTests", dependencies: ["Support"]),
+        .testTarget(name: "ImageIOTests", dependencies: ["ImageIO", "Support"]),
+        .testTarget(name: "ShardsTests", dependencies: ["Shards", "SafeTensors", "ImageIO", "Support"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Synth", "Shards", "ImageIO", "Support"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "AutogradTests", dependencies: ["Autograd", "Tensor"]),
+        .testTarget(name: "NNTests", dependencies: ["NN", "Autograd", "Tensor"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,79 @@
+// CNative: the C calls Swift cannot make safely (libpng and libjpeg report errors by longjmp),
+// plus SHA-256. Every function returns a CN_* code and, on error, a message in `err`.
+#ifndef DCOT_CNATIVE_H
+#define DCOT_CNATIVE_H
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+    CN_OK = 0,
+    CN_E_DECODE = -1,      // corrupt or truncated data
+    CN_E_UNSUPPORTED = -2, // valid file of a kind we do not take (e.g. 16-bit PNG)
+    CN_E_CAPACITY = -3,    // caller buffer too small
+    CN_E_NOMEM = -4,
+    CN_E_ARG = -5,
+    CN_E_ENCODE = -6,
+};
+
+// ---- PNG ----
+enum { CN_PNG_PALETTE = 1, CN_PNG_GRAY = 2, CN_PNG_RGB = 3, CN_PNG_RGBA = 4, CN_PNG_GRAY_ALPHA = 5 };
+
+typedef struct {
+    uint32_t width, height;
+    int bit_depth;       // as stored
+    int kind;            // CN_PNG_*
+    int channels;        // bytes per pixel delivered by cn_png_read (1, 3 or 4; 16-bit is rejected)
+    int num_palette;
+    uint8_t palette[256 * 3];
+    int has_trns;
+    int num_warnings;
+} cn_png_info;
+
+// Header only when dst == NULL. Otherwise decodes into dst (width*height*channels bytes):
+// palette and grey images as raw stored values (palette indices are NOT expanded; 1/2/4-bit
+// values are unpacked unchanged), RGB(A) as bytes. Grey+alpha is delivered as grey (alpha dropped).
+int cn_png_read(const uint8_t *data, size_t len, uint8_t *dst, size_t dst_capacity,
+                cn_png_info *info, char *err, size_t errlen);
+
+// 8-bit palette PNG from indices (w*h bytes) and a palette of num_palette RGB triples.
+// The encoded bytes are returned in *out (free with cn_free).
+int cn_png_write_palette(const uint8_t *indices, uint32_t w, uint32_t h, const uint8_t *palette_rgb,
+                         int num_palette, int compression_level, uint8_t **out, size_t *out_len,
+                         char *err, size_t errlen);
+// 8-bit greyscale (channels 1) or RGB (channels 3) PNG.
+int cn_png_write(const uint8_t *pixels, uint32_t w, uint32_t h, int channels, int compression_level,
+                 uint8_t **out, size_t *out_len, char *err, size_t errlen);
+void cn_free(void *p);
+
+// ---- JPEG DCT coefficients (libjpeg jpeg_read_coefficients; the route jpeg2dct takes) ----
+enum { CN_DCT_DEQUANTIZE = 1 };
+
+typedef struct {
+    int image_width, image_height;
+    int num_components;           // 1 (grey) or 3
+    int color_space;              // libjpeg J_COLOR_SPACE of the file
+    int h_samp[3], v_samp[3];     // sampling factors
+    int blocks_h[3], blocks_w[3]; // per component: height/width in 8x8 blocks
+    uint16_t quant[3][64];        // quantisation table per component, natural (row-major) order
+    int progressive;
+    int num_warnings;
+} cn_jpeg_coef_info;
+
+// Header pass (fills info). Planes are blocks_h x blocks_w x 64 int16, natural order (k = 8v + u).
+int cn_jpeg_coef_header(const uint8_t *data, size_t len, cn_jpeg_coef_info *info, char *err, size_t errlen);
+// Reads the coefficients of up to 3 components into the given planes (NULL to skip one).
+int cn_jpeg_read_coefs(const uint8_t *data, size_t len, int flags, int16_t *planes[3], const size_t caps[3],
+                       cn_jpeg_coef_info *info, char *err, size_t errlen);
+
+// ---- SHA-256 ----
+typedef struct {
+    uint32_t state[8];
+    uint64_t bitcount;
+    uint8_t buffer[64];
+    size_t buffered;
+} cn_sha256_ctx;
+void cn_sha256_init(cn_sha256_ctx *ctx);
+void cn_sha256_update(cn_sha256_ctx *ctx, const void *data, size_t len);
+void cn_sha256_final(cn_sha256_ctx *ctx, uint8_t digest[32]);
+
+#endif

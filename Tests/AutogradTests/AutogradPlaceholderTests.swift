@@ -1,0 +1,6 @@
+import XCTest
+import Autograd
+
+final class AutogradPlaceholderTests: XCTestCase {
+    func testModuleLinks() {}
+}

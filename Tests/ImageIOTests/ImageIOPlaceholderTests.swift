@@ -1,0 +1,6 @@
+import XCTest
+import ImageIO
+
+final class ImageIOPlaceholderTests: XCTestCase {
+    func testModuleLinks() {}
+}

@@ -1,0 +1,6 @@
+import XCTest
+import Pipeline
+
+final class PipelinePlaceholderTests: XCTestCase {
+    func testModuleLinks() {}
+}

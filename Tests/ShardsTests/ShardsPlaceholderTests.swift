@@ -1,0 +1,6 @@
+import XCTest
+import Shards
+
+final class ShardsPlaceholderTests: XCTestCase {
+    func testModuleLinks() {}
+}

@@ -1,0 +1,6 @@
+import XCTest
+import Support
+
+final class SupportPlaceholderTests: XCTestCase {
+    func testModuleLinks() {}
+}
