@@ -48,6 +48,7 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "Tensor"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Autograd", "Tensor"]),
+        .testTarget(name: "SynthTests", dependencies: ["Synth"]),
     ],
     swiftLanguageModes: [.v5]
 )
