@@ -31,7 +31,7 @@ public enum AtomicFile {
             throw UserError(path, "cannot create a temporary file in \(dir) (\(errnoText()))",
                             fix: "check that the directory exists and is writable")
         }
-        let tmp = String(cString: template.map { UInt8(bitPattern: $0) }.withUnsafeBufferPointer { $0.baseAddress! })
+        let tmp = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         var ok = false
         defer {
             if !ok { unlink(tmp) }

@@ -1,0 +1,58 @@
+// The shard container (*.dcshard): zstd frames whose decompressed concatenation is one safetensors
+// file. Frame 0 = the safetensors header; then one frame per sample with that sample's tensors
+// (`<id>/image` U8 [H,W,3], `<id>/label` U8 [H,W], `<id>/dct` I16 [64,H',W'], `<id>/confidence`
+// U8 [H,W]), contiguous, so one sample is read by seeking to its frame.
+import SafeTensors
+
+public enum ShardFormat {
+    public static let format = "dcot-shard"
+    public static let version = 1
+    public static let fileExtension = "dcshard"
+    /// zstd level used by dcot-prep (fast: shards are written once, read every epoch).
+    public static let defaultLevel: Int32 = 3
+}
+
+/// One tensor of a sample before it is placed in a shard.
+public struct SampleTensor: Sendable {
+    public var key: String // "image", "label", "dct", "confidence"
+    public var dtype: DType
+    public var shape: [Int]
+    public var bytes: [UInt8]
+
+    public init(key: String, dtype: DType, shape: [Int], bytes: [UInt8]) {
+        precondition(bytes.count == shape.reduce(1, *) * dtype.byteSize)
+        self.key = key
+        self.dtype = dtype
+        self.shape = shape
+        self.bytes = bytes
+    }
+
+    public init<T: BitwiseCopyable>(key: String, dtype: DType, shape: [Int], values: [T]) {
+        self.init(key: key, dtype: dtype, shape: shape, bytes: values.withUnsafeBytes { Array($0) })
+    }
+}
+
+/// A sample compressed into its own frame, ready to be placed in a shard (safe to build in parallel).
+public struct EncodedSample: Sendable {
+    public let id: String
+    /// (key, dtype, shape, byte range within the sample's raw bytes)
+    public let tensors: [(key: String, dtype: DType, shape: [Int], begin: Int, end: Int)]
+    public let rawSize: Int
+    public let frame: [UInt8]
+
+    public init(id: String, tensors: [SampleTensor], level: Int32 = ShardFormat.defaultLevel,
+                context: Zstd.Context? = nil) {
+        var raw = [UInt8]()
+        raw.reserveCapacity(tensors.reduce(0) { $0 + $1.bytes.count })
+        var layout = [(key: String, dtype: DType, shape: [Int], begin: Int, end: Int)]()
+        for t in tensors {
+            let begin = raw.count
+            raw.append(contentsOf: t.bytes)
+            layout.append((t.key, t.dtype, t.shape, begin, raw.count))
+        }
+        self.id = id
+        self.tensors = layout
+        self.rawSize = raw.count
+        self.frame = raw.withUnsafeBytes { Zstd.compress($0, level: level, context: context?.pointer) }
+    }
+}
