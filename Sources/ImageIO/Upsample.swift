@@ -1,68 +1,51 @@
 // cv2.resize(INTER_LINEAR) by exactly 2 on uint8 images, in cv2's fixed-point arithmetic, so the
-// DCT input matches the reference pipeline bit for bit. Weights along each axis are 1/4, 3/4
-// (half-pixel centres); edge samples clamp to weight 1.
+// DCT input matches the reference pipeline bit for bit (Scripts/goldens/dct.py verifies the same
+// formula against OpenCV 4.5–5.0).
 //
-// Along one axis, output o = 2k uses source k-1 (1/4) and k (3/4); o = 2k+1 uses k (3/4) and
-// k+1 (1/4); out-of-range neighbours give the in-range sample weight 1. Weights are kept in
-// quarters (1, 3 or 4) and the 2-D sum has denominator 16.
+// Along each axis output 2k takes source k (weight 3/4, "near") and k-1 (1/4, "far"); output 2k+1
+// takes k and k+1; a far index outside the image clamps to the edge. Horizontally cv2 keeps
+// p = 3*near + far exactly (11-bit weights); its uint8 vertical pass truncates each weighted row
+// before rounding: out = ((3*p_near >> 2) + (p_far >> 2) + 2) >> 2.
 
 @usableFromInline
 struct Tap: Sendable {
-    @usableFromInline var i0: Int32
-    @usableFromInline var i1: Int32
-    @usableFromInline var w0: Int32
-    @usableFromInline var w1: Int32
+    @usableFromInline var near: Int32
+    @usableFromInline var far: Int32
 }
 
-/// Source taps of every output index along an axis of length n (output length 2n).
+/// Near/far source indices of every output index along an axis of length n (output length 2n).
 @usableFromInline
 func upsampleTaps(_ n: Int) -> [Tap] {
-    var taps = [Tap]()
-    taps.reserveCapacity(2 * n)
-    for o in 0..<(2 * n) {
+    (0..<(2 * n)).map { o in
         let k = o >> 1
-        if o & 1 == 0 {
-            if k == 0 { taps.append(Tap(i0: 0, i1: 0, w0: 4, w1: 0)) }
-            else { taps.append(Tap(i0: Int32(k - 1), i1: Int32(k), w0: 1, w1: 3)) }
-        } else {
-            if k + 1 >= n { taps.append(Tap(i0: Int32(n - 1), i1: Int32(n - 1), w0: 4, w1: 0)) }
-            else { taps.append(Tap(i0: Int32(k), i1: Int32(k + 1), w0: 3, w1: 1)) }
-        }
+        let far = o & 1 == 0 ? max(k - 1, 0) : min(k + 1, n - 1)
+        return Tap(near: Int32(k), far: Int32(far))
     }
-    return taps
 }
 
-/// cv2's vertical combination of two horizontally interpolated values (each in quarters).
-/// Scalar fixed point: (b0*S0 + b1*S1 + 2^21) >> 22 with S in units of 2048 → (sum16 + 8) >> 4.
-@inlinable @inline(__always)
-func combineVertical(_ h0: Int32, _ h1: Int32, _ w0: Int32, _ w1: Int32) -> Int32 {
-    (w0 &* h0 &+ w1 &* h1 &+ 8) >> 4
-}
-
-/// Horizontally upsamples one interleaved 3-channel row of `width` pixels into `out`
-/// (2*width pixels, values in quarters).
+/// Horizontally upsamples one interleaved 3-channel row into `out` (2*width pixels of p values).
 @inlinable
 func upsampleRowH(_ src: UnsafePointer<UInt8>, _ out: UnsafeMutablePointer<Int32>, _ taps: UnsafePointer<Tap>, _ outWidth: Int) {
     for o in 0..<outWidth {
         let t = taps[o]
-        let a = src + Int(t.i0) &* 3
-        let b = src + Int(t.i1) &* 3
+        let a = src + Int(t.near) &* 3
+        let b = src + Int(t.far) &* 3
         let d = out + o &* 3
-        d[0] = t.w0 &* Int32(a[0]) &+ t.w1 &* Int32(b[0])
-        d[1] = t.w0 &* Int32(a[1]) &+ t.w1 &* Int32(b[1])
-        d[2] = t.w0 &* Int32(a[2]) &+ t.w1 &* Int32(b[2])
+        d[0] = 3 &* Int32(a[0]) &+ Int32(b[0])
+        d[1] = 3 &* Int32(a[1]) &+ Int32(b[1])
+        d[2] = 3 &* Int32(a[2]) &+ Int32(b[2])
     }
 }
 
-/// Produces the rows of the ×2 upsampled image in increasing order, keeping only the two
-/// horizontally interpolated source rows it needs.
+/// Produces the rows of the ×2 upsampled image in increasing order, caching the horizontally
+/// interpolated source rows it needs (at most two at a time).
 public final class RowUpsampler {
     let src: UnsafePointer<UInt8>
     let width: Int, height: Int
     public let outWidth: Int, outHeight: Int
     let xTaps: [Tap], yTaps: [Tap]
-    var rowA: UnsafeMutablePointer<Int32>, rowB: UnsafeMutablePointer<Int32>
-    var cachedA = -1, cachedB = -1
+    var slots: (UnsafeMutablePointer<Int32>, UnsafeMutablePointer<Int32>)
+    var tags = (-1, -1)
 
     /// `src` must stay valid while rows are requested (height x width x 3 bytes).
     public init(src: UnsafePointer<UInt8>, width: Int, height: Int) {
@@ -73,39 +56,33 @@ public final class RowUpsampler {
         outHeight = 2 * height
         xTaps = upsampleTaps(width)
         yTaps = upsampleTaps(height)
-        rowA = .allocate(capacity: outWidth * 3)
-        rowB = .allocate(capacity: outWidth * 3)
+        slots = (.allocate(capacity: outWidth * 3), .allocate(capacity: outWidth * 3))
     }
 
     deinit {
-        rowA.deallocate()
-        rowB.deallocate()
+        slots.0.deallocate()
+        slots.1.deallocate()
     }
 
-    private func load(_ row: Int, into dst: UnsafeMutablePointer<Int32>) {
-        xTaps.withUnsafeBufferPointer { upsampleRowH(src + row * width * 3, dst, $0.baseAddress!, outWidth) }
+    /// The horizontally interpolated source row `r`, loaded into the slot not holding `keep`.
+    private func sourceRow(_ r: Int, keep: Int) -> UnsafeMutablePointer<Int32> {
+        if tags.0 == r { return slots.0 }
+        if tags.1 == r { return slots.1 }
+        let useFirst = tags.0 != keep
+        let dst = useFirst ? slots.0 : slots.1
+        xTaps.withUnsafeBufferPointer { upsampleRowH(src + r * width * 3, dst, $0.baseAddress!, outWidth) }
+        if useFirst { tags.0 = r } else { tags.1 = r }
+        return dst
     }
 
     /// Writes output row `oy` (outWidth x 3 bytes) into `dst`.
     public func row(_ oy: Int, into dst: UnsafeMutablePointer<UInt8>) {
         let t = yTaps[oy]
-        let i0 = Int(t.i0), i1 = Int(t.i1)
-        if cachedA != i0 {
-            if cachedB == i0 {
-                swap(&rowA, &rowB)
-                swap(&cachedA, &cachedB)
-            } else {
-                load(i0, into: rowA)
-                cachedA = i0
-            }
-        }
-        if cachedB != i1 {
-            load(i1, into: rowB)
-            cachedB = i1
-        }
-        let a = rowA, b = rowB
+        let near = sourceRow(Int(t.near), keep: Int(t.far))
+        let far = sourceRow(Int(t.far), keep: Int(t.near))
         for i in 0..<(outWidth &* 3) {
-            dst[i] = UInt8(truncatingIfNeeded: combineVertical(a[i], b[i], t.w0, t.w1))
+            let v = ((3 &* near[i]) >> 2) &+ (far[i] >> 2) &+ 2
+            dst[i] = UInt8(truncatingIfNeeded: v >> 2)
         }
     }
 }

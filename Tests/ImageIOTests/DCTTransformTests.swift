@@ -61,3 +61,41 @@ final class DCTTransformTests: XCTestCase {
         XCTAssertEqual(exact, total)
     }
 }
+
+/// Goldens from Scripts/goldens/dct.py (an independent numpy/scipy implementation of METHOD.md
+/// section 3, itself verified bit-identical to cv2 + TurboJPEG + jpeg2dct when those are installed).
+final class DCTGoldenTests: XCTestCase {
+    func testUpsampleAndCoefficientsMatchNumpyGoldens() throws {
+        let files = Fixtures.files(in: "dct", ext: ".safetensors")
+        XCTAssertGreaterThanOrEqual(files.count, 5, "run Scripts/goldens/dct.py")
+        for f in files {
+            let st = try Fixtures.safetensors("dct/\(f)")
+            XCTAssertEqual(st.header.metadata["generated_by"], "Scripts/goldens/dct.py")
+            let shape = st.entry("image")!.shape
+            let image = RGBImage(width: shape[1], height: shape[0], pixels: try st.array("image", as: UInt8.self, dtype: .U8))
+            let up = upsample2x(image)
+            XCTAssertEqual(up.pixels, try st.array("up2", as: UInt8.self, dtype: .U8), "\(f): x2 upsample")
+            let expected = try st.array("dct", as: Int16.self, dtype: .I16)
+            let got = DCTTransform.coefficients(image)
+            XCTAssertEqual(st.entry("dct")!.shape, [64, got.height, got.width], f)
+            let worst = zip(got.values, expected).map { abs(Int($0) - Int($1)) }.max() ?? 0
+            XCTAssertLessThanOrEqual(worst, 1, "\(f): ±1 is the requirement")
+            XCTAssertEqual(got.values, expected, "\(f): the exact emulation is bit-identical")
+        }
+    }
+
+    func testNormalisationUsesTheReferenceTable() {
+        XCTAssertEqual(DCTTransform.mean.count, 64)
+        XCTAssertEqual(DCTTransform.std.count, 64)
+        XCTAssertEqual(DCTTransform.mean[0], -88.397, accuracy: 1e-3)
+        XCTAssertEqual(DCTTransform.std[44], 81.161, accuracy: 1e-3)
+        XCTAssertEqual(DCTTransform.mean[54], 32.116, accuracy: 1e-3)
+        // A black padded block: Y DC = 8 * (0 - 128) = -1024, chroma DC = 0.
+        let black = RGBImage(width: 8, height: 8, fill: 0)
+        let c = DCTTransform.coefficients(black)
+        XCTAssertEqual(c.values[0], -1024)
+        XCTAssertEqual(c.values[44 * 4], 0)
+        let n = DCTTransform.normalize(c)
+        XCTAssertEqual(n[0], (-1024 + 88.397) / 259.96, accuracy: 1e-3)
+    }
+}
