@@ -70,11 +70,12 @@ public final class JPEGCodec: @unchecked Sendable {
                    quality: quality, subsampling: subsampling)
     }
 
-    /// Encodes 1-channel (grey) or 3-channel (RGB) pixels.
+    /// Encodes 1-channel (grey), 3-channel (RGB) or 4-channel (CMYK) pixels.
     public func encode(pixels: [UInt8], width: Int, height: Int, channels: Int, quality: Int,
                        subsampling: Subsampling) throws -> [UInt8] {
         precondition(pixels.count == width * height * channels)
-        let format = channels == 1 ? Int32(TJPF_GRAY.rawValue) : Int32(TJPF_RGB.rawValue)
+        let format = channels == 1 ? Int32(TJPF_GRAY.rawValue)
+            : channels == 4 ? Int32(TJPF_CMYK.rawValue) : Int32(TJPF_RGB.rawValue)
         let sub = channels == 1 ? JPEGCodec.Subsampling.gray.tj : subsampling.tj
         var out: UnsafeMutablePointer<UInt8>? = nil
         var size: UInt = 0
