@@ -60,6 +60,10 @@ public enum IdList {
                     throw UserError("\(path):\(lineNo)", "'\(fields[0])' does not look like an image path",
                                     fix: "write 'IMAGE MASK' (paths relative to the dataset root) or a bare id")
                 }
+                guard fields[1].lowercased().hasSuffix(".png") else {
+                    throw UserError("\(path):\(lineNo)", "mask '\(fields[1])' is not a .png path",
+                                    fix: "label masks are PNG files: write 'IMAGE MASK.png'")
+                }
                 entry = ListEntry(id: id(ofImagePath: fields[0]), image: fields[0], mask: fields[1], line: lineNo)
             default:
                 throw UserError("\(path):\(lineNo)", "expected 'IMAGE [MASK]' or a bare id, found \(fields.count) fields",
