@@ -2,6 +2,7 @@
 // U2 = cv2 x2 upsample, U4 = x2 of U2; Y from U2, Cb/Cr from U4 after 4:2:0 box downsampling;
 // edge replication to whole blocks; libjpeg islow DCT; quality 100 (step 1). Output: Int16
 // [64, ceil(H/4), ceil(W/4)]: 44 Y, 10 Cb, 10 Cr channels in the reference's "square" order.
+import CNative
 
 public struct DCTCoefficients: Sendable, Equatable {
     /// Grid rows, ceil(H/4).
@@ -33,8 +34,21 @@ public enum DCTTransform {
         ((height + 3) / 4, (width + 3) / 4)
     }
 
-    /// The un-normalised integer coefficients of an RGB image.
+    /// The un-normalised integer coefficients of an RGB image (the fast C kernel, CNative/dct_input.c).
     public static func coefficients(_ image: RGBImage) -> DCTCoefficients {
+        precondition(image.width > 0 && image.height > 0)
+        let (gh, gw) = gridSize(height: image.height, width: image.width)
+        var out = [Int16](repeating: 0, count: channels * gh * gw)
+        let rc = image.pixels.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { cn_dct_input(src.baseAddress!, Int32(image.height), Int32(image.width), $0.baseAddress!) }
+        }
+        precondition(rc == CN_OK, "DCT transform: out of memory")
+        return DCTCoefficients(height: gh, width: gw, values: out)
+    }
+
+    /// The naive twin of `coefficients`: the same arithmetic written step by step in Swift
+    /// (materialised U2, streamed U4). Tests hold the two equal.
+    public static func coefficientsReference(_ image: RGBImage) -> DCTCoefficients {
         precondition(image.width > 0 && image.height > 0)
         let (gh, gw) = gridSize(height: image.height, width: image.width)
         let u2 = upsample2x(image)

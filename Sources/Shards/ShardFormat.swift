@@ -8,8 +8,9 @@ public enum ShardFormat {
     public static let format = "dcot-shard"
     public static let version = 1
     public static let fileExtension = "dcshard"
-    /// zstd level used by dcot-prep (fast: shards are written once, read every epoch).
-    public static let defaultLevel: Int32 = 3
+    /// zstd level used by dcot-prep. Photographs barely compress (ratio 1.08 at level 1, 1.14 at 3)
+    /// while level 3 costs ~4x the time of level 1, so prep uses the fast level.
+    public static let defaultLevel: Int32 = 1
 }
 
 /// One tensor of a sample before it is placed in a shard.

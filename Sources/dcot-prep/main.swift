@@ -2,6 +2,7 @@
 import ArgumentParser
 import Foundation
 import Pipeline
+import Shards
 import Support
 
 struct DcotPrep: ParsableCommand {
@@ -31,7 +32,7 @@ struct DcotPrep: ParsableCommand {
     @Flag(name: .customLong("map-voc-colours"), help: "Accept RGB colour masks, mapping palette colours to class indices.")
     var mapVOCColours = false
     @Option(name: .customLong("zstd-level"), help: "zstd compression level.")
-    var zstdLevel: Int32 = 3
+    var zstdLevel: Int32 = ShardFormat.defaultLevel
     @Flag(help: "No progress output.")
     var quiet = false
 

@@ -84,6 +84,16 @@ final class DCTGoldenTests: XCTestCase {
         }
     }
 
+    /// The fast kernel against its naive Swift twin on random sizes and contents.
+    func testFastKernelEqualsNaiveTwin() {
+        var rng = TestRNG(77)
+        for i in 0..<40 {
+            let h = Int.random(in: 1...70, using: &rng), w = Int.random(in: 1...70, using: &rng)
+            let img = randomImage(width: w, height: h, seed: UInt64(1000 + i), smooth: i % 2 == 0)
+            XCTAssertEqual(DCTTransform.coefficients(img), DCTTransform.coefficientsReference(img), "\(h)x\(w)")
+        }
+    }
+
     func testNormalisationUsesTheReferenceTable() {
         XCTAssertEqual(DCTTransform.mean.count, 64)
         XCTAssertEqual(DCTTransform.std.count, 64)
