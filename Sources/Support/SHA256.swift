@@ -27,6 +27,12 @@ public struct SHA256 {
         return h.finalize()
     }
 
+    /// Whether the CPU's SHA extensions are used (else the portable C code).
+    public static var isAccelerated: Bool { cn_sha256_accelerated() != 0 }
+
+    /// Forces the portable implementation (tests compare it with the accelerated one).
+    public static func forcePortable(_ on: Bool) { cn_sha256_force_portable(on ? 1 : 0) }
+
     public static func hex(ofFile path: String) throws -> String {
         var h = SHA256()
         try readFileChunks(path) { h.update($0) }

@@ -19,6 +19,20 @@ final class SHA256Tests: XCTestCase {
         h.update(Array(data[min(i, data.count)...]))
         XCTAssertEqual(h.finalize(), SHA256.hex(of: data))
     }
+
+    /// The SHA-NI path (when the CPU has it) against the portable one, on many lengths.
+    func testAcceleratedEqualsPortable() {
+        var rng = SplitMix64(seed: 3)
+        for n in [0, 1, 55, 56, 63, 64, 65, 127, 128, 1000, 4096, 100_003] {
+            let data = (0..<n).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+            let fast = SHA256.hex(of: data)
+            SHA256.forcePortable(true)
+            let slow = SHA256.hex(of: data)
+            SHA256.forcePortable(false)
+            XCTAssertEqual(fast, slow, "length \(n)")
+        }
+        print("SHA-256 accelerated: \(SHA256.isAccelerated)")
+    }
 }
 
 final class AtomicFileTests: XCTestCase {

@@ -79,5 +79,8 @@ typedef struct {
 void cn_sha256_init(cn_sha256_ctx *ctx);
 void cn_sha256_update(cn_sha256_ctx *ctx, const void *data, size_t len);
 void cn_sha256_final(cn_sha256_ctx *ctx, uint8_t digest[32]);
+// 1 when the SHA-NI path is in use. Tests force the portable path to compare the two.
+int cn_sha256_accelerated(void);
+void cn_sha256_force_portable(int on);
 
 #endif
