@@ -20,11 +20,12 @@ enum DetMath {
     @inline(__always)
     static func cosTurns(_ t: Float) -> Float { sinTurns(t + 0.25) }
 
-    /// e^x for x in [−80, 0]: e^x = (e^(x/256))^256, Taylor to degree 6 on [−0.32, 0], then
+    /// e^x for x ≤ 0 (0 below −80): e^x = (e^(x/256))^256, Taylor to degree 6 on [−0.32, 0], then
     /// eight squarings (relative error ~3e-5). Only used for blur kernel weights, which are
     /// normalised afterwards.
     static func exp(_ x: Float) -> Float {
-        precondition(x <= 0 && x >= -80, "DetMath.exp is only meant for x in [-80, 0]")
+        precondition(x <= 0, "DetMath.exp is only meant for x <= 0")
+        if x < -80 { return 0 }                            // below Float's normal range anyway
         let y = x / 256
         var e = 1 + y * (1 + y * (0.5 + y * (1.0 / 6 + y * (1.0 / 24 + y * (1.0 / 120 + y * (1.0 / 720))))))
         for _ in 0..<8 { e *= e }
