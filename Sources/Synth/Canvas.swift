@@ -1,6 +1,5 @@
 // The raster being rendered: rgb [H, W, 3] Float in [0, 1] (row-major, interleaved) and a hard
 // label map [H, W] UInt8. Pixel (x, y) has its centre at (x + 0.5, y + 0.5).
-import Foundation
 
 /// Label value for "ignore" (VOC's boundary band).
 let ignoreLabel: UInt8 = 255
@@ -29,8 +28,9 @@ struct Canvas {
     /// Background: a two-colour linear gradient plus two octaves of per-channel value noise.
     mutating func paintBackground(scale: Float, rng: inout SplitMix64) {
         let pair = ColourPair.sample(hue: rng.unit(), minimumContrast: 0.05, rng: &rng)
-        let angle = rng.uniform(0, 2 * Float.pi)
-        let gx = cosf(angle) / Float(max(width, height)), gy = sinf(angle) / Float(max(width, height))
+        let turns = rng.unit()
+        let long = Float(max(width, height))
+        let gx = DetMath.cosTurns(turns) / long, gy = DetMath.sinTurns(turns) / long
         let amplitude = rng.uniform(0.06, 0.2)
         // Per-channel coarse (24–48 px) and fine (6–12 px) octaves, at 128-px scale.
         func octave(_ lo: Float, _ hi: Float) -> ValueNoise {
@@ -115,7 +115,7 @@ struct Canvas {
     /// Global camera response: per-channel gain (colour cast), contrast and brightness.
     mutating func adjustColour(rng: inout SplitMix64) {
         let contrast = rng.uniform(0.8, 1.15), brightness = rng.uniform(-0.06, 0.06)
-        let gains = (0..<3).map { _ in 1 + 0.06 * rng.normal() }
+        let gains = (0..<3).map { _ in 1 + 0.06 * rng.fastNormal() }
         let n = width * height
         rgb.withUnsafeMutableBufferPointer { px in
             for i in 0..<n {
@@ -130,7 +130,7 @@ struct Canvas {
     mutating func blur(sigma: Float) {
         let radius = Int((2.5 * sigma).rounded(.up))
         guard radius >= 1 else { return }
-        var kernel = (-radius...radius).map { expf(-Float($0 * $0) / (2 * sigma * sigma)) }
+        var kernel = (-radius...radius).map { DetMath.exp(-Float($0 * $0) / (2 * sigma * sigma)) }
         let total = kernel.reduce(0, +)
         kernel = kernel.map { $0 / total }
         let w = width, h = height

@@ -1,6 +1,5 @@
 // The class catalogue: object class c ≥ 1 is one (shape, texture) pair, and colours are drawn
 // from distributions that overlap across classes, so only shape *and* texture identify a class.
-import Foundation
 
 enum ClassCatalog {
     /// Most classes a dataset can have: background + every (object shape, object texture) pair.

@@ -1,6 +1,5 @@
 // Counter-based randomness for the renderer: every image owns a SplitMix64 stream keyed on
 // (seed, split, index), and textures use stateless lattice hashes, so images render in any order.
-import Foundation
 
 /// SplitMix64's output function (Steele, Lea & Flood 2014): a strong 64-bit bit mixer.
 @inline(__always)
@@ -57,15 +56,9 @@ struct SplitMix64 {
 
     mutating func chance(_ probability: Float) -> Bool { unit() < probability }
 
-    /// Standard normal by Box-Muller (one of the pair is discarded; speed is not critical here).
-    mutating func normal() -> Float {
-        let u1 = max(unit(), 1e-7)
-        let u2 = unit()
-        return (-2 * logf(u1)).squareRoot() * cosf(2 * Float.pi * u2)
-    }
-
     /// Approximate standard normal from one draw: the sum of four 16-bit uniforms (Irwin-Hall),
-    /// rescaled to unit variance. Tails stop at ±3.5σ, which is fine for sensor noise.
+    /// rescaled to unit variance. Tails stop at ±3.5σ, which is fine for noise and jitter (and,
+    /// unlike Box-Muller, needs no libm, see DetMath).
     mutating func fastNormal() -> Float {
         let bits = next()
         let sum = Float(bits & 0xFFFF) + Float((bits >> 16) & 0xFFFF)

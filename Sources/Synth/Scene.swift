@@ -1,7 +1,6 @@
 // Scene composition for one image: textured background, clutter, 1–4 objects painted in order
 // (later layers occlude earlier ones, labels included), ignore band, then camera effects.
 // Sizes are stated for a 128-px image and scale with `size`.
-import Foundation
 
 enum Scene {
     /// Probabilities of 1, 2, 3, 4 objects per image.
@@ -101,8 +100,9 @@ enum Scene {
         let texture = Texture.sample(textureKind, scale: scale, extent: shape.extent, rng: &rng)
         var colours = ColourPair.sample(hue: hue, rng: &rng)
         if contrast < 1 { colours = colours.weakened(contrast) }
-        let strength = rng.uniform(0, 0.3) / shape.extent, angle = rng.uniform(0, 2 * Float.pi)
+        let strength = rng.uniform(0, 0.3) / shape.extent, turns = rng.unit()
         return Layer(shape: shape, texture: texture, colours: colours,
-                     shadeX: strength * cosf(angle), shadeY: strength * sinf(angle), label: label)
+                     shadeX: strength * DetMath.cosTurns(turns), shadeY: strength * DetMath.sinTurns(turns),
+                     label: label)
     }
 }

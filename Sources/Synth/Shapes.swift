@@ -1,7 +1,6 @@
 // Outlines as signed distance functions in pixels (negative inside), evaluated at offsets
 // (x, y) from the shape centre. Distances are exact or first-order approximations: they only
 // drive the 1-px analytic anti-aliasing of the RGB and the inside test of the hard label.
-import Foundation
 
 /// Outline families. The first five are object shapes (a class is a shape *and* a texture, see
 /// `ClassCatalog`); annulus, bar and crescent only appear as background clutter.
@@ -43,8 +42,9 @@ struct Shape {
     /// aspect, centred at (cx, cy).
     static func sample(_ kind: ShapeKind, cx: Float, cy: Float, radius r: Float,
                        rng: inout SplitMix64) -> Shape {
-        let angle = rng.uniform(0, 2 * Float.pi)
-        var s = Shape(kind: kind, centreX: cx, centreY: cy, cosR: cosf(angle), sinR: sinf(angle),
+        let turns = rng.unit()
+        var s = Shape(kind: kind, centreX: cx, centreY: cy,
+                      cosR: DetMath.cosTurns(turns), sinR: DetMath.sinTurns(turns),
                       a: r, b: r, extent: r + 1)
         switch kind {
         case .ellipse:                                   // a, b: semi-axes
@@ -55,12 +55,12 @@ struct Shape {
             s.p0 = s.b * rng.uniform(0, 0.2)
             s.extent = (s.a * s.a + s.b * s.b).squareRoot() + 1
         case .triangle:                                  // jittered, roughly equilateral
-            let base = rng.uniform(0, 2 * Float.pi)
+            let base = rng.unit()
             for k in 0..<3 {
-                let t = base + Float(k) * 2 * Float.pi / 3 + rng.uniform(-0.3, 0.3)
+                let t = base + Float(k) / 3 + rng.uniform(-0.05, 0.05)  // turns
                 let rr = r * rng.uniform(0.85, 1.1)
-                s.vertexX[k] = rr * cosf(t)
-                s.vertexY[k] = rr * sinf(t)
+                s.vertexX[k] = rr * DetMath.cosTurns(t)
+                s.vertexY[k] = rr * DetMath.sinTurns(t)
             }
             for k in 0..<3 {
                 let j = (k + 1) % 3
@@ -142,14 +142,18 @@ struct Shape {
 
     /// Polar star: radius(θ) = outer·(inner + (1-inner)·h^1.5), h = (1+cos(nθ))/2, which gives
     /// pointed tips and round valleys. Distance = radial gap over the gradient norm.
+    /// cos(nθ), sin(nθ) come from (x + iy)^n / r^n, avoiding atan2 (see DetMath).
     @inline(__always)
     static func star(_ x: Float, _ y: Float, outer: Float, innerRatio: Float, points: Float) -> Float {
         let r = (x * x + y * y).squareRoot()
-        let theta = atan2f(y, x)
-        let h = 0.5 + 0.5 * cosf(points * theta)
+        if r < 1e-6 { return -outer * innerRatio }
+        let c = x / r, s = y / r
+        var cn: Float = 1, sn: Float = 0
+        for _ in 0..<Int(points) { (cn, sn) = (cn * c - sn * s, cn * s + sn * c) }
+        let h = max(0.5 + 0.5 * cn, 0)
         let sh = h.squareRoot()
         let radius = outer * (innerRatio + (1 - innerRatio) * h * sh)
-        let slope = outer * (1 - innerRatio) * 1.5 * sh * (-0.5 * sinf(points * theta)) * points
+        let slope = outer * (1 - innerRatio) * 1.5 * sh * (-0.5 * sn) * points   // d radius / dθ
         let tangent = slope / max(r, 1)
         return (r - radius) / (1 + tangent * tangent).squareRoot()
     }

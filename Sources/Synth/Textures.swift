@@ -1,7 +1,6 @@
 // Fill patterns: a scalar field t(x, y) in [0, 1] at offsets from the shape centre, which
 // mixes a shape's two colours (t = 0 → colour A, t = 1 → colour B). Edges are soft (about one
 // pixel) so the RGB does not alias; frequencies are in pixels and scale with the image size.
-import Foundation
 
 /// Texture families. The first four are object textures (a class is a texture *and* a shape,
 /// see `ClassCatalog`); flat, gradient, blotch and rings only decorate background clutter.
@@ -43,7 +42,7 @@ struct Texture {
     /// Periods never drop below 3 px, where the pattern would alias away.
     static func sample(_ kind: TextureKind, scale: Float, extent: Float,
                        rng: inout SplitMix64) -> Texture {
-        let angle = rng.uniform(0, Float.pi)
+        let turns = rng.uniform(0, 0.5)                            // patterns are 180°-symmetric
         let period: Float
         switch kind {
         case .stripes: period = rng.uniform(5.0, 9.0) * scale       // stripes of 2.5–4.5 px
@@ -55,7 +54,7 @@ struct Texture {
         case .flat, .gradient: period = 8 * scale
         }
         let p = max(period, kind == .speckle ? 2 : 3)
-        return Texture(kind: kind, cosT: cosf(angle), sinT: sinf(angle),
+        return Texture(kind: kind, cosT: DetMath.cosTurns(turns), sinT: DetMath.sinTurns(turns),
                        inversePeriod: 1 / p, period: p,
                        phaseU: rng.unit(), phaseV: rng.unit(),
                        dotRadius: rng.uniform(0.2, 0.3),
@@ -94,7 +93,7 @@ struct Texture {
         case .rings:
             let dx = x - offsetX, dy = y - offsetY
             let r = (dx * dx + dy * dy).squareRoot()
-            return 0.5 + 0.5 * sinf(2 * Float.pi * (r * inversePeriod + phaseU))
+            return 0.5 + 0.5 * DetMath.sinTurns(r * inversePeriod + phaseU)
         }
     }
 
@@ -102,7 +101,7 @@ struct Texture {
     /// period / (π · 1 px) (its zero-crossing slope becomes 2 per pixel) and clipped.
     @inline(__always)
     func squareWave(_ cycles: Float) -> Float {
-        let s = sinf(2 * Float.pi * cycles) * max(1, period * (1 / Float.pi))
+        let s = DetMath.sinTurns(cycles) * max(1, period * (1 / Float.pi))
         return min(max(s, -1), 1)
     }
 

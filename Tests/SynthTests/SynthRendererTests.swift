@@ -63,10 +63,12 @@ final class SynthRendererTests: XCTestCase {
     }
 
     func testOtherSizesRender() {
-        for size in [64, 96, 160] {
-            let s = SynthRenderer.render(SynthConfig(classes: 4, size: size, seed: 1), split: "train", index: 0)
-            XCTAssertEqual(max(s.width, s.height), size)
-            XCTAssertEqual(s.rgb.count, s.width * s.height * 3)
+        for size in [16, 33, 64, 96, 160, 256] {
+            for index in 0..<8 {
+                let s = SynthRenderer.render(SynthConfig(classes: 4, size: size, seed: 1), split: "train", index: index)
+                XCTAssertEqual(max(s.width, s.height), size)
+                XCTAssertEqual(s.rgb.count, s.width * s.height * 3)
+            }
         }
     }
 
