@@ -43,17 +43,22 @@ public struct EncodedSample: Sendable {
 
     public init(id: String, tensors: [SampleTensor], level: Int32 = ShardFormat.defaultLevel,
                 context: Zstd.Context? = nil) {
-        var raw = [UInt8]()
-        raw.reserveCapacity(tensors.reduce(0) { $0 + $1.bytes.count })
         var layout = [(key: String, dtype: DType, shape: [Int], begin: Int, end: Int)]()
+        var offset = 0
         for t in tensors {
-            let begin = raw.count
-            raw.append(contentsOf: t.bytes)
-            layout.append((t.key, t.dtype, t.shape, begin, raw.count))
+            layout.append((t.key, t.dtype, t.shape, offset, offset + t.bytes.count))
+            offset += t.bytes.count
         }
         self.id = id
         self.tensors = layout
-        self.rawSize = raw.count
-        self.frame = raw.withUnsafeBytes { Zstd.compress($0, level: level, context: context?.pointer) }
+        self.rawSize = offset
+        self.frame = EncodedSample.compress(tensors, 0, [], level: level, context: context)
+    }
+
+    /// Compresses the tensors' bytes in order without concatenating them first.
+    private static func compress(_ tensors: [SampleTensor], _ i: Int, _ pieces: [UnsafeRawBufferPointer], level: Int32,
+                                 context: Zstd.Context?) -> [UInt8] {
+        if i == tensors.count { return Zstd.compress(pieces: pieces, level: level, context: context?.pointer) }
+        return tensors[i].bytes.withUnsafeBytes { compress(tensors, i + 1, pieces + [$0], level: level, context: context) }
     }
 }

@@ -17,6 +17,37 @@ public enum Zstd {
         return out
     }
 
+    /// Compresses several buffers, in order, into one frame (no concatenated copy).
+    public static func compress(pieces: [UnsafeRawBufferPointer], level: Int32, context: OpaquePointer? = nil) -> [UInt8] {
+        let cctx = context ?? ZSTD_createCCtx()!
+        defer { if context == nil { ZSTD_freeCCtx(cctx) } }
+        let total = pieces.reduce(0) { $0 + $1.count }
+        ZSTD_CCtx_reset(cctx, ZSTD_reset_session_and_parameters)
+        ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level)
+        ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, 1)
+        ZSTD_CCtx_setPledgedSrcSize(cctx, UInt64(total))
+        var out = [UInt8](repeating: 0, count: ZSTD_compressBound(total) + 64)
+        let written = out.withUnsafeMutableBytes { dst -> Int in
+            var output = ZSTD_outBuffer(dst: dst.baseAddress, size: dst.count, pos: 0)
+            for (i, piece) in pieces.enumerated() {
+                var input = ZSTD_inBuffer(src: piece.baseAddress, size: piece.count, pos: 0)
+                let last = i == pieces.count - 1
+                while true {
+                    let r = ZSTD_compressStream2(cctx, &output, &input, last ? ZSTD_e_end : ZSTD_e_continue)
+                    precondition(ZSTD_isError(r) == 0, "zstd compression failed: \(String(cString: ZSTD_getErrorName(r)))")
+                    if last ? r == 0 : input.pos == input.size { break }
+                }
+            }
+            if pieces.isEmpty {
+                var input = ZSTD_inBuffer(src: nil, size: 0, pos: 0)
+                while ZSTD_compressStream2(cctx, &output, &input, ZSTD_e_end) != 0 {}
+            }
+            return output.pos
+        }
+        out.removeSubrange(written...)
+        return out
+    }
+
     public static func compress(_ src: [UInt8], level: Int32) -> [UInt8] {
         src.withUnsafeBytes { compress($0, level: level) }
     }

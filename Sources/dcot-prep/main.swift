@@ -38,6 +38,7 @@ struct DcotPrep: ParsableCommand {
 
     func run() throws {
         runReportingErrors {
+            Allocator.tuneForLargeBuffers()
             guard let kind = DatasetKind(rawValue: dataset) else {
                 throw UserError("--dataset \(dataset)", "unknown dataset kind",
                                 fix: "use one of \(DatasetKind.allCases.map(\.rawValue).joined(separator: ", "))")

@@ -83,4 +83,8 @@ void cn_sha256_final(cn_sha256_ctx *ctx, uint8_t digest[32]);
 int cn_sha256_accelerated(void);
 void cn_sha256_force_portable(int on);
 
+// ---- Allocator ----
+// Serve multi-megabyte buffers from the heap and keep freed memory (no mmap/page-fault churn).
+void cn_tune_malloc_for_large_buffers(void);
+
 #endif
