@@ -31,7 +31,7 @@ let package = Package(
         .target(name: "NN", dependencies: ["Autograd", "Tensor"]),
         .target(name: "Synth", dependencies: ["ImageIO", "Support"]),
         .target(name: "Pipeline", dependencies: ["Shards", "ImageIO", "Support"]),
-        .target(name: "Metrics", dependencies: ["Support"]),
+        .target(name: "Metrics", dependencies: ["ImageIO", "Support"]),
 
         // Programs: thin wrappers over one library entry point each.
         .executableTarget(name: "dcot-synth", dependencies: ["Synth", "Support", argumentParser]),
@@ -46,7 +46,7 @@ let package = Package(
         .testTarget(name: "ImageIOTests", dependencies: ["ImageIO", "Support"]),
         .testTarget(name: "ShardsTests", dependencies: ["Shards", "SafeTensors", "ImageIO", "Support"]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Synth", "Shards", "ImageIO", "Support"]),
-        .testTarget(name: "MetricsTests", dependencies: ["Metrics", "SafeTensors"]),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics", "ImageIO", "SafeTensors"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "Tensor"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Autograd", "Tensor"]),
