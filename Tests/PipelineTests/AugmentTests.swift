@@ -1,0 +1,88 @@
+import XCTest
+import ImageIO
+import Pipeline
+import Support
+
+final class AugmentTests: XCTestCase {
+    /// An image whose colour encodes its label, so geometry can be checked after augmentation.
+    func striped(_ w: Int, _ h: Int) -> (RGBImage, LabelImage) {
+        var px = [UInt8](repeating: 0, count: w * h * 3), lb = [UInt8](repeating: 0, count: w * h)
+        for y in 0..<h {
+            for x in 0..<w {
+                let c = UInt8((x / 16 + y / 16) % 3)
+                lb[y * w + x] = c
+                px[(y * w + x) * 3 + Int(c)] = 250
+            }
+        }
+        return (RGBImage(width: w, height: h, pixels: px), LabelImage(width: w, height: h, labels: lb))
+    }
+
+    func testWeakParametersFollowTheReference() {
+        let (img, lab) = striped(100, 60)
+        var rng = SplitMix64(seed: 1)
+        var longs = Set<Int>(), flips = 0
+        for _ in 0..<400 {
+            let r = Augment.weak(img, mask: lab, crop: 64, labeled: true, rng: &rng)
+            XCTAssertEqual([r.image.width, r.image.height, r.mask.width, r.mask.height], [64, 64, 64, 64])
+            XCTAssertTrue((50...200).contains(r.longSide))
+            longs.insert(r.longSide)
+            if r.flipped { flips += 1 }
+            // Labels follow the pixels: wherever the mask names class c (not padding), channel c is brightest
+            // (nearest vs bilinear differ only near stripe edges, so check the interior majority).
+            var agree = 0, total = 0
+            for i in 0..<(64 * 64) where r.mask.labels[i] < 3 {
+                total += 1
+                let p = Array(r.image.pixels[(3 * i)..<(3 * i + 3)])
+                if p.firstIndex(of: p.max()!) == Int(r.mask.labels[i]) { agree += 1 }
+            }
+            if total > 200 { XCTAssertGreaterThan(Double(agree) / Double(total), 0.8) }
+        }
+        XCTAssertGreaterThan(longs.count, 100)
+        XCTAssertEqual(Double(flips) / 400, 0.5, accuracy: 0.1)
+    }
+
+    func testPaddingValuesAndDeterminism() {
+        let (img, lab) = striped(30, 20) // long side 15...60 < 64 often: padding
+        var a = SplitMix64(seed: 7, keys: 1, 2), b = SplitMix64(seed: 7, keys: 1, 2)
+        let r1 = Augment.weak(img, mask: lab, crop: 64, labeled: false, rng: &a)
+        let r2 = Augment.weak(img, mask: lab, crop: 64, labeled: false, rng: &b)
+        XCTAssertEqual(r1.image, r2.image)
+        XCTAssertEqual(r1.mask, r2.mask)
+        XCTAssertTrue(r1.mask.labels.contains(Augment.unlabeledPadding))
+        XCTAssertFalse(r1.mask.labels.contains(255))
+        var c = SplitMix64(seed: 7, keys: 1, 2)
+        let labeled = Augment.weak(img, mask: lab, crop: 64, labeled: true, rng: &c)
+        XCTAssertTrue(labeled.mask.labels.contains(255))
+        // Padded pixels are black in the image.
+        for i in 0..<(64 * 64) where labeled.mask.labels[i] == 255 {
+            XCTAssertEqual(labeled.image.pixels[3 * i], 0)
+        }
+    }
+
+    func testStrongParameterRanges() {
+        var rng = SplitMix64(seed: 3)
+        var jitter = 0, gray = 0, blur = 0
+        for _ in 0..<4000 {
+            let p = Augment.drawStrong(rng: &rng)
+            XCTAssertEqual(p.order.sorted(), [0, 1, 2, 3])
+            for f in [p.brightness, p.contrast, p.saturation] { XCTAssertTrue((0.5...1.5).contains(f)) }
+            XCTAssertTrue((-0.25...0.25).contains(p.hue))
+            if let s = p.blurSigma { XCTAssertTrue((0.1...2.0).contains(s)); blur += 1 }
+            if p.jitter { jitter += 1 }
+            if p.grayscale { gray += 1 }
+        }
+        XCTAssertEqual(Double(jitter) / 4000, 0.8, accuracy: 0.03)
+        XCTAssertEqual(Double(gray) / 4000, 0.2, accuracy: 0.03)
+        XCTAssertEqual(Double(blur) / 4000, 0.5, accuracy: 0.03)
+        let (img, _) = striped(40, 40)
+        let p = Augment.StrongParameters(jitter: true, order: [3, 2, 1, 0], brightness: 1.2, contrast: 0.8, saturation: 1.1,
+                                         hue: 0.1, grayscale: true, blurSigma: 1.0)
+        let out = Augment.strong(img, p)
+        // Greyscale last-but-one: all channels equal before the blur, still equal after it.
+        for i in 0..<(40 * 40) { XCTAssertEqual(out.pixels[3 * i], out.pixels[3 * i + 1]) }
+        var n = [Float](repeating: 0, count: 3 * 40 * 40)
+        n.withUnsafeMutableBufferPointer { Augment.normalize(img, into: $0.baseAddress!) }
+        XCTAssertEqual(n[0], (250.0 / 255 - 0.485) / 0.229, accuracy: 1e-5) // red channel of a class-0 pixel
+        XCTAssertEqual(n[40 * 40], (0 - 0.456) / 0.224, accuracy: 1e-5)
+    }
+}
