@@ -86,3 +86,28 @@ final class AugmentTests: XCTestCase {
         XCTAssertEqual(n[40 * 40], (0 - 0.456) / 0.224, accuracy: 1e-5)
     }
 }
+
+final class ViewTests: XCTestCase {
+    func testUnlabeledViewsShareGeometryAndDrawIndependentPhotometrics() {
+        var rng = SplitMix64(seed: 2)
+        let img = RGBImage(width: 90, height: 70, pixels: (0..<(90 * 70 * 3)).map { _ in UInt8(truncatingIfNeeded: rng.next()) })
+        let maker = ViewMaker(crop: 64, withDCT: true, seed: 5)
+        let v = maker.unlabeled(image: img, mask: nil, epoch: 3, index: 17)
+        XCTAssertEqual(v.weakRGB.shape, [3, 64, 64])
+        XCTAssertEqual(v.weakDCT?.shape, [64, 16, 16])
+        XCTAssertEqual(v.box.size, 16)
+        XCTAssertEqual(v.boxPixels.count, 64 * 64)
+        XCTAssertTrue(v.ignore.allSatisfy { $0 == 0 || $0 == 255 })
+        // Same keys → same views (resume replays them); another index → other draws.
+        let again = maker.unlabeled(image: img, mask: nil, epoch: 3, index: 17)
+        XCTAssertEqual(again.strongRGB, v.strongRGB)
+        XCTAssertEqual(again.strongDCT, v.strongDCT)
+        let other = maker.unlabeled(image: img, mask: nil, epoch: 3, index: 18)
+        XCTAssertNotEqual(other.weakRGB, v.weakRGB)
+        // The labeled view of the same image uses its own stream and 255 padding.
+        let l = maker.labeled(image: img, mask: LabelImage(width: 90, height: 70, labels: [UInt8](repeating: 1, count: 90 * 70)),
+                              epoch: 3, index: 17)
+        XCTAssertEqual(l.mask.count, 64 * 64)
+        XCTAssertTrue(l.mask.allSatisfy { $0 == 1 || $0 == 255 })
+    }
+}
