@@ -14,6 +14,7 @@ public enum Depthwise {
 
     public static func forward(_ x: Tensor, _ w: Tensor, bias: Tensor?, _ g: ConvGeometry) -> Tensor {
         let y = Tensor(shape: g.outShape)
+        if canUseStride1(g) { forwardStride1(x.data, w.data, bias.map { UnsafePointer($0.data) }, y.data, g); return y }
         let xp = x.data, wp = w.data, yp = y.data, bp = bias?.data
         let hw = g.h * g.w, howo = g.ho * g.wo
         Parallel.for(g.n * g.c) { r in
@@ -48,6 +49,7 @@ public enum Depthwise {
     }
 
     public static func backwardInput(_ dy: Tensor, _ w: Tensor, _ g: ConvGeometry) -> Tensor {
+        if canUseStride1(g) { return backwardInputStride1(dy, w, g) }
         let dx = Tensor(zeros: [g.n, g.c, g.h, g.w])
         let dxp = dx.data, wp = w.data, dyp = dy.data
         let hw = g.h * g.w, howo = g.ho * g.wo
@@ -83,6 +85,7 @@ public enum Depthwise {
 
     /// dw[c, i, j] = sum over n, oy, ox of dy * x (shifted); per-row Float dots summed in Double.
     public static func backwardWeight(_ dy: Tensor, _ x: Tensor, _ g: ConvGeometry) -> Tensor {
+        if canUseStride1(g) { return backwardWeightStride1(dy, x, g) }
         let dw = Tensor(shape: [g.c, 1, 3, 3])
         let xp = x.data, dyp = dy.data, out = dw.data
         let hw = g.h * g.w, howo = g.ho * g.wo

@@ -9,6 +9,7 @@ public enum Gemm {
                              b: UnsafePointer<Float>, ldb: Int,
                              beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
         if m == 0 || n == 0 { return }
+        _ = BLAS.configured
         if k == 0 {
             if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
             else { for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } } }

@@ -8,6 +8,7 @@ public enum Parallel {
 
     /// Sets our thread count and OpenBLAS's (used for the single large GEMMs).
     public static func setThreads(_ n: Int) {
+        _ = BLAS.configured
         threads = max(1, n)
         openblas_set_num_threads(Int32(threads))
     }

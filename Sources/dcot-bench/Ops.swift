@@ -1,0 +1,206 @@
+// `dcot-bench ops`: kernel timings at the shapes the models run (batch 2, 321 x 321 crops).
+// One JSON object per line: op, shape, direction, ms (min of runs), gflops, and sgemm_gflops =
+// cblas_sgemm on the same M, N, K (same transposes) in the same run; memory-bound ops report
+// gbps against copy_gbps (a large memcpy measured in the same run).
+import ArgumentParser
+import Foundation
+import COpenBLAS
+import Tensor
+import Autograd
+import NN
+
+struct OpsBench: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ops", abstract: "Benchmark tensor kernels against sgemm.")
+
+    @Option(help: "Threads for our parallel loops and OpenBLAS.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Flag(help: "One JSON object per line.") var json = false
+    @Option(help: "Timed runs per measurement (the minimum is reported).") var runs: Int = 5
+    @Option(help: "Only ops whose name contains this string.") var filter: String?
+
+    func run() throws {
+        Parallel.setThreads(threads)
+        var bench = OpsRunner(runs: runs, json: json, filter: filter)
+        bench.all()
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        bench.emit(["op": "summary", "threads": threads, "peak_rss_mb": Double(usage.ru_maxrss) / 1024,
+                    "copy_gbps": bench.copyGBps, "blas": String(cString: openblas_get_config())])
+    }
+}
+
+/// Conv shapes: (name, input channels, size, output channels, kernel, stride, padding, dilation, groups).
+typealias ConvCase = (String, Int, Int, Int, Int, Int, Int, Int, Int)
+
+struct OpsRunner {
+    let runs: Int, json: Bool, filter: String?
+    var copyGBps = 0.0
+    let batch = 2
+
+    init(runs: Int, json: Bool, filter: String?) { (self.runs, self.json, self.filter) = (runs, json, filter) }
+
+    static let convs: [ConvCase] = [
+        ("resnet50.layer1.conv2 3x3", 64, 81, 64, 3, 1, 1, 1, 1),
+        ("resnet50.layer2.0.conv2 3x3 s2", 128, 81, 128, 3, 2, 1, 1, 1),
+        ("resnet50.layer2.conv2 3x3", 128, 41, 128, 3, 1, 1, 1, 1),
+        ("resnet50.layer3.0.conv2 3x3 s2", 256, 41, 256, 3, 2, 1, 1, 1),
+        ("resnet50.layer3.conv2 3x3", 256, 21, 256, 3, 1, 1, 1, 1),
+        ("resnet50.layer4.conv2 3x3 d2", 512, 21, 512, 3, 1, 2, 2, 1),
+        ("resnet50.layer1.conv1 1x1", 256, 81, 64, 1, 1, 0, 1, 1),
+        ("resnet50.layer1.conv3 1x1", 64, 81, 256, 1, 1, 0, 1, 1),
+        ("resnet50.layer2.0.downsample 1x1 s2", 256, 81, 512, 1, 2, 0, 1, 1),
+        ("resnet50.layer2.conv1 1x1", 512, 41, 128, 1, 1, 0, 1, 1),
+        ("resnet50.layer3.conv3 1x1", 256, 21, 1024, 1, 1, 0, 1, 1),
+        ("resnet50.layer4.conv1 1x1", 2048, 21, 512, 1, 1, 0, 1, 1),
+        ("resnet50.layer4.conv3 1x1", 512, 21, 2048, 1, 1, 0, 1, 1),
+        ("aspp.b2 3x3 rate12", 2048, 21, 256, 3, 1, 12, 12, 1),
+        ("decoder.fuse 3x3 304->256", 304, 81, 256, 3, 1, 1, 1, 1),
+    ]
+    static let depthwise: [ConvCase] = [
+        ("mit_b2.stage1.dwconv 3x3", 256, 81, 256, 3, 1, 1, 1, 256),
+        ("mit_b2.stage2.dwconv 3x3", 512, 41, 512, 3, 1, 1, 1, 512),
+    ]
+
+    func wanted(_ op: String) -> Bool { filter.map { op.contains($0) } ?? true }
+
+    /// Minimum wall time in ms over `runs` runs after one warm-up.
+    func time(_ body: () -> Void) -> Double {
+        body()
+        var best = Double.infinity
+        for _ in 0..<runs {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            body()
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+        }
+        return best
+    }
+
+    func emit(_ fields: [String: Any]) {
+        if json {
+            let data = try! JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])
+            print(String(decoding: data, as: UTF8.self))
+        } else {
+            let order = ["op", "shape", "direction", "ms", "gflops", "sgemm_gflops", "ratio", "gbps", "copy_gbps"]
+            let text = order.compactMap { k in fields[k].map { v -> String in
+                if let d = v as? Double { return "\(k)=\(String(format: "%.2f", d))" }
+                return "\(k)=\(v)"
+            } }
+            print((text + fields.keys.filter { !order.contains($0) }.sorted().map { "\($0)=\(fields[$0]!)" }).joined(separator: "  "))
+        }
+    }
+
+    /// GFLOP/s of one cblas_sgemm call of this shape and transposes.
+    func sgemmGFlops(transA: Bool, transB: Bool, m: Int, n: Int, k: Int) -> Double {
+        let a = Tensor.uniform([m * k], seed: 1), b = Tensor.uniform([k * n], seed: 2), c = Tensor(shape: [m * n])
+        let ms = time {
+            Gemm.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a.data, lda: transA ? m : k,
+                       b: b.data, ldb: transB ? k : n, c: c.data, ldc: n)
+        }
+        return 2.0 * Double(m) * Double(n) * Double(k) / ms / 1e6
+    }
+
+    mutating func all() {
+        copyGBps = measureCopy()
+        emit(["op": "memcpy", "shape": "256 MiB", "direction": "forward", "copy_gbps": copyGBps])
+        for c in OpsRunner.convs where wanted(c.0) { conv(c) }
+        for c in OpsRunner.depthwise where wanted(c.0) { conv(c) }
+        if wanted("attention") {
+            attention("mit_b2.stage1.attention", dim: 64, heads: 1, sr: 8, size: 81)
+            attention("mit_b2.stage2.attention", dim: 128, heads: 2, sr: 4, size: 41)
+        }
+        if wanted("batch_norm") { batchNorm(channels: 256, size: 81); batchNorm(channels: 64, size: 161) }
+        if wanted("bilinear") {
+            bilinear(channels: 256, from: 21, to: 81)
+            bilinear(channels: 21, from: 81, to: 321)
+        }
+    }
+
+    /// Bytes read + written per second by a 256 MiB memcpy.
+    func measureCopy() -> Double {
+        let n = 64 << 20
+        let src = Tensor(shape: [n], repeating: 1), dst = Tensor(zeros: [n])
+        let ms = time { dst.data.update(from: src.data, count: n) }
+        return 2.0 * Double(n * 4) / ms / 1e6
+    }
+
+    func conv(_ c: ConvCase) {
+        let (name, cin, size, cout, k, s, p, d, g) = c
+        let x = Tensor.uniform([batch, cin, size, size], seed: 3), w = Tensor.uniform([cout, cin / g, k, k], seed: 4)
+        let geo = ConvGeometry(input: x.shape, weight: w.shape, stride: s, padding: p, dilation: d, groups: g)
+        let dy = Tensor.uniform(geo.outShape, seed: 5)
+        let shape = "x[\(batch),\(cin),\(size),\(size)] w[\(cout),\(cin / g),\(k),\(k)] s\(s) p\(p) d\(d) g\(g)"
+        let fwd = time { _ = Conv.forward(x, w, bias: nil, geo) }
+        let bwi = time { _ = Conv.backwardInput(dy, w, geo) }
+        let bww = time { _ = Conv.backwardWeight(dy, x, geo) }
+        let gf = { (ms: Double) in geo.flops / ms / 1e6 }
+        if geo.isDepthwise3x3 {
+            let bytes = Double((x.count + dy.count) * 4)
+            for (dir, ms) in [("forward", fwd), ("backward-input", bwi), ("backward-weight", bww)] {
+                emit(["op": name, "shape": shape, "direction": dir, "ms": ms, "gflops": gf(ms), "sgemm_gflops": NSNull(),
+                      "gbps": bytes / ms / 1e6, "copy_gbps": copyGBps, "ratio": bytes / ms / 1e6 / copyGBps])
+            }
+            return
+        }
+        let (og, rows, howo) = (geo.og, geo.colRows, geo.ho * geo.wo)
+        let dirs: [(String, Double, Double)] = [
+            ("forward", fwd, sgemmGFlops(transA: false, transB: false, m: og, n: howo, k: rows)),
+            ("backward-input", bwi, sgemmGFlops(transA: true, transB: false, m: rows, n: howo, k: og)),
+            ("backward-weight", bww, sgemmGFlops(transA: false, transB: true, m: og, n: rows, k: howo)),
+        ]
+        for (dir, ms, sg) in dirs {
+            emit(["op": name, "shape": shape, "direction": dir, "ms": ms, "gflops": gf(ms), "sgemm_gflops": sg,
+                  "ratio": gf(ms) / sg, "gemm": "M=\(dir == "backward-input" ? rows : og) N=\(dir == "backward-weight" ? rows : howo) K=\(dir == "forward" ? rows : dir == "backward-input" ? og : howo)"])
+        }
+    }
+
+    /// The composed MiT efficient self-attention module, forward and forward+backward.
+    func attention(_ name: String, dim: Int, heads: Int, sr: Int, size: Int) {
+        let attn = EfficientSelfAttention(dim: dim, heads: heads, srRatio: sr, seed: 1)
+        let n = size * size, kvSide = (size - sr) / sr + 1, m = kvSide * kvSide, hd = dim / heads
+        let x = Variable(Tensor.uniform([batch, n, dim], seed: 2), requiresGrad: true)
+        // q,k,v,out projections + sr conv + QK^T + AV.
+        let flops = 2.0 * Double(batch) * (Double(n * dim * dim) * 2 + Double(m * dim * dim) * 2 + Double(m * dim * dim * sr * sr)
+                                           + 2 * Double(heads * n * m * hd))
+        let shape = "x[\(batch),\(n),\(dim)] heads \(heads) sr \(sr) kv \(m)"
+        let fwd = time { _ = withNoGrad { attn(x, height: size, width: size) } }
+        let cot = Tensor.uniform([batch, n, dim], seed: 3)
+        let both = time { backward(attn(x, height: size, width: size), seed: cot); attn.zeroGrad(); x.zeroGrad() }
+        let sg = sgemmGFlops(transA: false, transB: true, m: n, n: m, k: hd)
+        emit(["op": name, "shape": shape, "direction": "forward", "ms": fwd, "gflops": flops / fwd / 1e6, "sgemm_gflops": sg,
+              "gemm": "QK^T M=\(n) N=\(m) K=\(hd)"])
+        emit(["op": name, "shape": shape, "direction": "backward-input+weight", "ms": both - fwd,
+              "gflops": 2 * flops / (both - fwd) / 1e6, "sgemm_gflops": sg, "gemm": "QK^T M=\(n) N=\(m) K=\(hd)"])
+    }
+
+    func batchNorm(channels c: Int, size: Int) {
+        let x = Variable(Tensor.uniform([batch, c, size, size], seed: 1), requiresGrad: true)
+        let gamma = Variable(Tensor(shape: [c], repeating: 1), requiresGrad: true), beta = Variable(Tensor(zeros: [c]), requiresGrad: true)
+        let rm = Tensor(zeros: [c]), rv = Tensor(shape: [c], repeating: 1)
+        let dy = Tensor.uniform(x.shape, seed: 2)
+        let shape = "x[\(batch),\(c),\(size),\(size)] train"
+        let bytes = Double(x.value.count * 4)
+        let fwd = time { _ = withNoGrad { batchNorm2d(x, weight: gamma, bias: beta, runningMean: rm, runningVar: rv, training: true) } }
+        let both = time {
+            backward(batchNorm2d(x, weight: gamma, bias: beta, runningMean: rm, runningVar: rv, training: true), seed: dy)
+            x.zeroGrad(); gamma.zeroGrad(); beta.zeroGrad()
+        }
+        // Forward: stats read x twice, normalise reads x and writes y (4 passes); backward: read dy, x twice, write dx (5).
+        emit(["op": "batch_norm", "shape": shape, "direction": "forward", "ms": fwd, "gbps": 4 * bytes / fwd / 1e6,
+              "copy_gbps": copyGBps, "gflops": NSNull(), "sgemm_gflops": NSNull()])
+        emit(["op": "batch_norm", "shape": shape, "direction": "backward-input+weight", "ms": both - fwd,
+              "gbps": 5 * bytes / (both - fwd) / 1e6, "copy_gbps": copyGBps, "gflops": NSNull(), "sgemm_gflops": NSNull()])
+    }
+
+    func bilinear(channels c: Int, from a: Int, to b: Int) {
+        let x = Tensor.uniform([batch, c, a, a], seed: 1), dy = Tensor.uniform([batch, c, b, b], seed: 2)
+        for ac in [true, false] {
+            let shape = "x[\(batch),\(c),\(a),\(a)] -> \(b)x\(b) align_corners=\(ac)"
+            let bytes = Double((x.count + dy.count) * 4)
+            let fwd = time { _ = ResizeKernel.bilinear(x, height: b, width: b, alignCorners: ac) }
+            let bwd = time { _ = ResizeKernel.bilinearBackward(dy, inputShape: x.shape, alignCorners: ac) }
+            emit(["op": "bilinear", "shape": shape, "direction": "forward", "ms": fwd, "gbps": bytes / fwd / 1e6,
+                  "copy_gbps": copyGBps, "gflops": NSNull(), "sgemm_gflops": NSNull()])
+            emit(["op": "bilinear", "shape": shape, "direction": "backward-input", "ms": bwd, "gbps": bytes / bwd / 1e6,
+                  "copy_gbps": copyGBps, "gflops": NSNull(), "sgemm_gflops": NSNull()])
+        }
+    }
+}
