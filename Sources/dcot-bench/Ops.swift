@@ -79,7 +79,7 @@ struct OpsRunner {
             let data = try! JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            let order = ["op", "shape", "direction", "ms", "gflops", "sgemm_gflops", "ratio", "gbps", "copy_gbps"]
+            let order = ["op", "shape", "direction", "ms", "sgemm_ms", "gflops", "sgemm_gflops", "ratio", "gbps", "copy_gbps"]
             let text = order.compactMap { k in fields[k].map { v -> String in
                 if let d = v as? Double { return "\(k)=\(String(format: "%.2f", d))" }
                 return "\(k)=\(v)"
@@ -88,14 +88,38 @@ struct OpsRunner {
         }
     }
 
+    /// Minimum times of two bodies run alternately (so both see the same machine load).
+    func timePair(_ a: () -> Void, _ b: () -> Void) -> (Double, Double) {
+        a(); b()
+        var best = (Double.infinity, Double.infinity)
+        for _ in 0..<runs {
+            var t0 = DispatchTime.now().uptimeNanoseconds
+            a()
+            best.0 = min(best.0, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+            t0 = DispatchTime.now().uptimeNanoseconds
+            b()
+            best.1 = min(best.1, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+        }
+        return best
+    }
+
+    /// A cblas_sgemm call of this shape and transposes, repeated `calls` times (the number of
+    /// per-sample, per-group GEMMs the conv makes), and its flop count.
+    func sgemmBody(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, calls: Int) -> (() -> Void, Double) {
+        let a = Tensor.uniform([m * k], seed: 1), b = Tensor.uniform([k * n], seed: 2), c = Tensor(shape: [m * n])
+        let body = {
+            for _ in 0..<calls {
+                Gemm.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a.data, lda: transA ? m : k,
+                           b: b.data, ldb: transB ? k : n, c: c.data, ldc: n)
+            }
+        }
+        return (body, 2.0 * Double(m) * Double(n) * Double(k) * Double(calls))
+    }
+
     /// GFLOP/s of one cblas_sgemm call of this shape and transposes.
     func sgemmGFlops(transA: Bool, transB: Bool, m: Int, n: Int, k: Int) -> Double {
-        let a = Tensor.uniform([m * k], seed: 1), b = Tensor.uniform([k * n], seed: 2), c = Tensor(shape: [m * n])
-        let ms = time {
-            Gemm.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a.data, lda: transA ? m : k,
-                       b: b.data, ldb: transB ? k : n, c: c.data, ldc: n)
-        }
-        return 2.0 * Double(m) * Double(n) * Double(k) / ms / 1e6
+        let (body, flops) = sgemmBody(transA: transA, transB: transB, m: m, n: n, k: k, calls: 1)
+        return flops / time(body) / 1e6
     }
 
     mutating func all() {
@@ -128,27 +152,29 @@ struct OpsRunner {
         let geo = ConvGeometry(input: x.shape, weight: w.shape, stride: s, padding: p, dilation: d, groups: g)
         let dy = Tensor.uniform(geo.outShape, seed: 5)
         let shape = "x[\(batch),\(cin),\(size),\(size)] w[\(cout),\(cin / g),\(k),\(k)] s\(s) p\(p) d\(d) g\(g)"
-        let fwd = time { _ = Conv.forward(x, w, bias: nil, geo) }
-        let bwi = time { _ = Conv.backwardInput(dy, w, geo) }
-        let bww = time { _ = Conv.backwardWeight(dy, x, geo) }
         let gf = { (ms: Double) in geo.flops / ms / 1e6 }
+        let ops: [(String, () -> Void)] = [
+            ("forward", { _ = Conv.forward(x, w, bias: nil, geo) }),
+            ("backward-input", { _ = Conv.backwardInput(dy, w, geo) }),
+            ("backward-weight", { _ = Conv.backwardWeight(dy, x, geo) }),
+        ]
         if geo.isDepthwise3x3 {
             let bytes = Double((x.count + dy.count) * 4)
-            for (dir, ms) in [("forward", fwd), ("backward-input", bwi), ("backward-weight", bww)] {
+            for (dir, body) in ops {
+                let ms = time(body)
                 emit(["op": name, "shape": shape, "direction": dir, "ms": ms, "gflops": gf(ms), "sgemm_gflops": NSNull(),
                       "gbps": bytes / ms / 1e6, "copy_gbps": copyGBps, "ratio": bytes / ms / 1e6 / copyGBps])
             }
             return
         }
-        let (og, rows, howo) = (geo.og, geo.colRows, geo.ho * geo.wo)
-        let dirs: [(String, Double, Double)] = [
-            ("forward", fwd, sgemmGFlops(transA: false, transB: false, m: og, n: howo, k: rows)),
-            ("backward-input", bwi, sgemmGFlops(transA: true, transB: false, m: rows, n: howo, k: og)),
-            ("backward-weight", bww, sgemmGFlops(transA: false, transB: true, m: og, n: rows, k: howo)),
-        ]
-        for (dir, ms, sg) in dirs {
+        let (og, rows, howo, calls) = (geo.og, geo.colRows, geo.ho * geo.wo, batch * g)
+        let gemms: [(Bool, Bool, Int, Int, Int)] = [(false, false, og, howo, rows), (true, false, rows, howo, og), (false, true, og, rows, howo)]
+        for ((dir, body), (ta, tb, m, n, kk)) in zip(ops, gemms) {
+            let (ref, flops) = sgemmBody(transA: ta, transB: tb, m: m, n: n, k: kk, calls: calls)
+            let (ms, refMs) = timePair(body, ref)
+            let sg = flops / refMs / 1e6
             emit(["op": name, "shape": shape, "direction": dir, "ms": ms, "gflops": gf(ms), "sgemm_gflops": sg,
-                  "ratio": gf(ms) / sg, "gemm": "M=\(dir == "backward-input" ? rows : og) N=\(dir == "backward-weight" ? rows : howo) K=\(dir == "forward" ? rows : dir == "backward-input" ? og : howo)"])
+                  "ratio": gf(ms) / sg, "gemm": "M=\(m) N=\(n) K=\(kk)\(ta ? " A^T" : "")\(tb ? " B^T" : "") x\(calls)", "sgemm_ms": refMs])
         }
     }
 

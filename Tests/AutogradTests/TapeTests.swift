@@ -63,4 +63,30 @@ final class TapeTests: XCTestCase {
         }
         XCTAssertEqual(step(), step())
     }
+
+    /// The same training step at 1 and 2 threads (our loops and OpenBLAS) gives bit-identical
+    /// values and gradients: reductions use fixed blocks, and OpenBLAS splits M/N, never K.
+    func testBitIdenticalAcrossThreadCounts() {
+        let saved = Parallel.threads
+        defer { Parallel.setThreads(saved) }
+        func step() -> [[Float]] {
+            let x = Variable(Tensor.uniform([2, 16, 33, 35], seed: 3), requiresGrad: true)
+            let w = Variable(Tensor.uniform([64, 16, 3, 3], seed: 4), requiresGrad: true)
+            let dw = Variable(Tensor.uniform([64, 1, 3, 3], seed: 5), requiresGrad: true)
+            let g = Variable(Tensor(shape: [64], repeating: 1), requiresGrad: true), b = Variable(Tensor(zeros: [64]), requiresGrad: true)
+            var y = relu(batchNorm2d(conv2d(x, w, stride: 2, padding: 1), weight: g, bias: b,
+                                     runningMean: Tensor(zeros: [64]), runningVar: Tensor(shape: [64], repeating: 1), training: true))
+            y = gelu(conv2d(y, dw, padding: 1, groups: 64))
+            let t = LabelMap(shape: [2, 17, 18])
+            for i in 0..<t.count { t[i] = UInt8(i % 7 == 0 ? 255 : i % 5) }
+            let logits = slice(resizeBilinear(y, height: 17, width: 18, alignCorners: false), axis: 1, start: 0, length: 5)
+            let loss = crossEntropy(logits, t)
+            backward(loss)
+            return [loss.value.array, x.grad!.array, w.grad!.array, dw.grad!.array, g.grad!.array]
+        }
+        Parallel.setThreads(1)
+        let one = step()
+        Parallel.setThreads(2)
+        XCTAssertEqual(one, step())
+    }
 }
