@@ -105,6 +105,11 @@ public enum Conv {
     public static func forward(_ x: Tensor, _ w: Tensor, bias: Tensor?, _ g: ConvGeometry) -> Tensor {
         if g.isDepthwise3x3 { return Depthwise.forward(x, w, bias: bias, g) }
         let y = Tensor(shape: g.outShape)
+        if useWinograd(g) {
+            winogradForward(x.data, w.data, g, y.data)
+            if let bias { addChannelBias(y, bias) }
+            return y
+        }
         let howo = g.ho * g.wo, rows = g.colRows
         let col: Tensor? = g.isPointwise ? nil : Tensor(shape: [rows * howo])
         for s in 0..<g.n {
@@ -124,6 +129,7 @@ public enum Conv {
     /// dx = col2im(W^T dy) per sample and group.
     public static func backwardInput(_ dy: Tensor, _ w: Tensor, _ g: ConvGeometry) -> Tensor {
         if g.isDepthwise3x3 { return Depthwise.backwardInput(dy, w, g) }
+        if useWinograd(g) { return winogradBackwardInput(dy, w, g) }
         let dx = Tensor(shape: [g.n, g.c, g.h, g.w])
         let howo = g.ho * g.wo, rows = g.colRows
         if g.isPointwise {

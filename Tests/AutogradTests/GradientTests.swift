@@ -20,6 +20,17 @@ final class GradientTests: XCTestCase {
         }
     }
 
+    func testWinogradConv() {
+        let saved = Conv.winogradMinChannels
+        Conv.winogradMinChannels = 1
+        defer { Conv.winogradMinChannels = saved }
+        for (i, p) in [0, 1, 2].enumerated() {
+            gradCheck([u([2, 3, 5, 6], UInt64(i)), u([4, 3, 3, 3], UInt64(i + 10)), u([4], UInt64(i + 20))]) { v in
+                conv2d(v[0], v[1], bias: v[2], padding: p)
+            }
+        }
+    }
+
     func testDepthwiseConv3x3() {
         for (i, (s, p, d)) in [(1, 1, 1), (2, 1, 1), (1, 2, 2)].enumerated() {
             gradCheck([u([2, 3, 6, 7], UInt64(i)), u([3, 1, 3, 3], UInt64(i + 5)), u([3], UInt64(i + 9))]) { v in

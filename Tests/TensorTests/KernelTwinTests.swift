@@ -39,6 +39,19 @@ final class KernelTwinTests: XCTestCase {
         }
     }
 
+    func testWinogradMatchesNaive() {
+        // (n, c, h, w, o, pad): odd sizes, partial edge tiles, paddings 0..2.
+        let cases = [(2, 16, 7, 9, 17, 1), (1, 19, 10, 5, 16, 0), (2, 16, 6, 11, 18, 2), (1, 20, 3, 3, 16, 1), (1, 16, 1, 4, 16, 2)]
+        for (idx, (n, c, h, w, o, p)) in cases.enumerated() {
+            let x = Tensor.uniform([n, c, h, w], seed: UInt64(idx)), wt = Tensor.uniform([o, c, 3, 3], seed: UInt64(50 + idx))
+            let geo = ConvGeometry(input: x.shape, weight: wt.shape, padding: p)
+            XCTAssertTrue(Conv.useWinograd(geo))
+            close(Conv.forward(x, wt, bias: nil, geo), ConvNaive.forward(x, wt, bias: nil, geo), atol: 2e-4, "winograd forward \(idx)")
+            let dy = Tensor.uniform(geo.outShape, seed: UInt64(90 + idx))
+            close(Conv.backwardInput(dy, wt, geo), ConvNaive.backward(dy, x, wt, geo).0, atol: 2e-4, "winograd backward input \(idx)")
+        }
+    }
+
     func testGemmMatchesNaive() {
         for (i, (m, n, k)) in [(5, 7, 3), (17, 9, 33), (64, 65, 66)].enumerated() {
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
