@@ -157,6 +157,7 @@ public enum Conv {
     /// dW = sum over samples of dy x col^T (im2col recomputed here rather than kept from forward).
     public static func backwardWeight(_ dy: Tensor, _ x: Tensor, _ g: ConvGeometry) -> Tensor {
         if g.isDepthwise3x3 { return Depthwise.backwardWeight(dy, x, g) }
+        if useWinograd(g) { return winogradBackwardWeight(dy, x, g) }
         let dw = Tensor(shape: [g.o, g.cg, g.kh, g.kw])
         let howo = g.ho * g.wo, rows = g.colRows
         let col: Tensor? = g.isPointwise ? nil : Tensor(shape: [rows * howo])

@@ -21,9 +21,9 @@ final class GradientTests: XCTestCase {
     }
 
     func testWinogradConv() {
-        let saved = Conv.winogradMinChannels
-        Conv.winogradMinChannels = 1
-        defer { Conv.winogradMinChannels = saved }
+        let saved = (Conv.winogradMinChannels, Conv.winogradMinTiles)
+        (Conv.winogradMinChannels, Conv.winogradMinTiles) = (1, 1)
+        defer { (Conv.winogradMinChannels, Conv.winogradMinTiles) = saved }
         for (i, p) in [0, 1, 2].enumerated() {
             gradCheck([u([2, 3, 5, 6], UInt64(i)), u([4, 3, 3, 3], UInt64(i + 10)), u([4], UInt64(i + 20))]) { v in
                 conv2d(v[0], v[1], bias: v[2], padding: p)
