@@ -59,8 +59,9 @@ public enum BatchNormKernel {
                     var sdy = 0.0, sdyx = 0.0
                     for i in 0..<n {
                         let g = dyp + (i * c + ch) * hw, s = xp + (i * c + ch) * hw
-                        sdy += Double(Reduce.sum(g, hw))
-                        sdyx += Double(Reduce.dot(g, s, hw)) - Double(mu) * Double(Reduce.sum(g, hw))
+                        let sg = Double(Reduce.sum(g, hw))
+                        sdy += sg
+                        sdyx += Double(Reduce.dot(g, s, hw)) - Double(mu) * sg
                     }
                     sdyx *= Double(inv)                                   // sum(dy * xhat)
                     dgp[ch] = Float(sdyx); dbp[ch] = Float(sdy)

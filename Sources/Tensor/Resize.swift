@@ -17,6 +17,9 @@ public enum ResizeKernel {
         }
     }
 
+    /// Separable: each input row is resized horizontally once (h x ow scratch per plane), then each
+    /// output row blends two of those rows. Same arithmetic as PyTorch's
+    /// hy*(hx*a + lx*b) + ly*(hx*c + lx*d).
     public static func bilinear(_ x: Tensor, height oh: Int, width ow: Int, alignCorners: Bool) -> Tensor {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let ty = bilinearTaps(input: h, output: oh, alignCorners: alignCorners)
@@ -26,17 +29,22 @@ public enum ResizeKernel {
         ty.withUnsafeBufferPointer { tyb in tx.withUnsafeBufferPointer { txb in
             nonisolated(unsafe) let (typ, txp) = (tyb, txb)
             Parallel.for(n * c) { r in
+                let rows = UnsafeMutablePointer<Float>.allocate(capacity: h * ow)
+                defer { rows.deallocate() }
                 for plane in r {
-                    let src = xp + plane * h * w, dst = yp + plane * oh * ow
-                    for oy in 0..<oh {
-                        let (y0, y1, ly) = typ[oy]
-                        let r0 = src + y0 * w, r1 = src + y1 * w, d = dst + oy * ow
-                        let hy = 1 - ly
+                    let src = xp + plane &* h &* w, dst = yp + plane &* oh &* ow
+                    for iy in 0..<h {
+                        let s = src + iy &* w, o = rows + iy &* ow
                         for ox in 0..<ow {
                             let (x0, x1, lx) = txp[ox]
-                            let hx = 1 - lx
-                            d[ox] = hy * (hx * r0[x0] + lx * r0[x1]) + ly * (hx * r1[x0] + lx * r1[x1])
+                            o[ox] = (1 - lx) * s[x0] + lx * s[x1]
                         }
+                    }
+                    for oy in 0..<oh {
+                        let (y0, y1, ly) = typ[oy]
+                        let r0 = rows + y0 &* ow, r1 = rows + y1 &* ow, d = dst + oy &* ow
+                        let hy = 1 - ly
+                        for ox in 0..<ow { d[ox] = hy * r0[ox] + ly * r1[ox] }
                     }
                 }
             }
@@ -44,6 +52,7 @@ public enum ResizeKernel {
         return y
     }
 
+    /// The adjoint of `bilinear`: vertical scatter into an h x ow scratch, then horizontal scatter.
     public static func bilinearBackward(_ dy: Tensor, inputShape: [Int], alignCorners: Bool) -> Tensor {
         let (n, c, h, w) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
         let (oh, ow) = (dy.shape[2], dy.shape[3])
@@ -54,17 +63,24 @@ public enum ResizeKernel {
         ty.withUnsafeBufferPointer { tyb in tx.withUnsafeBufferPointer { txb in
             nonisolated(unsafe) let (typ, txp) = (tyb, txb)
             Parallel.for(n * c) { r in
+                let rows = UnsafeMutablePointer<Float>.allocate(capacity: h * ow)
+                defer { rows.deallocate() }
                 for plane in r {
-                    let g = gp + plane * oh * ow, d = dp + plane * h * w
+                    let g = gp + plane &* oh &* ow, d = dp + plane &* h &* w
+                    rows.update(repeating: 0, count: h &* ow)
                     for oy in 0..<oh {
                         let (y0, y1, ly) = typ[oy]
-                        let r0 = d + y0 * w, r1 = d + y1 * w, gr = g + oy * ow
+                        let r0 = rows + y0 &* ow, r1 = rows + y1 &* ow, gr = g + oy &* ow
                         let hy = 1 - ly
+                        for ox in 0..<ow { r0[ox] += hy * gr[ox] }
+                        for ox in 0..<ow { r1[ox] += ly * gr[ox] }
+                    }
+                    for iy in 0..<h {
+                        let s = rows + iy &* ow, o = d + iy &* w
                         for ox in 0..<ow {
                             let (x0, x1, lx) = txp[ox]
-                            let v = gr[ox], hx = 1 - lx
-                            r0[x0] += hy * hx * v; r0[x1] += hy * lx * v
-                            r1[x0] += ly * hx * v; r1[x1] += ly * lx * v
+                            o[x0] += (1 - lx) * s[ox]
+                            o[x1] += lx * s[ox]
                         }
                     }
                 }
