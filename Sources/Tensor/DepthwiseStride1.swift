@@ -95,7 +95,8 @@ extension Depthwise {
                     let gy = UnsafePointer(gp + plane &* ho &* wo)
                     var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>(), a4 = SIMD8<Float>()
                     var a5 = SIMD8<Float>(), a6 = SIMD8<Float>(), a7 = SIMD8<Float>(), a8 = SIMD8<Float>()
-                    var t = [Float](repeating: 0, count: 9)
+                    var t0: Float = 0, t1: Float = 0, t2: Float = 0, t3: Float = 0, t4: Float = 0
+                    var t5: Float = 0, t6: Float = 0, t7: Float = 0, t8: Float = 0
                     for oy in 0..<ho {
                         let r0 = UnsafePointer(scratch + oy &* wpd), r1 = r0 + d &* wpd, r2 = r1 + d &* wpd
                         let gr = gy + oy &* wo
@@ -109,15 +110,15 @@ extension Depthwise {
                         }
                         while ox < wo {
                             let v = gr[ox]
-                            t[0] += v * r0[ox]; t[1] += v * r0[ox &+ d]; t[2] += v * r0[ox &+ 2 &* d]
-                            t[3] += v * r1[ox]; t[4] += v * r1[ox &+ d]; t[5] += v * r1[ox &+ 2 &* d]
-                            t[6] += v * r2[ox]; t[7] += v * r2[ox &+ d]; t[8] += v * r2[ox &+ 2 &* d]
+                            t0 += v * r0[ox]; t1 += v * r0[ox &+ d]; t2 += v * r0[ox &+ 2 &* d]
+                            t3 += v * r1[ox]; t4 += v * r1[ox &+ d]; t5 += v * r1[ox &+ 2 &* d]
+                            t6 += v * r2[ox]; t7 += v * r2[ox &+ d]; t8 += v * r2[ox &+ 2 &* d]
                             ox &+= 1
                         }
                     }
-                    total.0 += Double(a0.sum() + t[0]); total.1 += Double(a1.sum() + t[1]); total.2 += Double(a2.sum() + t[2])
-                    total.3 += Double(a3.sum() + t[3]); total.4 += Double(a4.sum() + t[4]); total.5 += Double(a5.sum() + t[5])
-                    total.6 += Double(a6.sum() + t[6]); total.7 += Double(a7.sum() + t[7]); total.8 += Double(a8.sum() + t[8])
+                    total.0 += Double(a0.sum() + t0); total.1 += Double(a1.sum() + t1); total.2 += Double(a2.sum() + t2)
+                    total.3 += Double(a3.sum() + t3); total.4 += Double(a4.sum() + t4); total.5 += Double(a5.sum() + t5)
+                    total.6 += Double(a6.sum() + t6); total.7 += Double(a7.sum() + t7); total.8 += Double(a8.sum() + t8)
                 }
                 let o = out + ch &* 9
                 o[0] = Float(total.0); o[1] = Float(total.1); o[2] = Float(total.2)
