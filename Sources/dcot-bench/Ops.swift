@@ -85,7 +85,7 @@ struct OpsRunner {
             let data = try! JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            let order = ["op", "direction", "ms", "sgemm_ms", "im2col_ms", "col2im_ms", "gflops", "sgemm_gflops", "ratio", "gbps", "copy_gbps"]
+            let order = ["op", "direction", "path", "ms", "sgemm_ms", "im2col_ms", "col2im_ms", "gflops", "sgemm_gflops", "ratio", "gbps", "copy_gbps"]
             let text = order.compactMap { k in fields[k].map { v -> String in
                 if let d = v as? Double { return "\(k)=\(String(format: "%.2f", d))" }
                 return "\(k)=\(v)"
@@ -173,33 +173,25 @@ struct OpsRunner {
         }
         let (og, rows, howo, calls) = (geo.og, geo.colRows, geo.ho * geo.wo, batch * g)
         let gemms: [(Bool, Bool, Int, Int, Int)] = [(false, false, og, howo, rows), (true, false, rows, howo, og), (false, true, og, rows, howo)]
-        // Where the rest of the time goes: im2col (forward, backward-weight) and col2im (backward-input).
-        var layoutMs = 0.0
-        if !geo.isPointwise {
-            let col = Tensor(shape: [rows * howo])
-            let dx = Tensor(zeros: x.shape)
-            let i2c = time { for s in 0..<batch { for gi in 0..<g { Conv.im2col(x.data + s * cin * size * size, geo, gi * geo.cg, col.data) } } }
-            let c2i = time { for s in 0..<batch { for gi in 0..<g { Conv.col2im(col.data, geo, gi * geo.cg, dx.data + s * cin * size * size) } } }
-            layoutMs = i2c
-            _ = c2i
-            layoutMs = 0
-            for ((dir, body), (ta, tb, m, n, kk)) in zip(ops, gemms) {
-                let (ref, flops) = sgemmBody(transA: ta, transB: tb, m: m, n: n, k: kk, calls: calls)
-                let (ms, refMs) = timePair(body, ref)
-                let sg = flops / refMs / 1e6
-                emit(["op": name, "shape": shape, "direction": dir, "ms": ms, "gflops": gf(ms), "sgemm_gflops": sg,
-                      "ratio": gf(ms) / sg, "gemm": "M=\(m) N=\(n) K=\(kk)\(ta ? " A^T" : "")\(tb ? " B^T" : "") x\(calls)",
-                      "sgemm_ms": refMs, dir == "backward-input" ? "col2im_ms" : "im2col_ms": dir == "backward-input" ? c2i : i2c])
-            }
-            return
+        // Where the rest of the time goes: im2col (forward, backward-weight), col2im (backward-input).
+        var layout: [String: Any] = [:]
+        if !geo.isPointwise && !Conv.useWinograd(geo) {
+            let col = Tensor(shape: [rows * howo]), dx = Tensor(zeros: x.shape)
+            let plane = cin * size * size
+            let i2c = time { for s in 0..<batch { for gi in 0..<g { Conv.im2col(x.data + s * plane, geo, gi * geo.cg, col.data) } } }
+            let c2i = time { for s in 0..<batch { for gi in 0..<g { Conv.col2im(col.data, geo, gi * geo.cg, dx.data + s * plane) } } }
+            layout = ["forward": i2c, "backward-input": c2i, "backward-weight": i2c]
         }
-        _ = layoutMs
         for ((dir, body), (ta, tb, m, n, kk)) in zip(ops, gemms) {
             let (ref, flops) = sgemmBody(transA: ta, transB: tb, m: m, n: n, k: kk, calls: calls)
             let (ms, refMs) = timePair(body, ref)
             let sg = flops / refMs / 1e6
-            emit(["op": name, "shape": shape, "direction": dir, "ms": ms, "gflops": gf(ms), "sgemm_gflops": sg,
-                  "ratio": gf(ms) / sg, "gemm": "M=\(m) N=\(n) K=\(kk)\(ta ? " A^T" : "")\(tb ? " B^T" : "") x\(calls)", "sgemm_ms": refMs])
+            var fields: [String: Any] = [
+                "op": name, "shape": shape, "direction": dir, "ms": ms, "gflops": gf(ms), "sgemm_gflops": sg, "ratio": gf(ms) / sg,
+                "gemm": "M=\(m) N=\(n) K=\(kk)\(ta ? " A^T" : "")\(tb ? " B^T" : "") x\(calls)", "sgemm_ms": refMs,
+                "path": Conv.useWinograd(geo) ? "winograd" : geo.isPointwise ? "gemm" : "im2col+gemm"]
+            if let t = layout[dir] { fields[dir == "backward-input" ? "col2im_ms" : "im2col_ms"] = t }
+            emit(fields)
         }
     }
 
