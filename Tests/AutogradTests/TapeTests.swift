@@ -88,5 +88,8 @@ final class TapeTests: XCTestCase {
         let one = step()
         Parallel.setThreads(2)
         XCTAssertEqual(one, step())
+        Gemm.setSplitAcrossThreads(true)                 // GEMMs split over our workers instead
+        defer { Gemm.setSplitAcrossThreads(false) }
+        XCTAssertEqual(one, step())
     }
 }
