@@ -36,6 +36,20 @@ final class ModuleTests: XCTestCase {
         XCTAssertTrue(m.bn.training)
     }
 
+    func testModuleListNames() {
+        final class Net: Module {
+            let layers = ModuleList([Conv2d(2, 3, kernelSize: 1, bias: false), Conv2d(3, 3, kernelSize: 3, padding: 1)])
+            let bn = ModuleList([BatchNorm2d(3)])
+            var training = true
+            var children: [(String, any Module)] { [("layer1", layers), ("bn", bn)] }
+        }
+        let net = Net()
+        XCTAssertEqual(net.namedParameters().map { $0.0 }, ["layer1.0.weight", "layer1.1.weight", "layer1.1.bias", "bn.0.weight",
+                                                             "bn.0.bias", "bn.0.running_mean", "bn.0.running_var", "bn.0.num_batches_tracked"])
+        net.eval()
+        XCTAssertFalse(net.bn[0].training)
+    }
+
     func testParameterGradientsOfComposition() {
         let m = Block()
         let x = Variable(Tensor.uniform([2, 3, 4, 6], seed: 3))
