@@ -56,6 +56,15 @@ public enum Conv {
                     if oxLo > 0 { d.update(repeating: 0, count: oxLo) }
                     if g.stride == 1 {
                         (d + oxLo).update(from: src + (oxLo &+ dx), count: oxHi &- oxLo)
+                    } else if g.stride == 2 {
+                        // 16 loaded, even lanes kept; only while the 16 floats stay inside the row.
+                        var ox = oxLo
+                        while ox &+ 8 <= oxHi && 2 &* ox &+ dx &+ 16 <= g.w {
+                            let v = UnsafeRawPointer(src + (2 &* ox &+ dx)).loadUnaligned(as: SIMD16<Float>.self)
+                            UnsafeMutableRawPointer(d + ox).storeBytes(of: v.evenHalf, as: SIMD8<Float>.self)
+                            ox &+= 8
+                        }
+                        while ox < oxHi { d[ox] = src[2 &* ox &+ dx]; ox &+= 1 }
                     } else {
                         var ox = oxLo
                         while ox < oxHi { d[ox] = src[ox &* g.stride &+ dx]; ox &+= 1 }
