@@ -137,6 +137,10 @@ struct OpsRunner {
         for c in OpsRunner.depthwise where wanted(c.0) { conv(c) }
         if wanted("mit_b2.stage1.attention") { attention("mit_b2.stage1.attention", dim: 64, heads: 1, sr: 8, size: 81) }
         if wanted("mit_b2.stage2.attention") { attention("mit_b2.stage2.attention", dim: 128, heads: 2, sr: 4, size: 41) }
+        if wanted("gelu") { elementwise("gelu", [batch, 256, 81, 81]) }
+        if wanted("softmax") { elementwise("softmax", [batch, 21, 321, 321]) }
+        if wanted("cross_entropy") { elementwise("cross_entropy", [batch, 21, 321, 321]) }
+        if wanted("layer_norm") { elementwise("layer_norm", [batch, 6561, 64]) }
         if wanted("batch_norm") { batchNorm(channels: 256, size: 81); batchNorm(channels: 64, size: 161) }
         if wanted("bilinear") {
             bilinear(channels: 256, from: 21, to: 81)
@@ -214,6 +218,33 @@ struct OpsRunner {
               "gemm": "QK^T M=\(n) N=\(m) K=\(hd)"])
         emit(["op": name, "shape": shape, "direction": "backward-input+weight", "ms": both - fwd,
               "gflops": 2 * flops / (both - fwd) / 1e6, "sgemm_gflops": sg, "gemm": "QK^T M=\(n) N=\(m) K=\(hd)"])
+    }
+
+    /// Memory-bound ops through the autograd front end: forward, and backward (forward + backward
+    /// minus forward). gbps counts one read of the input and one write of the output.
+    func elementwise(_ name: String, _ shape: [Int]) {
+        let x = Variable(Tensor.uniform(shape, -3, 3, seed: 1), requiresGrad: true)
+        let d = shape.last!
+        let gamma = Variable(Tensor(shape: [d], repeating: 1), requiresGrad: true), beta = Variable(Tensor(zeros: [d]), requiresGrad: true)
+        let labels = LabelMap(shape: [shape[0]] + Array(shape.dropFirst(2)))
+        for i in 0..<labels.count { labels[i] = UInt8(i % 21) }
+        let f: () -> Variable = {
+            switch name {
+            case "gelu": return gelu(x)
+            case "softmax": return softmax(x, axis: 1)
+            case "cross_entropy": return crossEntropy(x, labels)
+            default: return layerNorm(x, weight: gamma, bias: beta, eps: 1e-6)
+            }
+        }
+        let cot = Tensor.uniform(f().value.shape, seed: 2)
+        Tape.reset()
+        let fwd = time { _ = withNoGrad { f() } }
+        let both = time { backward(f(), seed: cot); x.zeroGrad(); gamma.zeroGrad(); beta.zeroGrad() }
+        let bytes = Double(2 * x.value.count * 4)
+        emit(["op": name, "shape": "\(shape)", "direction": "forward", "ms": fwd, "gbps": bytes / fwd / 1e6, "copy_gbps": copyGBps,
+              "gflops": NSNull(), "sgemm_gflops": NSNull()])
+        emit(["op": name, "shape": "\(shape)", "direction": "backward-input", "ms": both - fwd, "gbps": bytes / (both - fwd) / 1e6,
+              "copy_gbps": copyGBps, "gflops": NSNull(), "sgemm_gflops": NSNull()])
     }
 
     func batchNorm(channels c: Int, size: Int) {

@@ -1,4 +1,5 @@
 // Fast kernels against their naive twins on random shapes, determinism, and the buffer pool.
+import Foundation
 import XCTest
 import Tensor
 
@@ -68,6 +69,24 @@ final class KernelTwinTests: XCTestCase {
                 close(c1, c2, "gemm \(m)x\(n)x\(k) \(ta) \(tb)")
             }
         }
+    }
+
+    func testFastMathMatchesLibm() {
+        var worstExp = 0.0, worstErf = 0.0
+        for i in 0..<200_001 {
+            let x = Float(-87 + 95 * Double(i) / 200_000)                 // [-87, 8]
+            let e = Double(FastMath.exp(x)), ref = Foundation.exp(Double(x))
+            worstExp = max(worstExp, abs(e - ref) / ref)
+            let z = Float(-6 + 12 * Double(i) / 200_000)
+            worstErf = max(worstErf, abs(Double(FastMath.erf(z)) - Foundation.erf(Double(z))))
+        }
+        XCTAssertLessThan(worstExp, 3e-7, "exp relative error")
+        XCTAssertLessThan(worstErf, 6e-7, "erf absolute error (A-S bound 1.5e-7 plus float32 rounding)")
+        XCTAssertEqual(FastMath.exp(-200), 0)                             // underflow flushes to 0
+        XCTAssertEqual(FastMath.exp(-1e6), 0)
+        XCTAssertEqual(FastMath.exp(0), 1)
+        let v = SIMD8<Float>(-3, -1, -0.5, 0, 0.25, 1, 2, 5)
+        for k in 0..<8 { XCTAssertEqual(FastMath.erf(v)[k], FastMath.erf(v[k])) }
     }
 
     func testReductionsMatchDouble() {
