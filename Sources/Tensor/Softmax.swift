@@ -69,8 +69,24 @@ public enum SoftmaxKernel {
         let (outer, c, inner) = dims(y.shape, axis)
         let dx = Tensor(shape: y.shape)
         let gp = g.data, yp = y.data, dp = dx.data
-        let block = inner == 1 ? 1 : 256, nb = (inner + block - 1) / block
-        Parallel.for(outer * nb, grain: inner == 1 ? 64 : 1) { r in
+        if inner == 1 {                                   // rows (attention): vectorise along the row
+            Parallel.for(outer, grain: 8) { r in
+                for row in r {
+                    let gr = gp + row * c, yr = yp + row * c, dr = dp + row * c
+                    let sv = SIMD8<Float>(repeating: log ? Reduce.sum(gr, c) : Reduce.dot(gr, yr, c))
+                    var p = 0
+                    while p < c {
+                        let k = min(8, c - p)
+                        let gv = FastMath.load(gr + p, k), yv = FastMath.load(yr + p, k)
+                        FastMath.store(log ? gv - FastMath.exp(yv) * sv : yv * (gv - sv), dr + p, k)
+                        p += 8
+                    }
+                }
+            }
+            return dx
+        }
+        let block = 256, nb = (inner + block - 1) / block
+        Parallel.for(outer * nb) { r in
             var acc = [Float](repeating: 0, count: block)
             acc.withUnsafeMutableBufferPointer { ab in
                 let s = ab.baseAddress!
