@@ -43,9 +43,9 @@ final class KernelTwinTests: XCTestCase {
 
     func testWinogradMatchesNaive() {
         // (n, c, h, w, o, pad): odd sizes, partial edge tiles, paddings 0..2.
-        let saved = Conv.winogradMinTiles
+        let saved = (Conv.winogradMinTiles, Conv.winogradMaxBytes)
         Conv.winogradMinTiles = 1
-        defer { Conv.winogradMinTiles = saved }
+        defer { (Conv.winogradMinTiles, Conv.winogradMaxBytes) = saved }
         let cases = [(2, 16, 7, 9, 17, 1), (1, 19, 10, 5, 16, 0), (2, 16, 6, 11, 18, 2), (1, 20, 3, 3, 16, 1), (1, 16, 1, 4, 16, 2)]
         for (idx, (n, c, h, w, o, p)) in cases.enumerated() {
             let x = Tensor.uniform([n, c, h, w], seed: UInt64(idx)), wt = Tensor.uniform([o, c, 3, 3], seed: UInt64(50 + idx))
@@ -56,6 +56,11 @@ final class KernelTwinTests: XCTestCase {
             let (dxN, dwN) = ConvNaive.backward(dy, x, wt, geo)
             close(Conv.backwardInput(dy, wt, geo), dxN, atol: 2e-4, "winograd backward input \(idx)")
             close(Conv.backwardWeight(dy, x, geo), dwN, atol: 5e-4, "winograd backward weight \(idx)")
+            Conv.winogradMaxBytes = 1                                     // one sample per chunk
+            close(Conv.forward(x, wt, bias: nil, geo), ConvNaive.forward(x, wt, bias: nil, geo), atol: 2e-4, "chunked forward \(idx)")
+            close(Conv.backwardInput(dy, wt, geo), dxN, atol: 2e-4, "chunked backward input \(idx)")
+            close(Conv.backwardWeight(dy, x, geo), dwN, atol: 5e-4, "chunked backward weight \(idx)")
+            Conv.winogradMaxBytes = saved.1
         }
     }
 
