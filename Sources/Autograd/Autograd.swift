@@ -1,1 +1,0 @@
-// Autograd module.

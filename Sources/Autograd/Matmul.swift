@@ -1,0 +1,66 @@
+// Linear (x [..., in], w [out, in], b [out]) and batched matmul for attention
+// (a [B, M, K] or [B, K, M] if transA; b [B, K, N] or [B, N, K] if transB -> [B, M, N]).
+import Tensor
+
+public func linear(_ x: Variable, _ w: Variable, bias: Variable? = nil) -> Variable {
+    let (out, inF) = (w.shape[0], w.shape[1])
+    precondition(x.shape.last == inF, "linear: x \(x.shape) for weight \(w.shape)")
+    let rows = x.value.count / inF
+    let y = Tensor(shape: Array(x.shape.dropLast()) + [out])
+    Gemm.sgemm(transB: true, m: rows, n: out, k: inF, a: x.value.data, lda: inF, b: w.value.data, ldb: inF, c: y.data, ldc: out)
+    if let bias { let b = Elementwise.binary(y.reshaped([rows, out]), bias.value.reshaped([1, out]), .add); y.data.update(from: b.data, count: y.count) }
+    let (sx, sw, sb, xShape) = (x.slot, w.slot, bias?.slot, x.shape)
+    let xv: Tensor? = sw != nil ? x.value : nil, wv: Tensor? = sx != nil ? w.value : nil
+    return Tape.record(y, [x, w] + (bias.map { [$0] } ?? [])) { g in
+        if let sb { sb.accumulate(Elementwise.reduceSum(g.reshaped([rows, out]), to: [1, out]).reshaped([out])) }
+        if let sw, let xv {
+            let dw = Tensor(shape: [out, inF])
+            Gemm.sgemm(transA: true, m: out, n: inF, k: rows, a: g.data, lda: out, b: xv.data, ldb: inF, c: dw.data, ldc: inF)
+            sw.accumulate(dw)
+        }
+        if let sx, let wv {
+            let dx = Tensor(shape: xShape)
+            Gemm.sgemm(m: rows, n: inF, k: out, a: g.data, lda: out, b: wv.data, ldb: inF, c: dx.data, ldc: inF)
+            sx.accumulate(dx)
+        }
+    }
+}
+
+/// Batched op(a) x op(b) over the leading dimension.
+public func matmul(_ a: Variable, _ b: Variable, transA: Bool = false, transB: Bool = false) -> Variable {
+    precondition(a.shape.count == 3 && b.shape.count == 3 && a.shape[0] == b.shape[0], "matmul: \(a.shape) x \(b.shape)")
+    let batch = a.shape[0]
+    let (m, k) = transA ? (a.shape[2], a.shape[1]) : (a.shape[1], a.shape[2])
+    let (k2, n) = transB ? (b.shape[2], b.shape[1]) : (b.shape[1], b.shape[2])
+    precondition(k == k2, "matmul: inner dimensions \(k) and \(k2) differ")
+    let y = Tensor(shape: [batch, m, n])
+    Gemm.batched(transA: transA, transB: transB, batch: batch, m: m, n: n, k: k, a: a.value.data, strideA: m * k,
+                 b: b.value.data, strideB: k * n, c: y.data, strideC: m * n)
+    let (sa, sb) = (a.slot, b.slot)
+    let av: Tensor? = sb != nil ? a.value : nil, bv: Tensor? = sa != nil ? b.value : nil
+    let (aShape, bShape) = (a.shape, b.shape)
+    return Tape.record(y, [a, b]) { g in
+        if let sa, let bv {
+            let da = Tensor(shape: aShape)
+            if !transA {
+                Gemm.batched(transA: false, transB: !transB, batch: batch, m: m, n: k, k: n, a: g.data, strideA: m * n,
+                             b: bv.data, strideB: k * n, c: da.data, strideC: m * k)
+            } else {
+                Gemm.batched(transA: transB, transB: true, batch: batch, m: k, n: m, k: n, a: bv.data, strideA: k * n,
+                             b: g.data, strideB: m * n, c: da.data, strideC: m * k)
+            }
+            sa.accumulate(da)
+        }
+        if let sb, let av {
+            let db = Tensor(shape: bShape)
+            if !transB {
+                Gemm.batched(transA: !transA, transB: false, batch: batch, m: k, n: n, k: m, a: av.data, strideA: m * k,
+                             b: g.data, strideB: m * n, c: db.data, strideC: k * n)
+            } else {
+                Gemm.batched(transA: true, transB: transA, batch: batch, m: n, n: k, k: m, a: g.data, strideA: m * n,
+                             b: av.data, strideB: m * k, c: db.data, strideC: k * n)
+            }
+            sb.accumulate(db)
+        }
+    }
+}

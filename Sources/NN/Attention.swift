@@ -1,0 +1,81 @@
+// MiT efficient self-attention (mmseg EfficientMultiheadAttention): x [B, N, C] tokens of an
+// H x W map; queries from x, keys/values from x spatially reduced by a conv (kernel = stride = sr,
+// with bias) + LayerNorm when sr > 1; PyTorch nn.MultiheadAttention packing (in_proj_weight [3C, C],
+// in_proj_bias [3C], out_proj). Returns the attention output [B, N, C] (no residual, no drop path).
+import Foundation
+import Tensor
+import Autograd
+
+/// nn.MultiheadAttention (batch first), no dropout.
+public final class MultiheadAttention: Module {
+    public let inProjWeight, inProjBias: Parameter
+    public let outProj: Linear
+    public let dim, heads: Int
+    public var training = true
+
+    public init(dim: Int, heads: Int, seed: UInt64 = 0) {
+        precondition(dim % heads == 0, "dim \(dim) not divisible by \(heads) heads")
+        (self.dim, self.heads) = (dim, heads)
+        let bound = (6 / Float(dim + 3 * dim)).squareRoot()          // xavier_uniform as PyTorch
+        inProjWeight = Parameter("in_proj_weight", Tensor.uniform([3 * dim, dim], -bound, bound, seed: seed))
+        inProjBias = Parameter("in_proj_bias", Tensor(zeros: [3 * dim]))
+        outProj = Linear(dim, dim, seed: Random.derive(seed, 2))
+        outProj.bias!.value.fill(0)
+    }
+
+    public var localParameters: [Parameter] { [inProjWeight, inProjBias] }
+    public var children: [(String, any Module)] { [("out_proj", outProj)] }
+
+    /// query [B, N, C], keyValue [B, M, C] -> [B, N, C].
+    public func callAsFunction(query: Variable, keyValue: Variable) -> Variable {
+        let (b, n, m, c, h) = (query.shape[0], query.shape[1], keyValue.shape[1], dim, heads)
+        let d = c / h
+        let w = split(inProjWeight.variable, sizes: [c, c, c], axis: 0)
+        let bias = split(inProjBias.variable, sizes: [c, c, c], axis: 0)
+        // PyTorch scales q (after its bias) by 1/sqrt(head dim) before q k^T.
+        let q = scale(linear(query, w[0], bias: bias[0]), 1 / Float(d).squareRoot())
+        let k = linear(keyValue, w[1], bias: bias[1]), v = linear(keyValue, w[2], bias: bias[2])
+        func splitHeads(_ t: Variable, _ len: Int) -> Variable {               // [B, L, C] -> [B*h, L, d]
+            reshape(permute(reshape(t, [b, len, h, d]), [0, 2, 1, 3]), [b * h, len, d])
+        }
+        let attn = softmax(matmul(splitHeads(q, n), splitHeads(k, m), transB: true), axis: 2)   // [B*h, N, M]
+        let o = matmul(attn, splitHeads(v, m))                                              // [B*h, N, d]
+        let merged = reshape(permute(reshape(o, [b, h, n, d]), [0, 2, 1, 3]), [b, n, c])
+        return outProj(merged)
+    }
+}
+
+public final class EfficientSelfAttention: Module {
+    public let attn: MultiheadAttention
+    public let sr: Conv2d?
+    public let norm: LayerNorm?
+    public let srRatio: Int
+    public var training = true
+
+    public init(dim: Int, heads: Int, srRatio: Int, normEps: Float = 1e-6, seed: UInt64 = 0) {
+        attn = MultiheadAttention(dim: dim, heads: heads, seed: seed)
+        self.srRatio = srRatio
+        if srRatio > 1 {
+            sr = Conv2d(dim, dim, kernelSize: srRatio, stride: srRatio, bias: true, seed: Random.derive(seed, 3))
+            norm = LayerNorm(dim, eps: normEps)
+        } else { sr = nil; norm = nil }
+    }
+
+    public var children: [(String, any Module)] {
+        [("attn", attn as any Module)] + (sr.map { [("sr", $0 as any Module)] } ?? []) + (norm.map { [("norm", $0 as any Module)] } ?? [])
+    }
+
+    /// x [B, N, C] with N = height * width -> [B, N, C].
+    public func callAsFunction(_ x: Variable, height: Int, width: Int) -> Variable {
+        let (b, n, c) = (x.shape[0], x.shape[1], x.shape[2])
+        precondition(n == height * width, "tokens \(n) != \(height) x \(width)")
+        var kv = x
+        if let sr, let norm {
+            let map = reshape(transpose(x, 1, 2), [b, c, height, width])     // nlc -> nchw
+            let red = sr(map)
+            let m = red.shape[2] * red.shape[3]
+            kv = norm(transpose(reshape(red, [b, c, m]), 1, 2))             // nchw -> nlc
+        }
+        return attn(query: x, keyValue: kv)
+    }
+}

@@ -1,0 +1,113 @@
+// Basic layers: Conv2d (x [N, C, H, W], weight OIHW), BatchNorm2d, Linear (weight [out, in]),
+// LayerNorm (last dimension), Dropout, Dropout2d, DropPath, GELU, ReLU.
+import Tensor
+import Autograd
+
+public final class Conv2d: Module {
+    public let weight: Parameter
+    public let bias: Parameter?
+    public let stride, padding, dilation, groups: Int
+    public var training = true
+
+    public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
+                dilation: Int = 1, groups: Int = 1, bias: Bool = true, seed: UInt64 = 0) {
+        let fanIn = inChannels / groups * kernelSize * kernelSize
+        weight = Parameter("weight", defaultInit([outChannels, inChannels / groups, kernelSize, kernelSize], fanIn: fanIn, seed: seed))
+        self.bias = bias ? Parameter("bias", defaultInit([outChannels], fanIn: fanIn, seed: Random.derive(seed, 1))) : nil
+        (self.stride, self.padding, self.dilation, self.groups) = (stride, padding, dilation, groups)
+    }
+
+    public var localParameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }
+
+    public func callAsFunction(_ x: Variable) -> Variable {
+        conv2d(x, weight.variable, bias: bias?.variable, stride: stride, padding: padding, dilation: dilation, groups: groups)
+    }
+}
+
+public final class BatchNorm2d: Module {
+    public let weight, bias, runningMean, runningVar, numBatchesTracked: Parameter
+    public let eps, momentum: Float
+    public var training = true
+
+    public init(_ features: Int, eps: Float = 1e-5, momentum: Float = 0.1) {
+        weight = Parameter("weight", Tensor(shape: [features], repeating: 1))
+        bias = Parameter("bias", Tensor(zeros: [features]))
+        runningMean = Parameter("running_mean", Tensor(zeros: [features]), kind: .buffer)
+        runningVar = Parameter("running_var", Tensor(shape: [features], repeating: 1), kind: .buffer)
+        numBatchesTracked = Parameter("num_batches_tracked", Tensor(zeros: []), kind: .int64Buffer)
+        (self.eps, self.momentum) = (eps, momentum)
+    }
+
+    public var localParameters: [Parameter] { [weight, bias, runningMean, runningVar, numBatchesTracked] }
+
+    public func callAsFunction(_ x: Variable) -> Variable {
+        if training { numBatchesTracked.value[0] += 1 }
+        return batchNorm2d(x, weight: weight.variable, bias: bias.variable, runningMean: runningMean.value,
+                           runningVar: runningVar.value, training: training, momentum: momentum, eps: eps)
+    }
+}
+
+public final class Linear: Module {
+    public let weight: Parameter
+    public let bias: Parameter?
+    public var training = true
+
+    public init(_ inFeatures: Int, _ outFeatures: Int, bias: Bool = true, seed: UInt64 = 0) {
+        weight = Parameter("weight", defaultInit([outFeatures, inFeatures], fanIn: inFeatures, seed: seed))
+        self.bias = bias ? Parameter("bias", defaultInit([outFeatures], fanIn: inFeatures, seed: Random.derive(seed, 1))) : nil
+    }
+
+    public var localParameters: [Parameter] { [weight] + (bias.map { [$0] } ?? []) }
+    public func callAsFunction(_ x: Variable) -> Variable { linear(x, weight.variable, bias: bias?.variable) }
+}
+
+public final class LayerNorm: Module {
+    public let weight, bias: Parameter
+    public let eps: Float
+    public var training = true
+
+    public init(_ features: Int, eps: Float = 1e-5) {
+        weight = Parameter("weight", Tensor(shape: [features], repeating: 1))
+        bias = Parameter("bias", Tensor(zeros: [features]))
+        self.eps = eps
+    }
+
+    public var localParameters: [Parameter] { [weight, bias] }
+    public func callAsFunction(_ x: Variable) -> Variable { layerNorm(x, weight: weight.variable, bias: bias.variable, eps: eps) }
+}
+
+/// Elementwise dropout; identity in eval mode. `seed` makes the mask a pure function of the call.
+public final class Dropout: Module {
+    public let p: Float
+    public var training = true
+    public init(_ p: Float) { self.p = p }
+    public func callAsFunction(_ x: Variable, seed: UInt64) -> Variable { training ? dropout(x, p: p, seed: seed) : x }
+}
+
+/// Drops whole channels of x [N, C, H, W]; identity in eval mode.
+public final class Dropout2d: Module {
+    public let p: Float
+    public var training = true
+    public init(_ p: Float) { self.p = p }
+    public func callAsFunction(_ x: Variable, seed: UInt64) -> Variable { training ? dropout2d(x, p: p, seed: seed) : x }
+}
+
+/// Stochastic depth: drops whole samples of x [N, ...], survivors scaled by 1/(1-p); identity in eval.
+public final class DropPath: Module {
+    public let p: Float
+    public var training = true
+    public init(_ p: Float) { self.p = p }
+    public func callAsFunction(_ x: Variable, seed: UInt64) -> Variable { training ? dropPath(x, p: p, seed: seed) : x }
+}
+
+public final class GELU: Module {
+    public var training = true
+    public init() {}
+    public func callAsFunction(_ x: Variable) -> Variable { gelu(x) }
+}
+
+public final class ReLU: Module {
+    public var training = true
+    public init() {}
+    public func callAsFunction(_ x: Variable) -> Variable { relu(x) }
+}

@@ -1,0 +1,60 @@
+// Size-bucketed buffer pool: a training step reuses activation buffers instead of calling malloc
+// for each. Size classes are quarter steps between powers of two (at most 25% slack).
+import Foundation
+
+public final class BufferPool: @unchecked Sendable {
+    public static let shared = BufferPool()
+
+    private var free: [Int: [UnsafeMutablePointer<Float>]] = [:]
+    private let lock = NSLock()
+    /// Cached (idle) bytes above this limit are returned to the system.
+    public var maxCachedBytes: Int = 6 << 30
+    public private(set) var cachedBytes = 0
+    public private(set) var hits = 0
+    public private(set) var misses = 0
+
+    /// Capacity in floats of the bucket serving a request of n floats.
+    public static func sizeClass(_ n: Int) -> Int {
+        if n <= 64 { return 64 }
+        let b = 63 - (n - 1).leadingZeroBitCount          // 2^b <= n-1 < 2^(b+1)
+        let step = 1 << (b - 2)
+        return ((n - 1) / step + 1) * step
+    }
+
+    func take(_ n: Int) -> (UnsafeMutablePointer<Float>, Int) {
+        let cap = BufferPool.sizeClass(n)
+        lock.lock()
+        if var list = free[cap], let p = list.popLast() {
+            free[cap] = list
+            cachedBytes -= cap * 4
+            hits += 1
+            lock.unlock()
+            return (p, cap)
+        }
+        misses += 1
+        lock.unlock()
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: cap * 4, alignment: 64)
+        return (raw.bindMemory(to: Float.self, capacity: cap), cap)
+    }
+
+    func give(_ p: UnsafeMutablePointer<Float>, capacity cap: Int) {
+        lock.lock()
+        if cachedBytes + cap * 4 > maxCachedBytes {
+            lock.unlock()
+            UnsafeMutableRawPointer(p).deallocate()
+            return
+        }
+        free[cap, default: []].append(p)
+        cachedBytes += cap * 4
+        lock.unlock()
+    }
+
+    /// Returns every idle buffer to the system.
+    public func trim() {
+        lock.lock()
+        for (_, list) in free { for p in list { UnsafeMutableRawPointer(p).deallocate() } }
+        free = [:]
+        cachedBytes = 0
+        lock.unlock()
+    }
+}

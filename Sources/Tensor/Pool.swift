@@ -1,0 +1,79 @@
+// Pooling kernels on x [N, C, H, W]: max pool (k, stride, padding; PyTorch floor mode, padding
+// counts as -inf) with the argmax index kept for backward, and global average pool -> [N, C, 1, 1].
+
+public enum PoolKernel {
+    public static func maxPoolOutputSize(_ h: Int, kernel k: Int, stride s: Int, padding p: Int) -> Int {
+        (h + 2 * p - k) / s + 1
+    }
+
+    /// Returns y and, per output, the flat index inside its input plane of the chosen element
+    /// (first maximum in scan order, as PyTorch).
+    public static func maxPool(_ x: Tensor, kernel k: Int, stride s: Int, padding p: Int) -> (Tensor, [Int32]) {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let ho = maxPoolOutputSize(h, kernel: k, stride: s, padding: p), wo = maxPoolOutputSize(w, kernel: k, stride: s, padding: p)
+        let y = Tensor(shape: [n, c, ho, wo])
+        var idx = [Int32](repeating: 0, count: y.count)
+        let xp = x.data, yp = y.data
+        idx.withUnsafeMutableBufferPointer { ib in
+            nonisolated(unsafe) let iq = ib
+            Parallel.for(n * c) { r in
+                for plane in r {
+                    let src = xp + plane * h * w
+                    for oy in 0..<ho { for ox in 0..<wo {
+                        var best = -Float.infinity, bi = -1
+                        for i in 0..<k {
+                            let iy = oy * s - p + i
+                            if iy < 0 || iy >= h { continue }
+                            for j in 0..<k {
+                                let ix = ox * s - p + j
+                                if ix < 0 || ix >= w { continue }
+                                let v = src[iy * w + ix]
+                                if v > best || bi < 0 || v.isNaN { best = v; bi = iy * w + ix }
+                            }
+                        }
+                        let o = (plane * ho + oy) * wo + ox
+                        yp[o] = best; iq[o] = Int32(bi)
+                    } }
+                }
+            }
+        }
+        return (y, idx)
+    }
+
+    public static func maxPoolBackward(_ dy: Tensor, indices: [Int32], inputShape: [Int]) -> Tensor {
+        let dx = Tensor(zeros: inputShape)
+        let (n, c, h, w) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
+        let howo = dy.count / max(n * c, 1)
+        let gp = dy.data, dp = dx.data
+        indices.withUnsafeBufferPointer { ib in
+            nonisolated(unsafe) let iq = ib
+            Parallel.for(n * c) { r in
+                for plane in r {
+                    let d = dp + plane * h * w
+                    for o in (plane * howo)..<((plane + 1) * howo) { d[Int(iq[o])] += gp[o] }
+                }
+            }
+        }
+        return dx
+    }
+
+    public static func globalAvgPool(_ x: Tensor) -> Tensor {
+        let (n, c) = (x.shape[0], x.shape[1]), hw = x.count / max(n * c, 1)
+        let y = Tensor(shape: [n, c, 1, 1])
+        let xp = x.data, yp = y.data
+        Parallel.for(n * c) { r in
+            for p in r { yp[p] = Float(Double(Reduce.sum(xp + p * hw, hw)) / Double(hw)) }
+        }
+        return y
+    }
+
+    public static func globalAvgPoolBackward(_ dy: Tensor, inputShape: [Int]) -> Tensor {
+        let (n, c) = (inputShape[0], inputShape[1]), hw = inputShape[2] * inputShape[3]
+        let dx = Tensor(shape: inputShape)
+        let gp = dy.data, dp = dx.data
+        Parallel.for(n * c) { r in
+            for p in r { (dp + p * hw).update(repeating: gp[p] / Float(hw), count: hw) }
+        }
+        return dx
+    }
+}

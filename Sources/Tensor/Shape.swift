@@ -1,0 +1,79 @@
+// Layout kernels: permute (general), concat and slice along one axis (view as [outer, axis, inner]).
+
+public enum ShapeKernel {
+    /// y = x.permute(perm): y.shape[i] = x.shape[perm[i]].
+    public static func permute(_ x: Tensor, _ perm: [Int]) -> Tensor {
+        precondition(perm.sorted() == Array(0..<x.rank), "bad permutation \(perm) for rank \(x.rank)")
+        let r = x.rank
+        let outShape = perm.map { x.shape[$0] }
+        var xStrides = [Int](repeating: 1, count: r)
+        for i in stride(from: r - 2, through: 0, by: -1) { xStrides[i] = xStrides[i + 1] * x.shape[i + 1] }
+        let srcStrides = perm.map { xStrides[$0] }             // input stride of each output axis
+        let y = Tensor(shape: outShape)
+        if r == 0 { y.data[0] = x.data[0]; return y }
+        let inner = outShape[r - 1], innerStride = srcStrides[r - 1]
+        let rows = y.count / max(inner, 1)
+        let xp = x.data, yp = y.data
+        let outer = Array(outShape.dropLast()), outerStrides = Array(srcStrides.dropLast())
+        Parallel.for(rows, grain: 64) { range in
+            for row in range {
+                var rr = row, off = 0
+                var i = outer.count - 1
+                while i >= 0 { off &+= (rr % outer[i]) &* outerStrides[i]; rr /= outer[i]; i -= 1 }
+                let d = yp + row &* inner, s = xp + off
+                if innerStride == 1 { d.update(from: s, count: inner) }
+                else { for j in 0..<inner { d[j] = s[j &* innerStride] } }
+            }
+        }
+        return y
+    }
+
+    public static func inversePermutation(_ perm: [Int]) -> [Int] {
+        var inv = [Int](repeating: 0, count: perm.count)
+        for (i, p) in perm.enumerated() { inv[p] = i }
+        return inv
+    }
+
+    /// Concatenates along `axis`; all other dims must agree.
+    public static func concat(_ xs: [Tensor], axis: Int) -> Tensor {
+        var shape = xs[0].shape
+        shape[axis] = xs.reduce(0) { $0 + $1.shape[axis] }
+        for x in xs {
+            precondition(x.rank == shape.count && (0..<x.rank).allSatisfy { $0 == axis || x.shape[$0] == shape[$0] },
+                         "concat: shapes \(xs.map { $0.shape }) differ off axis \(axis)")
+        }
+        let outer = shape[..<axis].reduce(1, *), inner = shape[(axis + 1)...].reduce(1, *)
+        let y = Tensor(shape: shape)
+        var offset = 0
+        for x in xs {
+            let len = x.shape[axis] * inner
+            let xp = x.data, yp = y.data, total = shape[axis] * inner, off = offset
+            Parallel.for(outer) { r in for o in r { (yp + o * total + off).update(from: xp + o * len, count: len) } }
+            offset += len
+        }
+        return y
+    }
+
+    /// x[..., start..<start+length, ...] along `axis`.
+    public static func slice(_ x: Tensor, axis: Int, start: Int, length: Int) -> Tensor {
+        precondition(start >= 0 && length >= 0 && start + length <= x.shape[axis], "slice out of range")
+        var shape = x.shape
+        shape[axis] = length
+        let outer = shape[..<axis].reduce(1, *), inner = shape[(axis + 1)...].reduce(1, *)
+        let y = Tensor(shape: shape)
+        let total = x.shape[axis] * inner, len = length * inner, off = start * inner
+        let xp = x.data, yp = y.data
+        Parallel.for(outer) { r in for o in r { (yp + o * len).update(from: xp + o * total + off, count: len) } }
+        return y
+    }
+
+    /// dst[..., start..<start+len, ...] += g (the adjoint of slice).
+    public static func addSlice(_ g: Tensor, into dst: Tensor, axis: Int, start: Int) {
+        let outer = dst.shape[..<axis].reduce(1, *), inner = dst.shape[(axis + 1)...].reduce(1, *)
+        let total = dst.shape[axis] * inner, len = g.shape[axis] * inner, off = start * inner
+        let gp = g.data, dp = dst.data
+        Parallel.for(outer) { r in
+            for o in r { let d = dp + o * total + off, s = gp + o * len; for i in 0..<len { d[i] += s[i] } }
+        }
+    }
+}

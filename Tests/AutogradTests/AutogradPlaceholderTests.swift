@@ -1,6 +1,0 @@
-import XCTest
-import Autograd
-
-final class AutogradPlaceholderTests: XCTestCase {
-    func testModuleLinks() {}
-}

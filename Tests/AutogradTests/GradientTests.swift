@@ -1,0 +1,160 @@
+// Finite-difference checks of every differentiable op on tiny odd shapes with random cotangents.
+import XCTest
+import Tensor
+import Autograd
+
+final class GradientTests: XCTestCase {
+    func u(_ shape: [Int], _ seed: UInt64, _ lo: Float = -1, _ hi: Float = 1) -> Tensor { Tensor.uniform(shape, lo, hi, seed: seed) }
+
+    func testConvStridePaddingDilationGroupsBias() {
+        // (c, h, w, o, k, stride, pad, dil, groups)
+        let cases: [(Int, Int, Int, Int, Int, Int, Int, Int, Int)] = [
+            (3, 5, 6, 2, 3, 1, 1, 1, 1), (4, 7, 5, 4, 3, 2, 1, 1, 2), (2, 7, 7, 3, 3, 1, 2, 2, 1),
+            (3, 4, 5, 2, 1, 1, 0, 1, 1), (4, 5, 5, 2, 1, 2, 0, 1, 2),
+        ]
+        for (i, t) in cases.enumerated() {
+            let (c, h, w, o, k, s, p, d, g) = t
+            gradCheck([u([2, c, h, w], UInt64(i)), u([o, c / g, k, k], UInt64(i + 10)), u([o], UInt64(i + 20))]) { v in
+                conv2d(v[0], v[1], bias: v[2], stride: s, padding: p, dilation: d, groups: g)
+            }
+        }
+    }
+
+    func testWinogradConv() {
+        let saved = (Conv.winogradMinChannels, Conv.winogradMinTiles)
+        (Conv.winogradMinChannels, Conv.winogradMinTiles) = (1, 1)
+        defer { (Conv.winogradMinChannels, Conv.winogradMinTiles) = saved }
+        for (i, p) in [0, 1, 2].enumerated() {
+            gradCheck([u([2, 3, 5, 6], UInt64(i)), u([4, 3, 3, 3], UInt64(i + 10)), u([4], UInt64(i + 20))]) { v in
+                conv2d(v[0], v[1], bias: v[2], padding: p)
+            }
+        }
+    }
+
+    func testDepthwiseConv3x3() {
+        for (i, (s, p, d)) in [(1, 1, 1), (2, 1, 1), (1, 2, 2)].enumerated() {
+            gradCheck([u([2, 3, 6, 7], UInt64(i)), u([3, 1, 3, 3], UInt64(i + 5)), u([3], UInt64(i + 9))]) { v in
+                conv2d(v[0], v[1], bias: v[2], stride: s, padding: p, dilation: d, groups: 3)
+            }
+        }
+    }
+
+    func testBatchNormTrainAndEval() {
+        let x = u([3, 2, 3, 5], 1, -2, 2), wt = u([2], 2, 0.5, 1.5), b = u([2], 3)
+        gradCheck([x, wt, b], atol: 3e-3) { v in
+            batchNorm2d(v[0], weight: v[1], bias: v[2], runningMean: Tensor(zeros: [2]), runningVar: Tensor(shape: [2], repeating: 1), training: true)
+        }
+        let rm = u([2], 4), rv = u([2], 5, 0.5, 2)
+        gradCheck([x, wt, b]) { v in
+            batchNorm2d(v[0], weight: v[1], bias: v[2], runningMean: rm, runningVar: rv, training: false)
+        }
+    }
+
+    func testLayerNormLinearGelu() {
+        gradCheck([u([2, 3, 7], 1, -2, 2), u([7], 2, 0.5, 1.5), u([7], 3)], atol: 3e-3) { v in
+            layerNorm(v[0], weight: v[1], bias: v[2], eps: 1e-6)
+        }
+        gradCheck([u([2, 3, 5], 4), u([4, 5], 5), u([4], 6)]) { v in linear(v[0], v[1], bias: v[2]) }
+        gradCheck([u([3, 5, 2], 7, -3, 3)]) { v in gelu(v[0]) }
+        gradCheck([awayFromZero([3, 4, 5], seed: 8)]) { v in relu(v[0]) }
+    }
+
+    func testBroadcastAddMulSub() {
+        let a = u([2, 3, 4, 5], 1)
+        for (i, bs) in [[2, 3, 4, 5], [1, 3, 1, 1], [2, 1, 1, 1], [2, 3, 1, 1], [1, 1, 4, 5]].enumerated() {
+            let b = u(bs, UInt64(10 + i))
+            gradCheck([a, b]) { v in add(v[0], v[1]) }
+            gradCheck([a, b]) { v in mul(v[0], v[1]) }
+            gradCheck([b, a]) { v in mul(v[0], v[1]) }          // the broadcast operand first
+            gradCheck([a, b]) { v in sub(v[0], v[1]) }
+        }
+        gradCheck([a]) { v in add(v[0], v[0]) }                  // a reused node
+        gradCheck([a]) { v in mul(add(v[0], scale(v[0], 2)), v[0]) }
+    }
+
+    func testShapeOps() {
+        let a = u([2, 3, 4, 5], 1), b = u([2, 2, 4, 5], 2)
+        gradCheck([a, b]) { v in concat([v[0], v[1], v[0]], axis: 1) }
+        gradCheck([a]) { v in let p = split(v[0], sizes: [1, 2]); return mul(p[1], concat([p[0], p[0]])) }
+        gradCheck([a]) { v in permute(v[0], [0, 2, 3, 1]) }
+        gradCheck([u([2, 1, 3, 4], 5)]) { v in permute(v[0], [0, 2, 1, 3]) }     // only a size-1 axis moves: a view
+        let p = permute(Variable(Tensor(shape: [2, 1, 3], values: [0, 1, 2, 3, 4, 5])), [1, 2, 0]).value
+        XCTAssertEqual(p.shape, [1, 3, 2]); XCTAssertEqual(p.array, [0, 3, 1, 4, 2, 5])
+        gradCheck([a]) { v in transpose(reshape(v[0], [6, 20]), 0, 1) }
+        gradCheck([a]) { v in sum(v[0]) }
+        gradCheck([a]) { v in mean(v[0]) }
+        gradCheck([a]) { v in sum(v[0], to: [1, 3, 1, 1]) }
+        gradCheck([a]) { v in mean(v[0], to: [2, 1, 4, 1]) }
+    }
+
+    func testPooling() {
+        gradCheck([distinct([2, 3, 7, 6], seed: 1)]) { v in maxPool2d(v[0]) }
+        gradCheck([distinct([1, 2, 8, 9], seed: 2)]) { v in maxPool2d(v[0], kernel: 2, stride: 2, padding: 0) }
+        gradCheck([u([2, 3, 5, 4], 3)]) { v in globalAvgPool(v[0]) }
+    }
+
+    func testResize() {
+        let x = u([2, 2, 5, 6], 1)
+        for ac in [true, false] {
+            for (h, w) in [(9, 11), (3, 4), (5, 6), (1, 1), (7, 3)] {
+                gradCheck([x]) { v in resizeBilinear(v[0], height: h, width: w, alignCorners: ac) }
+            }
+        }
+        gradCheck([x]) { v in resizeNearest(v[0], height: 8, width: 13) }
+        gradCheck([x]) { v in resizeNearest(v[0], height: 3, width: 4) }
+    }
+
+    func testMatmulAndSoftmax() {
+        for ta in [false, true] {
+            for tb in [false, true] {
+                let a = u(ta ? [2, 4, 3] : [2, 3, 4], 1), b = u(tb ? [2, 5, 4] : [2, 4, 5], 2)
+                gradCheck([a, b]) { v in matmul(v[0], v[1], transA: ta, transB: tb) }
+            }
+        }
+        gradCheck([u([2, 3, 6], 3, -2, 2)]) { v in softmax(v[0], axis: 2) }
+        gradCheck([u([2, 4, 3, 5], 4, -2, 2)]) { v in softmax(v[0], axis: 1) }
+        gradCheck([u([2, 4, 3, 5], 5, -2, 2)]) { v in logSoftmax(v[0], axis: 1) }
+    }
+
+    func labels(_ shape: [Int], classes: Int, seed: UInt64, ignoreEvery: Int = 5) -> LabelMap {
+        let t = LabelMap(shape: shape)
+        for i in 0..<t.count {
+            t[i] = i % ignoreEvery == 3 ? 255 : UInt8(Random.bits(seed: seed, counter: UInt64(i)) % UInt64(classes))
+        }
+        return t
+    }
+
+    func testCrossEntropyIgnoreMaskNormaliser() {
+        let t = labels([2, 3, 4], classes: 5, seed: 1)
+        let w = Tensor.uniform([2, 3, 4], 0, 1, seed: 2)
+        for i in stride(from: 0, to: w.count, by: 4) { w[i] = 0 }
+        let x = u([2, 5, 3, 4], 3, -2, 2)
+        gradCheck([x]) { v in crossEntropy(v[0], t) }
+        gradCheck([x]) { v in crossEntropy(v[0], t, weight: w, normalizer: .count(17)) }
+        gradCheck([x]) { v in crossEntropy(v[0], t, weight: w, normalizer: .validPixels) }
+    }
+
+    func testOhemCrossEntropy() {
+        let t = labels([2, 4, 5], classes: 3, seed: 4, ignoreEvery: 7)
+        let x = u([2, 3, 4, 5], 5, -2, 2)
+        gradCheck([x], h: 1e-3, atol: 3e-3) { v in ohemCrossEntropy(v[0], t, threshold: 0.7, minKept: 10) }
+        gradCheck([x], h: 1e-3, atol: 3e-3) { v in ohemCrossEntropy(v[0], t, threshold: 0.2, minKept: 5) }
+    }
+
+    func testDropouts() {
+        let x = u([3, 4, 3, 2], 1)
+        gradCheck([x]) { v in dropout(v[0], p: 0.3, seed: 9) }
+        gradCheck([x]) { v in dropout2d(v[0], p: 0.5, seed: 10) }
+        gradCheck([x]) { v in dropPath(v[0], p: 0.5, seed: 11) }
+        // Dropout2d drops whole channels; DropPath whole samples, survivors scaled 1/(1-p).
+        let y = dropout2d(Variable(Tensor(shape: [4, 8, 3, 3], repeating: 1)), p: 0.5, seed: 3).value
+        for plane in 0..<32 {
+            let vals = Set((0..<9).map { y[plane * 9 + $0] })
+            XCTAssertTrue(vals == [0] || vals == [2], "channel \(plane): \(vals)")
+        }
+        let z = dropPath(Variable(Tensor(shape: [64, 2, 2], repeating: 1)), p: 0.25, seed: 4).value
+        let kept = (0..<64).filter { z[$0 * 4] != 0 }
+        XCTAssertTrue(kept.allSatisfy { s in (0..<4).allSatisfy { z[s * 4 + $0] == Float(1 / 0.75) } })
+        XCTAssertTrue(kept.count > 32 && kept.count < 64)
+    }
+}

@@ -1,0 +1,147 @@
+// Fast kernels against their naive twins on random shapes, determinism, and the buffer pool.
+import Foundation
+import XCTest
+import Tensor
+
+final class KernelTwinTests: XCTestCase {
+    func close(_ a: Tensor, _ b: Tensor, atol: Float = 1e-4, rtol: Float = 1e-4, _ what: String,
+               file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.shape, b.shape, what, file: file, line: line)
+        var worst: Float = 0, at = -1
+        for i in 0..<a.count {
+            let e = abs(a[i] - b[i]) - (atol + rtol * abs(b[i]))
+            if e > worst { worst = e; at = i }
+        }
+        XCTAssertTrue(at < 0, "\(what): element \(at) fast \(at >= 0 ? a[at] : 0) naive \(at >= 0 ? b[at] : 0)", file: file, line: line)
+    }
+
+    func testConvMatchesNaiveOnRandomShapes() {
+        // (n, c, h, w, o, k, stride, pad, dil, groups)
+        let cases: [(Int, Int, Int, Int, Int, Int, Int, Int, Int, Int)] = [
+            (2, 3, 7, 9, 4, 3, 1, 1, 1, 1), (1, 4, 11, 8, 6, 3, 2, 1, 1, 2), (2, 5, 9, 10, 3, 3, 1, 2, 2, 1),
+            (1, 6, 8, 7, 6, 1, 1, 0, 1, 1), (2, 6, 9, 9, 4, 1, 2, 0, 1, 2), (1, 3, 12, 13, 5, 5, 3, 2, 1, 1),
+            (2, 8, 10, 9, 8, 3, 1, 1, 1, 8), (1, 6, 13, 11, 6, 3, 2, 1, 1, 6), (2, 5, 12, 9, 5, 3, 1, 2, 2, 5),
+            (1, 4, 6, 6, 8, 2, 2, 0, 1, 1), (1, 4, 9, 9, 4, 3, 1, 4, 3, 2),
+            (2, 3, 5, 37, 3, 3, 1, 1, 1, 3), (1, 4, 20, 33, 4, 3, 1, 2, 2, 4), (1, 3, 9, 17, 3, 3, 1, 0, 1, 3),
+            (1, 2, 8, 19, 2, 3, 1, 3, 2, 2), (1, 2, 9, 23, 2, 3, 2, 1, 1, 2),
+            (2, 4, 9, 8, 6, 1, 2, 0, 1, 1), (1, 4, 10, 11, 3, 1, 3, 0, 1, 1), (1, 4, 7, 7, 4, 1, 2, 0, 1, 2),
+        ]
+        for (idx, t) in cases.enumerated() {
+            let (n, c, h, w, o, k, s, p, d, g) = t
+            let x = Tensor.uniform([n, c, h, w], seed: UInt64(idx))
+            let wt = Tensor.uniform([o, c / g, k, k], seed: UInt64(100 + idx))
+            let b = Tensor.uniform([o], seed: UInt64(200 + idx))
+            let geo = ConvGeometry(input: x.shape, weight: wt.shape, stride: s, padding: p, dilation: d, groups: g)
+            let y = Conv.forward(x, wt, bias: b, geo)
+            close(y, ConvNaive.forward(x, wt, bias: b, geo), "forward case \(idx)")
+            let dy = Tensor.uniform(geo.outShape, seed: UInt64(300 + idx))
+            let (dxN, dwN) = ConvNaive.backward(dy, x, wt, geo)
+            close(Conv.backwardInput(dy, wt, geo), dxN, "backward input case \(idx)")
+            close(Conv.backwardWeight(dy, x, geo), dwN, atol: 3e-4, "backward weight case \(idx)")
+        }
+    }
+
+    func testWinogradMatchesNaive() {
+        // (n, c, h, w, o, pad): odd sizes, partial edge tiles, paddings 0..2.
+        let saved = (Conv.winogradMinTiles, Conv.winogradMaxBytes)
+        Conv.winogradMinTiles = 1
+        defer { (Conv.winogradMinTiles, Conv.winogradMaxBytes) = saved }
+        let cases = [(2, 16, 7, 9, 17, 1), (1, 19, 10, 5, 16, 0), (2, 16, 6, 11, 18, 2), (1, 20, 3, 3, 16, 1), (1, 16, 1, 4, 16, 2)]
+        for (idx, (n, c, h, w, o, p)) in cases.enumerated() {
+            let x = Tensor.uniform([n, c, h, w], seed: UInt64(idx)), wt = Tensor.uniform([o, c, 3, 3], seed: UInt64(50 + idx))
+            let geo = ConvGeometry(input: x.shape, weight: wt.shape, padding: p)
+            XCTAssertTrue(Conv.useWinograd(geo))
+            close(Conv.forward(x, wt, bias: nil, geo), ConvNaive.forward(x, wt, bias: nil, geo), atol: 2e-4, "winograd forward \(idx)")
+            let dy = Tensor.uniform(geo.outShape, seed: UInt64(90 + idx))
+            let (dxN, dwN) = ConvNaive.backward(dy, x, wt, geo)
+            close(Conv.backwardInput(dy, wt, geo), dxN, atol: 2e-4, "winograd backward input \(idx)")
+            close(Conv.backwardWeight(dy, x, geo), dwN, atol: 5e-4, "winograd backward weight \(idx)")
+            Conv.winogradMaxBytes = 1                                     // one sample per chunk
+            close(Conv.forward(x, wt, bias: nil, geo), ConvNaive.forward(x, wt, bias: nil, geo), atol: 2e-4, "chunked forward \(idx)")
+            close(Conv.backwardInput(dy, wt, geo), dxN, atol: 2e-4, "chunked backward input \(idx)")
+            close(Conv.backwardWeight(dy, x, geo), dwN, atol: 5e-4, "chunked backward weight \(idx)")
+            Conv.winogradMaxBytes = saved.1
+        }
+    }
+
+    func testGemmMatchesNaive() {
+        for (i, (m, n, k)) in [(5, 7, 3), (17, 9, 33), (64, 65, 66)].enumerated() {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let a = Tensor.uniform([m * k], seed: UInt64(i)), b = Tensor.uniform([k * n], seed: UInt64(i + 10))
+                let c1 = Tensor(shape: [m, n]), c2 = Tensor(shape: [m, n])
+                Gemm.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a.data, lda: ta ? m : k, b: b.data, ldb: tb ? k : n, c: c1.data, ldc: n)
+                Gemm.sgemmNaive(transA: ta, transB: tb, m: m, n: n, k: k, a: a.data, lda: ta ? m : k, b: b.data, ldb: tb ? k : n, c: c2.data, ldc: n)
+                close(c1, c2, "gemm \(m)x\(n)x\(k) \(ta) \(tb)")
+            }
+        }
+    }
+
+    func testFastMathMatchesLibm() {
+        var worstExp = 0.0, worstErf = 0.0
+        for i in 0..<200_001 {
+            let x = Float(-87 + 95 * Double(i) / 200_000)                 // [-87, 8]
+            let e = Double(FastMath.exp(x)), ref = Foundation.exp(Double(x))
+            worstExp = max(worstExp, abs(e - ref) / ref)
+            let z = Float(-6 + 12 * Double(i) / 200_000)
+            worstErf = max(worstErf, abs(Double(FastMath.erf(z)) - Foundation.erf(Double(z))))
+        }
+        XCTAssertLessThan(worstExp, 3e-7, "exp relative error")
+        XCTAssertLessThan(worstErf, 6e-7, "erf absolute error (A-S bound 1.5e-7 plus float32 rounding)")
+        XCTAssertEqual(FastMath.exp(-200), 0)                             // underflow flushes to 0
+        XCTAssertEqual(FastMath.exp(-1e6), 0)
+        XCTAssertEqual(FastMath.exp(0), 1)
+        let v = SIMD8<Float>(-3, -1, -0.5, 0, 0.25, 1, 2, 5)
+        for k in 0..<8 { XCTAssertEqual(FastMath.erf(v)[k], FastMath.erf(v[k])) }
+    }
+
+    func testReductionsMatchDouble() {
+        let x = Tensor.uniform([1003], seed: 5)
+        var s = 0.0, d = 0.0
+        for i in 0..<x.count { s += Double(x[i]); d += Double(x[i]) * Double(x[i]) }
+        XCTAssertEqual(Double(Reduce.sum(x.data, x.count)), s, accuracy: 1e-4)
+        XCTAssertEqual(Double(Reduce.dot(x.data, x.data, x.count)), d, accuracy: 1e-3)
+    }
+
+    func testResizeIdentityAndCorners() {
+        let x = Tensor.uniform([1, 2, 5, 7], seed: 1)
+        close(ResizeKernel.bilinear(x, height: 5, width: 7, alignCorners: true), x, atol: 1e-6, "identity ac=true")
+        close(ResizeKernel.bilinear(x, height: 5, width: 7, alignCorners: false), x, atol: 1e-6, "identity ac=false")
+        let y = ResizeKernel.bilinear(x, height: 9, width: 13, alignCorners: true)
+        XCTAssertEqual(y[12], x[6]); XCTAssertEqual(y[8 * 13], x[4 * 7])   // corners map exactly
+    }
+
+    func testKernelsDoNotDependOnThreadCount() {
+        let saved = Parallel.threads
+        defer { Parallel.setThreads(saved) }
+        let x = Tensor.uniform([2, 6, 17, 19], seed: 3)
+        let dw = Tensor.uniform([6, 1, 3, 3], seed: 4)
+        func run() -> [[Float]] {
+            let g = ConvGeometry(input: x.shape, weight: dw.shape, padding: 1, groups: 6)
+            let y = Conv.forward(x, dw, bias: nil, g)
+            let gw = Conv.backwardWeight(y, x, g)
+            let (m, v) = BatchNormKernel.statistics(x)
+            let ln = LayerNormKernel.forward(x, gamma: Tensor(shape: [19], repeating: 1), beta: Tensor(zeros: [19]), eps: 1e-5)
+            let lb = LayerNormKernel.backward(ln.0, x, mean: ln.1, invstd: ln.2, gamma: Tensor(shape: [19], repeating: 1.5), needInput: true)
+            let up = ResizeKernel.bilinearBackward(ResizeKernel.bilinear(x, height: 33, width: 40, alignCorners: false), inputShape: x.shape, alignCorners: false)
+            return [y.array, gw.array, m.map { Float($0) }, v.map { Float($0) }, lb.0!.array, lb.1.array, up.array]
+        }
+        Parallel.setThreads(1)
+        let a = run()
+        Parallel.setThreads(2)
+        let b = run(), c = run()
+        XCTAssertEqual(a, b, "depthwise conv, BN stats, layer norm, resize: 1 vs 2 threads")
+        XCTAssertEqual(b, c, "run to run")
+    }
+
+    func testBufferPoolReusesBuffers() {
+        XCTAssertEqual(BufferPool.sizeClass(1), 64)
+        XCTAssertEqual(BufferPool.sizeClass(1000), 1024)
+        XCTAssertEqual(BufferPool.sizeClass(1025), 1280)
+        XCTAssertGreaterThanOrEqual(BufferPool.sizeClass(123_457), 123_457)
+        XCTAssertLessThanOrEqual(BufferPool.sizeClass(123_457), 123_457 * 5 / 4)
+        do { _ = Tensor(shape: [3, 77, 91]) }
+        let before = BufferPool.shared.hits
+        do { _ = Tensor(shape: [3, 77, 91]) }
+        XCTAssertEqual(BufferPool.shared.hits, before + 1)
+    }
+}
