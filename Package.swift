@@ -34,10 +34,10 @@ let package = Package(
 
         // Programs: thin wrappers over one library entry point each.
         .executableTarget(name: "dcot-synth", dependencies: ["Synth", "Support", argumentParser]),
-        .executableTarget(name: "dcot-prep", dependencies: ["Pipeline", "Support", argumentParser]),
+        .executableTarget(name: "dcot-prep", dependencies: ["Pipeline", "Shards", "Support", argumentParser]),
         .executableTarget(name: "dcot-split", dependencies: ["Pipeline", "Support", argumentParser]),
         .executableTarget(name: "dcot-bench",
-                          dependencies: ["ImageIO", "Shards", "Tensor", "Autograd", "NN", "Support", "CZstd",
+                          dependencies: ["ImageIO", "Shards", "Pipeline", "Synth", "Tensor", "Autograd", "NN", "Support", "CZstd",
                                          "COpenBLAS", argumentParser]),
 
         // Tests.
@@ -48,6 +48,7 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "Tensor"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Autograd", "Tensor"]),
+        .testTarget(name: "SynthTests", dependencies: ["Synth"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,1 +1,62 @@
-// Synth module.
+// Public API of the procedural segmentation dataset behind dcot-synth: one sample is
+// rgb [H, W, 3] UInt8 + label [H, W] UInt8 (0 = background, 1..K-1 objects, 255 = ignore band),
+// a pure function of (config, split, index).
+
+/// What to render. `classes` counts background, so K = 6 means five object classes.
+public struct SynthConfig: Sendable, Equatable {
+    /// K, background included: 2...21 (20 = five object shapes × four object textures).
+    public var classes: Int
+    /// Long side in pixels; the short side is 0.75–1.0 of it. Patterns scale with it (128 = 1×).
+    public var size: Int
+    public var seed: UInt64
+
+    public init(classes: Int = 6, size: Int = 128, seed: UInt64 = 0) {
+        self.classes = classes
+        self.size = size
+        self.seed = seed
+    }
+}
+
+/// One rendered image and its label map.
+public struct SynthSample: Sendable {
+    public let width: Int
+    public let height: Int
+    /// [height, width, 3], row-major, interleaved RGB.
+    public let rgb: [UInt8]
+    /// [height, width]: 0 = background, 1..<classes = objects, 255 = ignore (class boundaries).
+    public let label: [UInt8]
+    /// JPEG quality the writer should encode this image with (60...95): compression artefacts
+    /// are part of the augmentation, so they vary per image and are deterministic too.
+    public let jpegQuality: Int
+
+    public init(width: Int, height: Int, rgb: [UInt8], label: [UInt8], jpegQuality: Int) {
+        precondition(rgb.count == width * height * 3 && label.count == width * height)
+        self.width = width
+        self.height = height
+        self.rgb = rgb
+        self.label = label
+        self.jpegQuality = jpegQuality
+    }
+}
+
+public enum SynthRenderer {
+    /// Most classes supported (background + 20 object classes).
+    public static let maxClasses = ClassCatalog.maxClasses
+
+    /// Renders image `index` of `split` ("train", "val", or any other name: the split only keys
+    /// the random stream). Thread-safe and order-independent: no global state.
+    public static func render(_ config: SynthConfig, split: String, index: Int) -> SynthSample {
+        precondition((2...maxClasses).contains(config.classes),
+                     "classes must be in 2...\(maxClasses), got \(config.classes)")
+        precondition(config.size >= 16, "size must be at least 16, got \(config.size)")
+        var rng = SplitMix64(key: imageKey(seed: config.seed, split: split, index: index))
+        return Scene.render(classes: config.classes, size: config.size, rng: &rng)
+    }
+
+    /// Class names for a K-class dataset: "background", then "<texture>-<shape>" such as
+    /// "striped-ellipse", "checkered-rectangle", "dotted-triangle", "speckled-star".
+    public static func classNames(count: Int) -> [String] {
+        precondition((1...maxClasses).contains(count), "count must be in 1...\(maxClasses), got \(count)")
+        return (0..<count).map(ClassCatalog.name)
+    }
+}

@@ -1,8 +1,11 @@
-// TEMPORARY (branch `tensor`): registers only `ops`; main's version registers every subcommand.
+// dcot-bench: benchmarks printed as JSON lines (one object per measurement).
 import ArgumentParser
 
 struct DcotBench: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "dcot-bench", subcommands: [OpsBench.self])
+    static let configuration = CommandConfiguration(
+        commandName: "dcot-bench",
+        abstract: "Measure dcot's kernels and stages; Scripts/bench puts them next to PyTorch/OpenCV.",
+        subcommands: [IOBench.self, OpsBench.self])
 }
 
 DcotBench.main()

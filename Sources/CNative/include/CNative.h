@@ -65,6 +65,10 @@ int cn_jpeg_coef_header(const uint8_t *data, size_t len, cn_jpeg_coef_info *info
 int cn_jpeg_read_coefs(const uint8_t *data, size_t len, int flags, int16_t *planes[3], const size_t caps[3],
                        cn_jpeg_coef_info *info, char *err, size_t errlen);
 
+// ---- The DCT input transform (METHOD.md section 3), fast path ----
+// rgb: h x w x 3 bytes. out: int16 [64, ceil(h/4), ceil(w/4)] (Y 44, Cb 10, Cr 10 channels).
+int cn_dct_input(const uint8_t *rgb, int h, int w, int16_t *out);
+
 // ---- SHA-256 ----
 typedef struct {
     uint32_t state[8];
@@ -75,5 +79,12 @@ typedef struct {
 void cn_sha256_init(cn_sha256_ctx *ctx);
 void cn_sha256_update(cn_sha256_ctx *ctx, const void *data, size_t len);
 void cn_sha256_final(cn_sha256_ctx *ctx, uint8_t digest[32]);
+// 1 when the SHA-NI path is in use. Tests force the portable path to compare the two.
+int cn_sha256_accelerated(void);
+void cn_sha256_force_portable(int on);
+
+// ---- Allocator ----
+// Serve multi-megabyte buffers from the heap and keep freed memory (no mmap/page-fault churn).
+void cn_tune_malloc_for_large_buffers(void);
 
 #endif

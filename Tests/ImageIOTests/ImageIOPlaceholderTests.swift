@@ -1,6 +1,0 @@
-import XCTest
-import ImageIO
-
-final class ImageIOPlaceholderTests: XCTestCase {
-    func testModuleLinks() {}
-}

@@ -1,6 +1,0 @@
-import XCTest
-import Pipeline
-
-final class PipelinePlaceholderTests: XCTestCase {
-    func testModuleLinks() {}
-}

@@ -1,6 +1,0 @@
-import XCTest
-import Shards
-
-final class ShardsPlaceholderTests: XCTestCase {
-    func testModuleLinks() {}
-}

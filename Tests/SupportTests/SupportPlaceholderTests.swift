@@ -1,6 +1,0 @@
-import XCTest
-import Support
-
-final class SupportPlaceholderTests: XCTestCase {
-    func testModuleLinks() {}
-}
