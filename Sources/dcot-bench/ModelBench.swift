@@ -10,6 +10,7 @@ import Autograd
 import NN
 import Models
 import Optim
+import Checkpoint
 import Support
 
 struct ModelBench: ParsableCommand {
@@ -21,12 +22,16 @@ struct ModelBench: ParsableCommand {
     @Option(help: "Threads for our parallel loops and OpenBLAS.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Timed train steps (median reported) after one warm-up step.") var runs: Int = 3
     @Flag(help: "One JSON object.") var json = false
+    @Option(help: "Load the whole model strictly from this safetensors file (default: random weights).") var weights: String?
+    @Option(help: "Load pretrained backbone weights strictly from this safetensors file.") var pretrained: String?
 
     func run() throws {
         runReportingErrors {
             Parallel.setThreads(threads)
             let cfg = try ModelConfig.load(config)
             let model = try Segmentor(config: cfg, seed: 0)
+            if let weights { try Checkpoint.load(into: model, from: weights) }
+            if let pretrained { try Checkpoint.initializeBackbone(model.backbone, name: cfg.backbone, pretrained: pretrained) }
             let result = ModelBenchRunner(model: model, batch: batch, crop: crop, runs: runs).measure()
             var out: [String: Any] = ["model": URL(fileURLWithPath: config).deletingPathExtension().lastPathComponent,
                                       "backbone": cfg.backbone, "batch": batch, "crop": crop, "threads": threads]
