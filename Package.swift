@@ -4,12 +4,14 @@
 import PackageDescription
 
 let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+let yams = Target.Dependency.product(name: "Yams", package: "Yams")
 
 let package = Package(
     name: "dcot",
     platforms: [.macOS(.v13)],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", exact: "6.2.2"),
     ],
     targets: [
         // System libraries (Debian -dev packages; Scripts/setup installs them).
@@ -29,6 +31,9 @@ let package = Package(
         .target(name: "Tensor", dependencies: ["COpenBLAS"]),
         .target(name: "Autograd", dependencies: ["Tensor"]),
         .target(name: "NN", dependencies: ["Autograd", "Tensor"]),
+        .target(name: "Models", dependencies: ["NN", "Autograd", "Tensor", "Support", yams]),
+        .target(name: "Checkpoint", dependencies: ["NN", "Tensor", "SafeTensors", "Support"]),
+        .target(name: "Optim", dependencies: ["NN", "Autograd", "Tensor"]),
         .target(name: "Synth", dependencies: ["ImageIO", "Support"]),
         .target(name: "Pipeline", dependencies: ["Shards", "ImageIO", "Support"]),
         .target(name: "Metrics", dependencies: ["ImageIO", "Support"]),
@@ -39,7 +44,7 @@ let package = Package(
         .executableTarget(name: "dcot-split", dependencies: ["Pipeline", "Support", argumentParser]),
         .executableTarget(name: "dcot-bench",
                           dependencies: ["ImageIO", "Shards", "Pipeline", "Synth", "Tensor", "Autograd", "NN", "Support", "CZstd",
-                                         "COpenBLAS", argumentParser]),
+                                         "COpenBLAS", "Models", "Checkpoint", "Optim", yams, argumentParser]),
 
         // Tests.
         .testTarget(name: "SupportTests", dependencies: ["Support"]),
@@ -50,6 +55,9 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "Tensor"]),
         .testTarget(name: "NNTests", dependencies: ["NN", "Autograd", "Tensor"]),
+        .testTarget(name: "ModelsTests", dependencies: ["Models", "Checkpoint", "Optim", "NN", "Autograd", "Tensor",
+                                                        "SafeTensors", "Support"]),
+        .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Models", "NN", "Tensor", "SafeTensors", "Support"]),
         .testTarget(name: "SynthTests", dependencies: ["Synth"]),
     ],
     swiftLanguageModes: [.v5]

@@ -5,7 +5,7 @@ struct DcotBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dcot-bench",
         abstract: "Measure dcot's kernels and stages; Scripts/bench puts them next to PyTorch/OpenCV.",
-        subcommands: [IOBench.self, OpsBench.self])
+        subcommands: [IOBench.self, OpsBench.self, ModelBench.self])
 }
 
 DcotBench.main()

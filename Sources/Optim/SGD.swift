@@ -1,0 +1,131 @@
+// SGD with momentum and weight decay over parameter groups (torch.optim.SGD semantics:
+// g' = g + wd·p; buf = momentum·buf + g' (buf = g' on the first step); p -= lr·buf).
+// Optimiser state is named by the parameter's state_dict name (`momentum.<name>` in files).
+import Foundation
+import Tensor
+import NN
+
+/// Parameters that share a learning rate (the reference: backbone at lr, head at lr·lr_multi).
+public final class ParamGroup {
+    public let parameters: [(String, Parameter)]
+    public var lr: Float
+    public init(_ parameters: [(String, Parameter)], lr: Float) { (self.parameters, self.lr) = (parameters, lr) }
+}
+
+public protocol Optimizer: AnyObject {
+    var groups: [ParamGroup] { get }
+    /// One update from the accumulated gradients (parameters without a gradient are skipped).
+    func step()
+    /// Named state tensors (for checkpoints).
+    func state() -> [(String, Tensor)]
+}
+
+extension Optimizer {
+    public func zeroGrad() { for g in groups { for (_, p) in g.parameters { p.zeroGrad() } } }
+}
+
+public final class SGD: Optimizer {
+    public let groups: [ParamGroup]
+    public let momentum, weightDecay: Float
+    var buffers: [ObjectIdentifier: Tensor] = [:]
+
+    public init(_ groups: [ParamGroup], momentum: Float = 0.9, weightDecay: Float = 1e-4) {
+        (self.groups, self.momentum, self.weightDecay) = (groups, momentum, weightDecay)
+    }
+
+    public func step() {
+        for group in groups {
+            let lr = group.lr
+            for (_, p) in group.parameters {
+                guard let g = p.grad else { continue }
+                let key = ObjectIdentifier(p)
+                let w = p.value.data, gd = g.data, n = p.value.count
+                let (wd, mom) = (weightDecay, momentum)
+                if momentum == 0 {
+                    Parallel.for(n, grain: 1 << 15) { r in for i in r { w[i] -= lr * (gd[i] + wd * w[i]) } }
+                } else if let buf = buffers[key] {
+                    let b = buf.data
+                    Parallel.for(n, grain: 1 << 15) { r in
+                        for i in r { b[i] = mom * b[i] + gd[i] + wd * w[i]; w[i] -= lr * b[i] }
+                    }
+                } else {
+                    let buf = Tensor(shape: p.shape), b = buf.data
+                    Parallel.for(n, grain: 1 << 15) { r in
+                        for i in r { b[i] = gd[i] + wd * w[i]; w[i] -= lr * b[i] }
+                    }
+                    buffers[key] = buf
+                }
+            }
+        }
+    }
+
+    public func state() -> [(String, Tensor)] {
+        groups.flatMap { $0.parameters.compactMap { n, p in buffers[ObjectIdentifier(p)].map { ("momentum." + n, $0) } } }
+    }
+
+    /// Restores momentum buffers by name (missing names start fresh, as after a first step).
+    public func loadState(_ named: [String: Tensor]) {
+        for g in groups { for (n, p) in g.parameters { if let t = named["momentum." + n] { buffers[ObjectIdentifier(p)] = t } } }
+    }
+}
+
+/// AdamW (torch.optim.AdamW: decoupled weight decay p -= lr·wd·p, bias-corrected moments).
+public final class AdamW: Optimizer {
+    public let groups: [ParamGroup]
+    public let beta1, beta2, eps, weightDecay: Float
+    var m: [ObjectIdentifier: Tensor] = [:], v: [ObjectIdentifier: Tensor] = [:]
+    public private(set) var steps = 0
+
+    public init(_ groups: [ParamGroup], beta1: Float = 0.9, beta2: Float = 0.999, eps: Float = 1e-8, weightDecay: Float = 0.01) {
+        (self.groups, self.beta1, self.beta2, self.eps, self.weightDecay) = (groups, beta1, beta2, eps, weightDecay)
+    }
+
+    public func step() {
+        steps += 1
+        let c1 = 1 - Float(Double(beta1).pow(steps)), c2 = 1 - Float(Double(beta2).pow(steps))
+        for group in groups {
+            let lr = group.lr
+            for (_, p) in group.parameters {
+                guard let g = p.grad else { continue }
+                let key = ObjectIdentifier(p)
+                let mt = m[key] ?? Tensor(zeros: p.shape), vt = v[key] ?? Tensor(zeros: p.shape)
+                m[key] = mt; v[key] = vt
+                let w = p.value.data, gd = g.data, md = mt.data, vd = vt.data
+                let (b1, b2, e, wd) = (beta1, beta2, eps, weightDecay)
+                Parallel.for(p.value.count, grain: 1 << 15) { r in
+                    for i in r {
+                        w[i] -= lr * wd * w[i]
+                        md[i] = b1 * md[i] + (1 - b1) * gd[i]
+                        vd[i] = b2 * vd[i] + (1 - b2) * gd[i] * gd[i]
+                        w[i] -= lr * (md[i] / c1) / ((vd[i] / c2).squareRoot() + e)
+                    }
+                }
+            }
+        }
+    }
+
+    public func state() -> [(String, Tensor)] {
+        groups.flatMap { $0.parameters.flatMap { n, p -> [(String, Tensor)] in
+            let k = ObjectIdentifier(p)
+            return (m[k].map { [("exp_avg." + n, $0)] } ?? []) + (v[k].map { [("exp_avg_sq." + n, $0)] } ?? [])
+        } }
+    }
+}
+
+extension Double {
+    func pow(_ n: Int) -> Double { var r = 1.0; for _ in 0..<n { r *= self }; return r }
+}
+
+/// Poly learning rate (METHOD.md 5.1): lr_t = base · (1 − t/T)^power.
+public struct PolySchedule: Sendable {
+    public var baseLR: Double
+    public var totalIterations: Int
+    public var power: Double = 0.9
+    public init(baseLR: Double, totalIterations: Int, power: Double = 0.9) {
+        (self.baseLR, self.totalIterations, self.power) = (baseLR, totalIterations, power)
+    }
+    public func lr(at iteration: Int) -> Double {
+        let f = max(0, 1 - Double(iteration) / Double(max(totalIterations, 1)))
+        return baseLR * Foundation.pow(f, power)
+    }
+}

@@ -1,0 +1,100 @@
+// `dcot-bench model`: whole-model step times for one config. A train step = forward, CE loss,
+// backward, SGD update (momentum 0.9, wd 1e-4, backbone/head groups); inference = eval-mode
+// forward without a tape. gflop_per_step = 3 x the forward's conv/matmul FLOPs (backward ~ 2x
+// forward). Prints one JSON object (--json) or a line of text. Scripts/bench model runs the same
+// configurations in PyTorch (Scripts/bench_model.py) and prints both side by side.
+import ArgumentParser
+import Foundation
+import Tensor
+import Autograd
+import NN
+import Models
+import Optim
+import Checkpoint
+import Support
+
+struct ModelBench: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "model", abstract: "Time a train step and an inference pass of one model config.")
+
+    @Option(help: "Model YAML (reference keys).") var config: String
+    @Option(help: "Batch size.") var batch: Int = 2
+    @Option(help: "Square crop size in pixels (DCT models get ceil(crop/4) on the DCT grid).") var crop: Int = 321
+    @Option(help: "Threads for our parallel loops and OpenBLAS.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(help: "Timed train steps (median reported) after one warm-up step.") var runs: Int = 3
+    @Flag(help: "One JSON object.") var json = false
+    @Option(help: "Load the whole model strictly from this safetensors file (default: random weights).") var weights: String?
+    @Option(help: "Load pretrained backbone weights strictly from this safetensors file.") var pretrained: String?
+
+    func run() throws {
+        runReportingErrors {
+            Parallel.setThreads(threads)
+            let cfg = try ModelConfig.load(config)
+            let model = try Segmentor(config: cfg, seed: 0)
+            if let weights { try Checkpoint.load(into: model, from: weights) }
+            if let pretrained { try Checkpoint.initializeBackbone(model.backbone, name: cfg.backbone, pretrained: pretrained) }
+            let result = ModelBenchRunner(model: model, batch: batch, crop: crop, runs: runs).measure()
+            var out: [String: Any] = ["model": URL(fileURLWithPath: config).deletingPathExtension().lastPathComponent,
+                                      "backbone": cfg.backbone, "batch": batch, "crop": crop, "threads": threads]
+            out.merge(result) { a, _ in a }
+            if json {
+                let data = try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])
+                print(String(decoding: data, as: UTF8.self))
+            } else {
+                print(out.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
+            }
+        }
+    }
+}
+
+struct ModelBenchRunner {
+    let model: Segmentor, batch: Int, crop: Int, runs: Int
+
+    func input() -> (Tensor, (Int, Int)) {
+        switch model.domain {
+        case .rgb: return (Tensor.normal([batch, 3, crop, crop], seed: 1), (crop, crop))
+        case .dct:
+            let s = (crop + 3) / 4
+            return (Tensor.normal([batch, Segmentor.dctChannels, s, s], seed: 1), (crop, crop))
+        }
+    }
+
+    func measure() -> [String: Any] {
+        let (x, size) = input()
+        let labels = LabelMap(shape: [batch, crop, crop])
+        for i in 0..<labels.count { labels[i] = UInt8(truncatingIfNeeded: Random.bits(seed: 2, counter: UInt64(i)) % UInt64(model.nclass)) }
+        let groups = model.parameterGroups()
+        let sgd = SGD([ParamGroup(groups.backbone, lr: 0.002), ParamGroup(groups.head, lr: 0.02)], momentum: 0.9, weightDecay: 1e-4)
+
+        model.train()
+        func step() {
+            sgd.zeroGrad()
+            let loss = crossEntropy(model(Variable(x), outputSize: size, seed: 3), labels)
+            backward(loss)
+            sgd.step()
+        }
+        step()                                                         // warm-up: pools, momentum buffers
+        var train: [Double] = []
+        for _ in 0..<runs { train.append(timeMs(step)) }
+
+        model.eval()
+        let infer: () -> Void = { _ = withNoGrad { self.model(Variable(x), outputSize: size) } }
+        infer()
+        var inference: [Double] = []
+        for _ in 0..<runs { inference.append(timeMs(infer)) }
+        let flops = FlopCounter.count { _ = model(Variable(x), outputSize: size) }
+
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return ["ms_train_step": median(train), "ms_inference": median(inference),
+                "gflop_per_step": 3 * flops / 1e9, "peak_rss_mb": Double(usage.ru_maxrss) / 1024,
+                "ms_train_step_all": train, "ms_train_step_min": train.min()!, "ms_inference_min": inference.min()!]
+    }
+
+    func timeMs(_ body: () -> Void) -> Double {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        body()
+        return Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6
+    }
+
+    func median(_ v: [Double]) -> Double { let s = v.sorted(); return s[s.count / 2] }
+}

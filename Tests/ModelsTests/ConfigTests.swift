@@ -1,0 +1,101 @@
+// ModelConfig: the reference YAML configs load unchanged; unknown keys, backbones and heads are
+// one-line errors naming the file, the line and the valid choices; small-model keys build.
+import XCTest
+import Support
+import Models
+
+final class ConfigTests: XCTestCase {
+    let reference = """
+    # arguments for dataset
+    dataset: cityscapes
+    nclass: 19
+    crop_size: 769
+    data_root: data/cityscapes
+    epochs: 240
+    batch_size: 1
+    lr: 0.005  # 8GPUs
+    lr_multi: 1.0
+    criterion:
+      name: OHEM
+      kwargs:
+        ignore_index: 255
+        thresh: 0.7
+        min_kept: 100000
+    conf_thresh: 0.0
+    optim: SGD
+    backbone: resnet101
+    multi_grid: True
+    replace_stride_with_dilation: [False, True, True]
+    decode_head: DeepLabV3PlusHead
+    low_channels: 256
+    high_channels: 2048
+    dilations: [12, 24, 36]
+    """
+
+    func testReferenceConfigLoads() throws {
+        let c = try ModelConfig.parse(reference, source: "r101.yaml")
+        XCTAssertEqual(c.backbone, "resnet101")
+        XCTAssertEqual(c.nclass, 19)
+        XCTAssertTrue(c.multiGrid)
+        XCTAssertEqual(c.replaceStrideWithDilation, [false, true, true])
+        XCTAssertEqual(c.dilations, [12, 24, 36])
+        XCTAssertEqual(c.cropSize, 769)
+        XCTAssertEqual(c.raw["optim"], "SGD")
+    }
+
+    func testUnknownKeyNamesLineAndValidKeys() {
+        XCTAssertThrowsError(try ModelConfig.parse("backbone: resnet50\nnclass: 21\nmulti_gird: true\n", source: "c.yaml")) { e in
+            let u = e as! UserError
+            XCTAssertEqual(u.location, "c.yaml:3")
+            XCTAssertTrue(u.problem.contains("multi_gird"))
+            XCTAssertTrue(u.fix.contains("multi_grid") && u.fix.contains("drop_path_rate"), u.fix)
+        }
+    }
+
+    func testUnknownBackboneAndHeadListChoices() {
+        XCTAssertThrowsError(try ModelConfig.parse("backbone: resnet50_dct\nnclass: 21\n", source: "c.yaml")) { e in
+            let u = e as! UserError
+            XCTAssertTrue(u.problem.contains("resnet50_dct") && u.fix.contains("resnet50_dct_64") && u.fix.contains("mit-b3"), "\(u)")
+        }
+        XCTAssertThrowsError(try ModelConfig.parse("backbone: mit-b2\nnclass: 21\ndecode_head: UPerHead\n")) { e in
+            XCTAssertTrue((e as! UserError).fix.contains("SegformerHead"))
+        }
+        XCTAssertThrowsError(try ModelConfig.parse("backbone: mit-b2\nnclass: 21\ndecode_head: DeepLabV3PlusHead\n"))
+        XCTAssertThrowsError(try ModelConfig.parse("backbone: resnet50\nnclass: many\n")) { e in
+            XCTAssertTrue((e as! UserError).problem.contains("an integer"))
+        }
+    }
+
+    func testChannelKeysMustMatchTheBackbone() throws {
+        let c = try ModelConfig.parse("backbone: resnet18\nnclass: 3\nlow_channels: 256\nhigh_channels: 2048\n")
+        XCTAssertThrowsError(try Segmentor(config: c)) { e in
+            XCTAssertTrue((e as! UserError).problem.contains("low_channels 256"), "\(e)")
+        }
+    }
+
+    func testSmallModelKeys() throws {
+        let c = try ModelConfig.parse("""
+            backbone: mit-b0
+            nclass: 4
+            embed_dims: 8
+            depths: [1, 1, 2, 1]
+            num_heads: [1, 2, 2, 4]
+            sr_ratios: [4, 2, 1, 1]
+            mlp_ratio: 2
+            drop_path_rate: 0.2
+            channels: 16
+            """)
+        let m = try Segmentor(config: c)
+        let mit = m.backbone as! MixVisionTransformer
+        XCTAssertEqual(mit.featureChannels, [8, 16, 16, 32])
+        XCTAssertEqual(mit.stages.map { $0.blocks.count }, [1, 1, 2, 1])
+        // Linearly increasing drop-path rates over all 5 blocks: 0, 0.05, ..., 0.2.
+        let rates = mit.stages.flatMap { $0.blocks.map(\.dropPathRate) }
+        for (r, want) in zip(rates, [0, 0.05, 0.1, 0.15, 0.2] as [Float]) { XCTAssertEqual(r, want, accuracy: 1e-6) }
+        let r = try Segmentor(config: try ModelConfig.parse("backbone: resnet34_dct_64\nnclass: 3\nwidth: 0.25\nhead_channels: 16\nreduce_channels: 8\n"))
+        XCTAssertEqual((r.backbone as! ResNet).featureChannels, [16, 32, 64, 128])
+        XCTAssertEqual(r.domain, .dct)
+        XCTAssertEqual(r.namedParameters().first!.0, "backbone.layer1.0.conv1.weight")
+        XCTAssertEqual(r.namedParameters().first!.1.shape, [16, 64, 3, 3])
+    }
+}

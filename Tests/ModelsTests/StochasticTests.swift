@@ -1,0 +1,53 @@
+// Drop path and Dropout2d (rates 0 in the parity fixtures): active only in training mode, a pure
+// function of the seed, and the logits' output size follows the request (DCT pixel size).
+import XCTest
+import Tensor
+import Autograd
+import Models
+import Optim
+import NN
+
+final class StochasticTests: XCTestCase {
+    func model(dropPath: Double, dropout: Double) throws -> Segmentor {
+        try Segmentor(config: try ModelConfig.parse("""
+            backbone: mit-b0
+            nclass: 3
+            embed_dims: 4
+            channels: 8
+            drop_path_rate: \(dropPath)
+            dropout_ratio: \(dropout)
+            """), seed: 5)
+    }
+
+    func testDropPathAndDropoutFollowModeAndSeed() throws {
+        let m = try model(dropPath: 0.5, dropout: 0.3)
+        let x = Variable(Tensor.normal([2, 3, 32, 32], seed: 1))
+        m.train()
+        let a = withNoGrad { m(x, seed: 1).value }, b = withNoGrad { m(x, seed: 1).value }, c = withNoGrad { m(x, seed: 2).value }
+        XCTAssertEqual(a.array, b.array)
+        XCTAssertGreaterThan(a.maxAbsDifference(c), 1e-4)
+        m.eval()
+        let e1 = withNoGrad { m(x, seed: 1).value }, e2 = withNoGrad { m(x, seed: 2).value }
+        XCTAssertEqual(e1.array, e2.array)
+        XCTAssertEqual(e1.shape, [2, 3, 32, 32])
+        XCTAssertEqual(withNoGrad { m(x, outputSize: (40, 36)) }.shape, [2, 3, 40, 36])
+    }
+
+    func testSGDMatchesTorchFormula() {
+        // torch.optim.SGD(momentum 0.9, weight_decay 0.1): buf1 = g + wd p; p1 = p - lr buf1;
+        // buf2 = 0.9 buf1 + g + wd p1; p2 = p1 - lr buf2.
+        let p = Parameter("w", Tensor(shape: [1], values: [1]))
+        let sgd = SGD([ParamGroup([("w", p)], lr: 0.5)], momentum: 0.9, weightDecay: 0.1)
+        p.variable.slot!.accumulate(Tensor(shape: [1], values: [2]))
+        sgd.step()
+        XCTAssertEqual(p.value[0], 1 - 0.5 * 2.1, accuracy: 1e-6)
+        let p1 = p.value[0], buf1: Float = 2.1
+        sgd.step()                                   // same gradient (still accumulated)
+        XCTAssertEqual(p.value[0], p1 - 0.5 * (0.9 * buf1 + 2 + 0.1 * p1), accuracy: 1e-6)
+        XCTAssertEqual(sgd.state().map(\.0), ["momentum.w"])
+        let poly = PolySchedule(baseLR: 0.01, totalIterations: 100)
+        XCTAssertEqual(poly.lr(at: 0), 0.01)
+        XCTAssertEqual(poly.lr(at: 50), 0.01 * pow(0.5, 0.9), accuracy: 1e-12)
+        XCTAssertEqual(poly.lr(at: 100), 0)
+    }
+}
