@@ -3,9 +3,7 @@
 // windows, as the reference does) — plus our additions: horizontal-flip and multi-scale test-time
 // augmentation and ensembles (mean of softmax). Probability maps are [classes, H, W] Float.
 import ImageIO
-
-/// What a model sees.
-public enum InputDomain: String, Sendable { case rgb, dct }
+import Models
 
 public enum ModelInput {
     case rgb(RGBImage)

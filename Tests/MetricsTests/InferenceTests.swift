@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import ImageIO
 import Metrics
+import Models
 
 /// A per-pixel toy segmentor: class scores from the pixel's own colour (so it is flip- and
 /// translation-equivariant). DCT inputs use the DC coefficients, upsampled by nearest neighbour.

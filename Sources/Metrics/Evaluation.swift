@@ -1,0 +1,193 @@
+// dcot-eval's entry point: load one or more (config, checkpoint) models, run the inference protocol
+// over a shard list (or a folder of new images), accumulate the confusion matrix, write metrics.json,
+// prediction PNGs (VOC colour map or Cityscapes labelIds) and overlay panels.
+import Checkpoint
+import Foundation
+import ImageIO
+import Models
+import Pipeline
+import Shards
+import Support
+import Tensor
+
+public struct EvaluationOptions: Sendable {
+    public var models: [(config: String, checkpoint: String)] = []
+    public var shards: String?
+    public var list: String?
+    public var images: String?
+    public var mode = "original"
+    public var crop: Int?
+    public var cropDCT: Int?
+    public var flip = false
+    public var scales: [Double] = [1.0]
+    public var predictions: String?
+    public var overlays: String?
+    public var out: String?
+    public var cityscapesExport = false
+    public var quiet = false
+
+    public init() {}
+}
+
+public enum Evaluation {
+    /// Cityscapes trainId → labelId for benchmark submissions.
+    public static let cityscapesLabelIds: [UInt8] = [7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33]
+
+    /// Runs the evaluation; returns the printed summary (table or prediction count).
+    public static func run(_ o: EvaluationOptions) throws -> String {
+        guard !o.models.isEmpty else {
+            throw UserError("dcot-eval", "no model given", fix: "pass --config C.yaml --checkpoint C.safetensors")
+        }
+        var configs = [ModelConfig]()
+        var models = [ProbabilityModel]()
+        for (configPath, checkpoint) in o.models {
+            let c = try ModelConfig.load(configPath)
+            let s = try Segmentor(config: c)
+            do {
+                try Checkpoint.load(into: s, from: checkpoint)
+            } catch let e as CheckpointMismatch {
+                throw UserError(checkpoint, "does not match \(configPath) (\(e.description))",
+                                fix: "pair each --checkpoint with the --config it was trained with")
+            }
+            configs.append(c)
+            models.append(SegmentorModel(s))
+        }
+        guard Set(models.map(\.classes)).count == 1 else {
+            throw UserError("dcot-eval", "the models predict different class counts \(models.map(\.classes))",
+                            fix: "ensemble only models of one dataset")
+        }
+        let mode = try inferenceMode(o, configs[0])
+        let protocolInfo = EvaluationProtocol(
+            mode: mode.name, window: windowOf(mode), stride: windowOf(mode).map(InferenceMode.stride), scales: o.scales,
+            flip: o.flip, models: o.models.map { .init(config: $0.config, checkpoint: $0.checkpoint) })
+        let inference = Inference(models: models, options: InferenceOptions(mode: mode, scales: o.scales, flip: o.flip))
+        for dir in [o.predictions, o.overlays].compactMap({ $0 }) { try makeDirectory(dir) }
+        if let folder = o.images { return try predictFolder(folder, inference, o) }
+
+        guard let shardDir = o.shards, let listPath = o.list else {
+            throw UserError("dcot-eval", "give --shards DIR --list FILE (or --images DIR)", fix: "see dcot-eval --help")
+        }
+        let reader = try ShardReader(directory: shardDir)
+        let classNames = reader.manifest.classes.names
+        guard classNames.count == inference.classes else {
+            throw UserError(configs.count == 1 ? o.models[0].config : "dcot-eval",
+                            "nclass \(inference.classes) but the shards have \(classNames.count) classes",
+                            fix: "use a config for this dataset")
+        }
+        let palette = reader.manifest.classes.palette.flatMap { $0.map { UInt8(clamping: $0) } }
+        let ids = try IdList.read(listPath, layout: DatasetLayout(kind: DatasetKind(rawValue: reader.manifest.dataset) ?? .generic,
+                                                                  root: reader.manifest.source_root)).map(\.id)
+        var matrix = ConfusionMatrix(classes: inference.classes)
+        let progress = Progress(total: ids.count, label: "dcot-eval", quiet: o.quiet)
+        for id in ids {
+            let s = try reader.sample(id)
+            guard let image = s.image, let label = s.label else {
+                throw UserError("\(listPath)", "sample '\(id)' has no label in the shards",
+                                fix: "evaluate labelled samples, or use --images DIR to only predict")
+            }
+            let r = inference.scoredRegion(height: image.height, width: image.width)
+            let probs = try inference.probabilities(image: image, dct: s.dct)
+            let (pred, _) = argmaxWithConfidence(probs, classes: inference.classes, pixels: r.h * r.w)
+            let gt = (r.h == image.height && r.w == image.width) ? label : crop(label, y: r.y, x: r.x, h: r.h, w: r.w)
+            matrix.add(prediction: pred, target: gt.labels)
+            try writeOutputs(id: id, pred: LabelImage(width: r.w, height: r.h, labels: pred), gt: gt,
+                             image: crop(image, y: r.y, x: r.x, h: r.h, w: r.w), palette: palette, o)
+            progress.advance()
+        }
+        progress.finish()
+        if let out = o.out {
+            try EvaluationReport(matrix: matrix, classNames: classNames, protocol: protocolInfo).write(to: out)
+        }
+        return EvaluationReport.table(matrix, classNames: classNames, protocol: protocolInfo)
+    }
+
+    static func inferenceMode(_ o: EvaluationOptions, _ c: ModelConfig) throws -> InferenceMode {
+        let crop = o.crop ?? c.cropSize
+        switch o.mode {
+        case "original": return .original
+        case "center_crop", "sliding_window":
+            guard let crop else {
+                throw UserError("--mode \(o.mode)", "needs a window size", fix: "pass --crop S (or set crop_size in the config)")
+            }
+            if o.mode == "center_crop" { return .centerCrop(crop) }
+            return .slidingWindow(window: crop, dctWindow: o.cropDCT ?? c.cropSizeDct ?? (crop + 3) / 4)
+        default:
+            throw UserError("--mode \(o.mode)", "unknown evaluation mode", fix: "use original, center_crop or sliding_window")
+        }
+    }
+
+    static func windowOf(_ m: InferenceMode) -> Int? {
+        switch m {
+        case .original: return nil
+        case .centerCrop(let s): return s
+        case .slidingWindow(let w, _): return w
+        }
+    }
+
+    static func writeOutputs(id: String, pred: LabelImage, gt: LabelImage?, image: RGBImage, palette: [UInt8],
+                             _ o: EvaluationOptions) throws {
+        if let dir = o.predictions {
+            if o.cityscapesExport {
+                let ids = pred.labels.map { $0 < cityscapesLabelIds.count ? cityscapesLabelIds[Int($0)] : 0 }
+                try AtomicFile.write(try PNG.write(pixels: ids, width: pred.width, height: pred.height, channels: 1),
+                                     to: "\(dir)/\(id)_leftImg8bit.png")
+            } else {
+                var full = palette
+                if full.count < 256 * 3 { full += VOCPalette.rgb[full.count...] }
+                try AtomicFile.write(try PNG.writePalette(pred, palette: full), to: "\(dir)/\(id).png")
+            }
+        }
+        if let dir = o.overlays {
+            try AtomicFile.write(try overlayPanel(image: image, gt: gt, pred: pred, palette: palette), to: "\(dir)/\(id).png")
+        }
+    }
+
+    /// image | ground truth | prediction side by side (ignore pixels white), as an RGB PNG.
+    static func overlayPanel(image: RGBImage, gt: LabelImage?, pred: LabelImage, palette: [UInt8]) throws -> [UInt8] {
+        let w = image.width, h = image.height
+        let panels = gt == nil ? 2 : 3
+        var px = [UInt8](repeating: 255, count: w * panels * h * 3)
+        func colour(_ v: UInt8) -> (UInt8, UInt8, UInt8) {
+            let i = Int(v)
+            if v == 255 || 3 * i + 2 >= palette.count { return (255, 255, 255) }
+            return (palette[3 * i], palette[3 * i + 1], palette[3 * i + 2])
+        }
+        for y in 0..<h {
+            for x in 0..<w {
+                let src = (y * w + x) * 3, row = y * w * panels
+                for c in 0..<3 { px[(row + x) * 3 + c] = image.pixels[src + c] }
+                var p = 1
+                if let gt {
+                    let (r, g, b) = colour(gt.labels[y * w + x])
+                    px[(row + w + x) * 3] = r; px[(row + w + x) * 3 + 1] = g; px[(row + w + x) * 3 + 2] = b
+                    p = 2
+                }
+                let (r, g, b) = colour(pred.labels[y * w + x])
+                let o = (row + p * w + x) * 3
+                px[o] = r; px[o + 1] = g; px[o + 2] = b
+            }
+        }
+        return try PNG.write(pixels: px, width: w * panels, height: h, channels: 3)
+    }
+
+    /// --images DIR: predict every JPEG/PNG in a folder (no labels, no prep).
+    static func predictFolder(_ folder: String, _ inference: Inference, _ o: EvaluationOptions) throws -> String {
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [])
+            .filter { ["jpg", "jpeg", "png"].contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
+        guard !files.isEmpty else { throw UserError(folder, "contains no .jpg or .png images", fix: "point --images at a folder of images") }
+        guard o.predictions != nil || o.overlays != nil else {
+            throw UserError("--images", "nothing to write", fix: "add --predictions DIR and/or --overlays DIR")
+        }
+        let codec = JPEGCodec()
+        for f in files {
+            let path = "\(folder)/\(f)"
+            let image = try SampleDecoding.image(try readFileBytes(path, what: "image"), path: path, codec: codec)
+            let r = inference.scoredRegion(height: image.height, width: image.width)
+            let probs = try inference.probabilities(image: image)
+            let (pred, _) = argmaxWithConfidence(probs, classes: inference.classes, pixels: r.h * r.w)
+            try writeOutputs(id: IdList.id(ofImagePath: f), pred: LabelImage(width: r.w, height: r.h, labels: pred), gt: nil,
+                             image: crop(image, y: r.y, x: r.x, h: r.h, w: r.w), palette: VOCPalette.rgb, o)
+        }
+        return "dcot-eval: predicted \(files.count) images from \(folder)"
+    }
+}
