@@ -44,6 +44,7 @@ let package = Package(
         .executableTarget(name: "dcot-prep", dependencies: ["Pipeline", "Shards", "Support", argumentParser]),
         .executableTarget(name: "dcot-split", dependencies: ["Pipeline", "Support", argumentParser]),
         .executableTarget(name: "dcot-eval", dependencies: ["Metrics", "Tensor", "Support", argumentParser]),
+        .executableTarget(name: "dcot-pseudo", dependencies: ["Metrics", "Tensor", "Support", argumentParser]),
         .executableTarget(name: "dcot-bench",
                           dependencies: ["ImageIO", "Shards", "Pipeline", "Synth", "Tensor", "Autograd", "NN", "Support", "CZstd",
                                          "COpenBLAS", "Models", "Checkpoint", "Optim", yams, argumentParser]),

@@ -33,8 +33,24 @@ public enum Evaluation {
     /// Cityscapes trainId → labelId for benchmark submissions.
     public static let cityscapesLabelIds: [UInt8] = [7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33]
 
-    /// Runs the evaluation; returns the printed summary (table or prediction count).
-    public static func run(_ o: EvaluationOptions) throws -> String {
+    /// Loads the models and the protocol; with --shards/--list also the reader and the ids.
+    public static func prepare(_ o: EvaluationOptions) throws -> (Inference, ShardReader, [String], EvaluationProtocol) {
+        let (inference, _, protocolInfo) = try loadModels(o)
+        guard let shardDir = o.shards, let listPath = o.list else {
+            throw UserError("dcot-eval", "give --shards DIR --list FILE (or --images DIR)", fix: "see --help")
+        }
+        let reader = try ShardReader(directory: shardDir)
+        guard reader.manifest.classes.count == inference.classes else {
+            throw UserError(o.models.count == 1 ? o.models[0].config : "models",
+                            "nclass \(inference.classes) but the shards have \(reader.manifest.classes.count) classes",
+                            fix: "use a config for this dataset")
+        }
+        let ids = try IdList.read(listPath, layout: DatasetLayout(kind: DatasetKind(rawValue: reader.manifest.dataset) ?? .generic,
+                                                                  root: reader.manifest.source_root)).map(\.id)
+        return (inference, reader, ids, protocolInfo)
+    }
+
+    static func loadModels(_ o: EvaluationOptions) throws -> (Inference, [ModelConfig], EvaluationProtocol) {
         guard !o.models.isEmpty else {
             throw UserError("dcot-eval", "no model given", fix: "pass --config C.yaml --checkpoint C.safetensors")
         }
@@ -60,23 +76,17 @@ public enum Evaluation {
         let protocolInfo = EvaluationProtocol(
             mode: mode.name, window: windowOf(mode), stride: windowOf(mode).map(InferenceMode.stride), scales: o.scales,
             flip: o.flip, models: o.models.map { .init(config: $0.config, checkpoint: $0.checkpoint) })
-        let inference = Inference(models: models, options: InferenceOptions(mode: mode, scales: o.scales, flip: o.flip))
-        for dir in [o.predictions, o.overlays].compactMap({ $0 }) { try makeDirectory(dir) }
-        if let folder = o.images { return try predictFolder(folder, inference, o) }
+        return (Inference(models: models, options: InferenceOptions(mode: mode, scales: o.scales, flip: o.flip)), configs, protocolInfo)
+    }
 
-        guard let shardDir = o.shards, let listPath = o.list else {
-            throw UserError("dcot-eval", "give --shards DIR --list FILE (or --images DIR)", fix: "see dcot-eval --help")
-        }
-        let reader = try ShardReader(directory: shardDir)
+    /// Runs the evaluation; returns the printed summary (table or prediction count).
+    public static func run(_ o: EvaluationOptions) throws -> String {
+        for dir in [o.predictions, o.overlays].compactMap({ $0 }) { try makeDirectory(dir) }
+        if let folder = o.images { return try predictFolder(folder, try loadModels(o).0, o) }
+        let (inference, reader, ids, protocolInfo) = try prepare(o)
+        let listPath = o.list ?? ""
         let classNames = reader.manifest.classes.names
-        guard classNames.count == inference.classes else {
-            throw UserError(configs.count == 1 ? o.models[0].config : "dcot-eval",
-                            "nclass \(inference.classes) but the shards have \(classNames.count) classes",
-                            fix: "use a config for this dataset")
-        }
         let palette = reader.manifest.classes.palette.flatMap { $0.map { UInt8(clamping: $0) } }
-        let ids = try IdList.read(listPath, layout: DatasetLayout(kind: DatasetKind(rawValue: reader.manifest.dataset) ?? .generic,
-                                                                  root: reader.manifest.source_root)).map(\.id)
         var matrix = ConfusionMatrix(classes: inference.classes)
         let progress = Progress(total: ids.count, label: "dcot-eval", quiet: o.quiet)
         for id in ids {

@@ -211,7 +211,7 @@ public enum Prep {
     }
 
     /// The output must be new, empty, or one of ours (manifest, shards, temp files).
-    static func checkOutputDirectory(_ out: String) throws {
+    public static func checkOutputDirectory(_ out: String) throws {
         let fm = FileManager.default
         var isDir: ObjCBool = false
         guard fm.fileExists(atPath: out, isDirectory: &isDir) else { return }

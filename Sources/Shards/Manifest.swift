@@ -66,6 +66,8 @@ public struct Manifest: Codable, Sendable {
     public var samples: [String: Sample]
     /// Hash over the inputs and options that produced this directory (for "nothing to do" reruns).
     public var inputs_sha256: String?
+    /// Set in pseudo-label shards (dcot-pseudo): how the labels were made.
+    public var pseudo: PseudoLabelInfo?
 
     public init(dataset: String, classes: ClassList, sourceRoot: String, createdBy: String, shards: [Shard],
                 samples: [String: Sample], inputsSHA256: String?) {
@@ -79,6 +81,23 @@ public struct Manifest: Codable, Sendable {
     }
 
     public static let fileName = "manifest.json"
+
+    /// Provenance of a pseudo-label shard directory.
+    public struct PseudoLabelInfo: Codable, Sendable, Equatable {
+        public var checkpoints: [String]
+        public var configs: [String]
+        public var `protocol`: String
+        public var threshold: Double
+        /// Pixels per class among confident pseudo-labels; the last entry counts pixels set to 255.
+        public var class_histogram: [Int64]
+        public init(checkpoints: [String], configs: [String], protocol p: String, threshold: Double, classHistogram: [Int64]) {
+            self.checkpoints = checkpoints
+            self.configs = configs
+            self.protocol = p
+            self.threshold = threshold
+            self.class_histogram = classHistogram
+        }
+    }
 
     public func write(to directory: String) throws {
         let encoder = JSONEncoder()

@@ -93,3 +93,46 @@ final class EvaluationTests: XCTestCase {
         XCTAssertThrowsError(try Evaluation.run(o)) { XCTAssertTrue("\($0)".contains("'not_there' is not in these shards"), "\($0)") }
     }
 }
+
+final class PseudoLabelTests: XCTestCase {
+    func testPseudoLabelShardsReadBackAsIndicesAndConfidences() throws {
+        let dir = NSTemporaryDirectory() + "dcot-pseudo-\(UUID().uuidString)"
+        try makeDirectory(dir)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        _ = try SynthDataset.write(SynthWriteOptions(config: SynthConfig(classes: 6, size: 40, seed: 2), train: 3, val: 0,
+                                                     out: "\(dir)/data", jobs: 2, quiet: true))
+        var p = PrepOptions(dataset: .generic, root: "\(dir)/data", lists: ["\(dir)/data/train.txt"], out: "\(dir)/shards")
+        p.quiet = true
+        _ = try Prep.run(p, commandLine: "test")
+        try AtomicFile.write(EvaluationTests.tinyConfig, to: "\(dir)/tiny.yaml")
+        try Checkpoint.save(try Segmentor(config: try ModelConfig.load("\(dir)/tiny.yaml"), seed: 4), to: "\(dir)/tiny.safetensors")
+        var o = PseudoLabelOptions()
+        o.evaluation.models = [("\(dir)/tiny.yaml", "\(dir)/tiny.safetensors")]
+        o.evaluation.shards = "\(dir)/shards"
+        o.evaluation.list = "\(dir)/data/train.txt"
+        o.evaluation.quiet = true
+        o.out = "\(dir)/pseudo"
+        o.threshold = 0.25
+        o.png = true
+        _ = try PseudoLabels.run(o)
+        let reader = try ShardReader(directory: "\(dir)/pseudo")
+        XCTAssertEqual(reader.manifest.pseudo?.threshold, 0.25)
+        XCTAssertEqual(reader.manifest.pseudo?.class_histogram.count, 7)
+        // Cross-check one sample against the evaluator's own probabilities.
+        var eo = EvaluationOptions()
+        eo.models = o.evaluation.models
+        eo.shards = o.evaluation.shards
+        eo.list = o.evaluation.list
+        let (inference, images, _, _) = try Evaluation.prepare(eo)
+        let image = try images.sample("train_00001").image!
+        let probs = try inference.probabilities(image: image)
+        let (labels, conf) = argmaxWithConfidence(probs, classes: 6, pixels: image.width * image.height)
+        let s = try reader.sample("train_00001")
+        for i in 0..<labels.count {
+            XCTAssertEqual(s.confidence![i], UInt8((conf[i] * 255).rounded()))
+            XCTAssertEqual(s.label!.labels[i], conf[i] < 0.25 ? 255 : labels[i])
+        }
+        XCTAssertEqual(try LabelPNG.read(readFileBytes("\(dir)/pseudo/png/train_00001.png")), s.label)
+        XCTAssertEqual(try PNG.read(readFileBytes("\(dir)/pseudo/png/train_00001_confidence.png")).pixels, s.confidence)
+    }
+}

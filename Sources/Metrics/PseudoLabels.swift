@@ -1,0 +1,92 @@
+// dcot-pseudo: pseudo-labels of an id list as shards (`<id>/label` U8 with pixels below the confidence
+// threshold set to 255, `<id>/confidence` U8 = round(255 · max probability)) plus a manifest that
+// records the checkpoints, the protocol, the threshold and a class histogram. dcot-train reads such a
+// directory as the labels of those ids (self-training rounds chain through files).
+import Foundation
+import ImageIO
+import Pipeline
+import Shards
+import Support
+
+public struct PseudoLabelOptions: Sendable {
+    public var evaluation = EvaluationOptions()
+    public var out = ""
+    public var threshold = 0.0
+    public var png = false
+    public var shardMB = 256.0
+    public init() {}
+}
+
+public enum PseudoLabels {
+    public static func run(_ o: PseudoLabelOptions) throws -> String {
+        guard (0.0...1.0).contains(o.threshold) else {
+            throw UserError("--threshold \(o.threshold)", "must be in [0, 1]", fix: "pass a confidence such as 0.95")
+        }
+        var eo = o.evaluation
+        eo.predictions = nil
+        eo.overlays = nil
+        let (inference, reader, ids, protocolInfo) = try Evaluation.prepare(eo)
+        let protocolSummary = protocolInfo.summary
+        try Prep.checkOutputDirectory(o.out)
+        try makeDirectory(o.out)
+        try? FileManager.default.removeItem(atPath: "\(o.out)/\(Manifest.fileName)")
+        if o.png { try makeDirectory("\(o.out)/png") }
+        let k = inference.classes
+        var histogram = [Int64](repeating: 0, count: k + 1)
+        var pending = [(EncodedSample, Manifest.Sample)]()
+        var pendingBytes = 0
+        var shards = [Manifest.Shard]()
+        var samples = [String: Manifest.Sample]()
+        func flush() throws {
+            guard !pending.isEmpty else { return }
+            let name = String(format: "shard-%05d.\(ShardFormat.fileExtension)", shards.count)
+            let w = try ShardWriter.write(pending.map(\.0), name: name, directory: o.out, dataset: reader.manifest.dataset)
+            for (e, var m) in pending {
+                (m.shard, m.offset, m.length) = (name, w.samples[e.id]!.offset, w.samples[e.id]!.length)
+                samples[e.id] = m
+            }
+            shards.append(Manifest.Shard(file: name, sha256: w.sha256, samples: pending.count))
+            pending.removeAll()
+            pendingBytes = 0
+        }
+        let progress = Progress(total: ids.count, label: "dcot-pseudo", quiet: eo.quiet)
+        for id in ids {
+            let s = try reader.sample(id)
+            guard let image = s.image else { throw UserError(reader.directory, "sample '\(id)' has no image", fix: "rerun dcot-prep") }
+            let n = image.width * image.height
+            let probs = try inference.probabilities(image: image, dct: s.dct)
+            var (labels, conf) = argmaxWithConfidence(probs, classes: k, pixels: n)
+            var confidence = [UInt8](repeating: 0, count: n)
+            for i in 0..<n {
+                confidence[i] = UInt8((min(max(conf[i], 0), 1) * 255).rounded())
+                if Double(conf[i]) < o.threshold { labels[i] = 255 }
+                histogram[labels[i] == 255 ? k : Int(labels[i])] += 1
+            }
+            conf.removeAll()
+            let tensors = [SampleTensor(key: "label", dtype: .U8, shape: [image.height, image.width], bytes: labels),
+                           SampleTensor(key: "confidence", dtype: .U8, shape: [image.height, image.width], bytes: confidence)]
+            let e = EncodedSample(id: id, tensors: tensors)
+            pending.append((e, Manifest.Sample(shard: "", offset: 0, length: 0, height: image.height, width: image.width,
+                                               has_label: true, has_dct: false, source_sha256: reader.manifest.samples[id]?.source_sha256 ?? "")))
+            pendingBytes += e.frame.count
+            if pendingBytes >= Int(o.shardMB * 1e6) { try flush() }
+            if o.png {
+                let lab = LabelImage(width: image.width, height: image.height, labels: labels)
+                try AtomicFile.write(try PNG.writePalette(lab), to: "\(o.out)/png/\(id).png")
+                try AtomicFile.write(try PNG.write(pixels: confidence, width: image.width, height: image.height, channels: 1),
+                                     to: "\(o.out)/png/\(id)_confidence.png")
+            }
+            progress.advance()
+        }
+        try flush()
+        progress.finish()
+        var m = Manifest(dataset: reader.manifest.dataset, classes: reader.manifest.classes, sourceRoot: reader.manifest.source_root,
+                         createdBy: CommandLine.arguments.joined(separator: " "), shards: shards, samples: samples, inputsSHA256: nil)
+        m.pseudo = .init(checkpoints: eo.models.map(\.checkpoint), configs: eo.models.map(\.config), protocol: protocolSummary,
+                         threshold: o.threshold, classHistogram: histogram)
+        try m.write(to: o.out)
+        let kept = histogram.dropLast().reduce(0, +), total = histogram.reduce(0, +)
+        return String(format: "dcot-pseudo: %d images, %.1f%% of pixels above threshold %.2f (%@) → %@", ids.count,
+                      total > 0 ? 100 * Double(kept) / Double(total) : 0, o.threshold, protocolSummary, o.out)
+    }
+}

@@ -1,0 +1,66 @@
+// dcot-pseudo: pseudo-label shards (label + confidence) from one model or an ensemble.
+import ArgumentParser
+import Metrics
+import Support
+import Tensor
+
+struct DcotPseudo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dcot-pseudo",
+        abstract: "Dump pseudo-labels of an id list as shards (+ PNGs with --png) for self-training rounds.")
+
+    @Option(name: .customLong("config"), help: "Model config YAML (repeatable, paired with --checkpoint).")
+    var configs: [String] = []
+    @Option(name: .customLong("checkpoint"), help: "Checkpoint .safetensors (repeatable).")
+    var checkpoints: [String] = []
+    @Option(help: "Shard directory holding the images.")
+    var shards: String
+    @Option(help: "Id list to label (e.g. unlabeled.txt).")
+    var list: String
+    @Option(help: "Output directory (pseudo-label shards + manifest.json).")
+    var out: String
+    @Option(help: "Pixels whose confidence is below this become 255 (ignore).")
+    var threshold: Double = 0
+    @Option(help: "original | center_crop | sliding_window")
+    var mode: String = "original"
+    @Option(help: "Window size for sliding_window / center_crop.")
+    var crop: Int?
+    @Flag(help: "Horizontal-flip test-time augmentation.")
+    var flip = false
+    @Option(help: "Comma-separated test scales.")
+    var scales: String = "1.0"
+    @Flag(help: "Also write palette PNGs and confidence PNGs to OUT/png.")
+    var png = false
+    @Option(help: "Threads (default: all cores).")
+    var threads: Int = Parallel.threads
+    @Flag(help: "No progress output.")
+    var quiet = false
+
+    func run() throws {
+        runReportingErrors {
+            guard configs.count == checkpoints.count, !configs.isEmpty else {
+                throw UserError("dcot-pseudo", "got \(configs.count) --config and \(checkpoints.count) --checkpoint",
+                                fix: "give one --checkpoint per --config, in the same order")
+            }
+            var o = PseudoLabelOptions()
+            o.evaluation.models = Array(zip(configs, checkpoints))
+            o.evaluation.shards = shards
+            o.evaluation.list = list
+            o.evaluation.mode = mode
+            o.evaluation.crop = crop
+            o.evaluation.flip = flip
+            o.evaluation.scales = try scales.split(separator: ",").map { s in
+                guard let v = Double(s), v > 0 else { throw UserError("--scales \(scales)", "'\(s)' is not a positive number", fix: "e.g. 1.0,1.25") }
+                return v
+            }
+            o.evaluation.quiet = quiet
+            o.out = out
+            o.threshold = threshold
+            o.png = png
+            Parallel.setThreads(threads)
+            print(try PseudoLabels.run(o))
+        }
+    }
+}
+
+DcotPseudo.main()
