@@ -35,6 +35,8 @@ let package = Package(
         .target(name: "Checkpoint", dependencies: ["NN", "Tensor", "SafeTensors", "Support"]),
         .target(name: "Optim", dependencies: ["NN", "Autograd", "Tensor"]),
         .target(name: "Synth", dependencies: ["ImageIO", "Support"]),
+        .target(name: "CoTraining", dependencies: ["Metrics", "Pipeline", "Shards", "Models", "Checkpoint", "Optim", "NN",
+                                                   "Autograd", "Tensor", "SafeTensors", "Support"]),
         .target(name: "Pipeline", dependencies: ["Shards", "ImageIO", "Support"]),
         .target(name: "Metrics", dependencies: ["ImageIO", "Shards", "Pipeline", "Models", "Checkpoint", "NN", "Autograd",
                                                 "Tensor", "Support"]),
@@ -44,6 +46,7 @@ let package = Package(
         .executableTarget(name: "dcot-prep", dependencies: ["Pipeline", "Shards", "Support", argumentParser]),
         .executableTarget(name: "dcot-split", dependencies: ["Pipeline", "Support", argumentParser]),
         .executableTarget(name: "dcot-eval", dependencies: ["Metrics", "Tensor", "Support", argumentParser]),
+        .executableTarget(name: "dcot-train", dependencies: ["CoTraining", "Support", argumentParser]),
         .executableTarget(name: "dcot-pseudo", dependencies: ["Metrics", "Tensor", "Support", argumentParser]),
         .executableTarget(name: "dcot-bench",
                           dependencies: ["ImageIO", "Shards", "Pipeline", "Synth", "Tensor", "Autograd", "NN", "Support", "CZstd",
@@ -63,6 +66,8 @@ let package = Package(
                                                         "SafeTensors", "Support"]),
         .testTarget(name: "CheckpointTests", dependencies: ["Checkpoint", "Models", "NN", "Tensor", "SafeTensors", "Support"]),
         .testTarget(name: "SynthTests", dependencies: ["Synth"]),
+        .testTarget(name: "CoTrainingTests", dependencies: ["CoTraining", "Metrics", "Models", "Checkpoint", "Pipeline", "Shards",
+                                                            "Synth", "Tensor", "Support"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,0 +1,145 @@
+// The resolved settings of a run: model configs (one per co-trained model), run-level keys taken from
+// the first config (METHOD.md 5.1 / DESIGN.md 5), and command-line overrides.
+import Foundation
+import Models
+import Support
+
+public enum TrainMode: String, Sendable { case supervised, cps }
+
+public struct TrainOptions: Sendable {
+    public var configs: [String] = []
+    public var shards = ""
+    public var labeled = ""
+    public var unlabeled: String?
+    public var val: String?
+    public var out = ""
+    public var mode: TrainMode?
+    public var iterations: Int?
+    public var epochs: Int?
+    public var batchSize: Int?
+    public var gpus: Int?
+    public var crop: Int?
+    public var threshold: Double?
+    public var unsupWeight = 1.0
+    public var pretrained: [Int: String] = [:]
+    public var ownSchedules = false
+    public var evalEvery: Int?
+    public var valLimit: Int?
+    public var saveEvery: Int?
+    public var seed: UInt64?
+    public var threads = ProcessInfo.processInfo.activeProcessorCount
+    public var resume = false
+    public var fresh = false
+    public var dryRun = false
+    public var logEvery = 10
+    public var quiet = false
+    /// Stop (with a checkpoint) after this many iterations of the schedule, as if preempted.
+    public var stopAfter: Int?
+    public init() {}
+}
+
+/// Run-level values read from a config (the reference keeps them next to the model keys).
+public struct RunKeys: Sendable, Equatable {
+    public var dataset: String
+    public var epochs: Int
+    public var batchSize: Int
+    public var cropSize: Int
+    public var lr: Double
+    public var lrMulti: Double
+    public var optim: String
+    public var ohem: Bool
+    public var ohemThreshold: Float
+    public var ohemMinKept: Int
+    public var confThresh: Double
+
+    public init(_ c: ModelConfig, source: String) throws {
+        func num(_ k: String) throws -> Double? {
+            guard let s = c.raw[k] else { return nil }
+            guard let v = Double(s) else { throw UserError("\(source): \(k)", "'\(s)' is not a number", fix: "write a number") }
+            return v
+        }
+        dataset = c.raw["dataset"] ?? "pascal"
+        epochs = Int(try num("epochs") ?? 80)
+        batchSize = Int(try num("batch_size") ?? 4)
+        guard let crop = c.cropSize else {
+            throw UserError(source, "crop_size is missing", fix: "set crop_size (e.g. 321) or pass --crop")
+        }
+        cropSize = crop
+        lr = try num("lr") ?? 0.002
+        lrMulti = try num("lr_multi") ?? 1
+        optim = c.raw["optim"] ?? "SGD"
+        guard ["SGD", "AdamW"].contains(optim) else {
+            throw UserError("\(source): optim", "'\(optim)' is not supported", fix: "use SGD or AdamW")
+        }
+        let criterion = c.raw["criterion"] ?? ""
+        ohem = criterion.contains("OHEM")
+        ohemThreshold = 0.7
+        ohemMinKept = 100_000
+        if ohem, let t = criterion.range(of: "thresh: ") {
+            ohemThreshold = Float(criterion[t.upperBound...].prefix { "0123456789.".contains($0) }) ?? 0.7
+        }
+        if ohem, let m = criterion.range(of: "min_kept: ") {
+            ohemMinKept = Int(criterion[m.upperBound...].prefix { $0.isNumber }) ?? 100_000
+        }
+        confThresh = try num("conf_thresh") ?? 0
+    }
+}
+
+public struct RunSettings: Sendable {
+    public var configs: [ModelConfig]
+    public var configPaths: [String]
+    public var run: RunKeys
+    public var mode: TrainMode
+    public var crop: Int
+    public var batchPerRank: Int
+    public var ranks: Int
+    public var threshold: Double
+    public var seed: UInt64
+    /// The schedule length when given as iterations (part of the hash: the lr depends on it).
+    public var totalIterations: Int?
+
+    public init(_ o: TrainOptions) throws {
+        guard (1...3).contains(o.configs.count) else {
+            throw UserError("dcot-train", "got \(o.configs.count) --config", fix: "give one (supervised) or two or three (cps)")
+        }
+        configPaths = o.configs
+        configs = try o.configs.map { try ModelConfig.load($0) }
+        var keys = try RunKeys(configs[0], source: o.configs[0])
+        if let c = o.crop { keys.cropSize = c }
+        run = keys
+        mode = o.mode ?? (o.configs.count == 1 ? .supervised : .cps)
+        if mode == .supervised && o.configs.count != 1 {
+            throw UserError("--mode supervised", "takes one --config", fix: "drop the extra configs or use --mode cps")
+        }
+        if mode == .cps && o.configs.count < 2 {
+            throw UserError("--mode cps", "needs two or three --config", fix: "add the models to co-train")
+        }
+        for (i, c) in configs.enumerated().dropFirst() where c.cropSize != nil && c.cropSize != configs[0].cropSize && o.crop == nil {
+            throw UserError(o.configs[i], "crop_size \(c.cropSize!) differs from \(o.configs[0])'s \(configs[0].cropSize ?? 0)",
+                            fix: "use one crop size for all models (or pass --crop)")
+        }
+        guard Set(configs.map(\.nclass)).count == 1 else {
+            throw UserError("dcot-train", "the configs disagree on nclass", fix: "co-train models of one dataset")
+        }
+        crop = keys.cropSize
+        batchPerRank = o.batchSize ?? keys.batchSize
+        ranks = o.gpus ?? Int(configs[0].raw["gpus"] ?? "1") ?? 1
+        threshold = o.threshold ?? 0
+        totalIterations = o.iterations ?? o.epochs.map { -$0 }
+        seed = o.seed ?? configs[0].seed ?? 0
+        guard batchPerRank >= 1, ranks >= 1 else {
+            throw UserError("dcot-train", "batch size and --gpus must be positive", fix: "check --batch-size / --gpus")
+        }
+    }
+
+    /// sha256 over the resolved configs (for resume checks).
+    public var configHash: String {
+        var h = SHA256()
+        for c in configs {
+            // Canonical form: every key of the YAML, sorted (dictionary order is not stable).
+            h.update(Array(c.raw.keys.sorted().map { "\($0)=\(c.raw[$0]!)" }.joined(separator: ";").utf8))
+        }
+        h.update(Array("\(run)|\(mode)|\(crop)|\(batchPerRank)|\(ranks)|\(threshold)|\(seed)|\(totalIterations ?? 0)".utf8))
+        return h.finalize()
+    }
+}

@@ -1,0 +1,57 @@
+// Loader views → tensors for each model's input domain, with the reference's CutMix applied to the
+// strong views (box and partner shared by both domains; RGB uses the pixel box, DCT the grid box).
+import Pipeline
+import Tensor
+import Models
+
+struct StepInputs {
+    let labeledRGB: Tensor?, labeledDCT: Tensor?
+    let labels: LabelMap
+    let weakRGB: Tensor?, weakDCT: Tensor?
+    let strongRGB: Tensor?, strongDCT: Tensor?
+    /// [U, S, S] after CutMix: 255 where the crop was padding.
+    let ignore: [UInt8]
+    let boxPixels: [[UInt8]]
+    let partners: [Int]
+    let crop: Int
+
+    init(_ b: TrainingBatch, needRGB: Bool, needDCT: Bool, crop s: Int) {
+        crop = s
+        func stack(_ planes: [FloatPlanes]) -> Tensor? {
+            guard let first = planes.first else { return nil }
+            let t = Tensor(shape: [planes.count] + first.shape)
+            let per = first.values.count
+            for (i, p) in planes.enumerated() { p.values.withUnsafeBufferPointer { t.data.advanced(by: i * per).update(from: $0.baseAddress!, count: per) } }
+            return t
+        }
+        labeledRGB = needRGB ? stack(b.labeled.map(\.rgb)) : nil
+        labeledDCT = needDCT ? stack(b.labeled.compactMap(\.dct)) : nil
+        labels = LabelMap(shape: [b.labeled.count, s, s], values: b.labeled.flatMap(\.mask))
+        partners = b.partners
+        boxPixels = b.unlabeled.map(\.boxPixels)
+        let grids = b.unlabeled.map(\.box.grid)
+        weakRGB = needRGB ? stack(b.unlabeled.map(\.weakRGB)) : nil
+        weakDCT = needDCT ? stack(b.unlabeled.compactMap(\.weakDCT)) : nil
+        func mixed(_ planes: [FloatPlanes], masks: [[UInt8]]) -> Tensor? {
+            guard let first = planes.first else { return nil }
+            let values = CutMix.mix(planes.flatMap(\.values), masks: masks, partners: b.partners, channels: first.shape[0],
+                                    plane: first.shape[1] * first.shape[2])
+            return Tensor(shape: [planes.count] + first.shape, values: values)
+        }
+        strongRGB = needRGB ? mixed(b.unlabeled.map(\.strongRGB), masks: boxPixels) : nil
+        strongDCT = needDCT ? mixed(b.unlabeled.compactMap(\.strongDCT), masks: grids) : nil
+        ignore = CutMix.mix(b.unlabeled.flatMap(\.ignore), masks: boxPixels, partners: b.partners, channels: 1, plane: s * s)
+    }
+
+    func labeled(_ d: InputDomain) -> Tensor { d == .rgb ? labeledRGB! : labeledDCT! }
+    func weak(_ d: InputDomain) -> Tensor { d == .rgb ? weakRGB! : weakDCT! }
+    func strong(_ d: InputDomain) -> Tensor { d == .rgb ? strongRGB! : strongDCT! }
+}
+
+/// Concatenates two tensors along the batch axis.
+func catBatch(_ a: Tensor, _ b: Tensor) -> Tensor {
+    let t = Tensor(shape: [a.shape[0] + b.shape[0]] + Array(a.shape.dropFirst()))
+    t.data.update(from: a.data, count: a.count)
+    t.data.advanced(by: a.count).update(from: b.data, count: b.count)
+    return t
+}

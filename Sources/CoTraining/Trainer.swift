@@ -1,0 +1,207 @@
+// dcot-train's entry point: the supervised baseline or n-model cross pseudo supervision, with the
+// reference's schedule, periodic evaluation, atomic checkpoints, resume, and SIGTERM/SIGINT saves.
+import Autograd
+import Checkpoint
+import Foundation
+import Metrics
+import Models
+import NN
+import Optim
+import Pipeline
+import Shards
+import Support
+import Tensor
+
+nonisolated(unsafe) var stopSignal: Int32 = 0
+
+public enum Trainer {
+    /// Exit code for a non-finite loss.
+    public static let nonFiniteExitCode: Int32 = 3
+
+    public static func run(_ o: TrainOptions) throws -> String {
+        let settings = try RunSettings(o)
+        Parallel.setThreads(o.threads)
+        let reader = try ShardReader(directory: o.shards)
+        let layout = DatasetLayout(kind: DatasetKind(rawValue: reader.manifest.dataset) ?? .generic, root: reader.manifest.source_root)
+        let labeled = try IdList.read(o.labeled, layout: layout).map(\.id)
+        let unlabeled = try o.unlabeled.map { try IdList.read($0, layout: layout).map(\.id) } ?? []
+        let val = try o.val.map { try IdList.read($0, layout: layout).map(\.id) } ?? []
+        let models = try settings.configs.enumerated().map { k, c -> Segmentor in
+            let m = try Segmentor(config: c, seed: settings.seed &+ UInt64(k) &* 1000)
+            if let p = o.pretrained[k + 1] {
+                try Checkpoint.loadPretrainedBackbone(m.backbone, from: p)
+            } else if o.logEvery > 0 && !o.quiet {
+                printError(Checkpoint.randomBackboneWarning(backbone: c.backbone))
+            }
+            m.train(true)
+            return m
+        }
+        guard reader.manifest.classes.count == settings.configs[0].nclass else {
+            throw UserError(o.configs[0], "nclass \(settings.configs[0].nclass) but the shards have \(reader.manifest.classes.count) classes",
+                            fix: "set nclass to the dataset's class count")
+        }
+        let needRGB = models.contains { $0.domain == .rgb }, needDCT = models.contains { $0.domain == .dct }
+        let plan = EpochPlan(batchPerRank: settings.batchPerRank, ranks: settings.ranks, seed: settings.seed)
+        let loader = try Loader(reader: reader, labeled: labeled, unlabeled: settings.mode == .cps ? unlabeled : [],
+                                plan: plan, maker: ViewMaker(crop: settings.crop, withDCT: needDCT, seed: settings.seed),
+                                mode: settings.mode == .cps ? .coTraining : .supervised, jobs: max(1, o.threads))
+        let perEpoch = max(1, loader.iterationsPerEpoch)
+        let total = o.dryRun ? 3 : (o.iterations ?? (o.epochs ?? settings.run.epochs) * perEpoch)
+        // Parameter groups: backbone at lr, the rest at lr · lr_multi; model 1's schedule for all
+        // unless --own-schedules.
+        let optimizers: [any Optimizer] = try models.enumerated().map { k, m in
+            let keys = o.ownSchedules ? try RunKeys(settings.configs[k], source: o.configs[k]) : settings.run
+            let g = m.parameterGroups()
+            let groups = [ParamGroup(g.backbone, lr: Float(keys.lr)), ParamGroup(g.head, lr: Float(keys.lr * keys.lrMulti))]
+            return keys.optim == "AdamW" ? AdamW(groups) : SGD(groups)
+        }
+        let baseLRs = models.indices.map { k in optimizers[k].groups.map { Double($0.lr) } }
+        let dir = RunDirectory(path: o.out)
+        try makeDirectory(o.out)
+        let splitHash = SHA256.hex(of: Array((labeled.joined(separator: "\n") + "|" + unlabeled.joined(separator: "\n")).utf8))
+        var start = 0
+        var best = [String: RunState.Best]()
+        if dir.exists() && !o.fresh {
+            let state = try dir.loadState()
+            guard state.config_sha256 == settings.configHash, state.split_sha256 == splitHash else {
+                throw UserError(dir.statePath, "was written by a run with other configs or splits; dcot-train refuses to mix them",
+                                fix: "use another --out, or --fresh to start this one over")
+            }
+            try dir.restore(models: models, optimizers: optimizers, state: state)
+            start = state.iteration + 1
+            best = state.best
+        } else if o.resume {
+            throw UserError(dir.statePath, "not found: nothing to resume", fix: "drop --resume to start a new run")
+        }
+        if o.fresh { try? FileManager.default.removeItem(atPath: "\(o.out)/done.json") }
+        try AtomicFile.write(settings.configPaths.map { "# \($0)\n" + ((try? String(contentsOfFile: $0, encoding: .utf8)) ?? "") }
+            .joined(separator: "\n---\n"), to: "\(o.out)/config.yaml")
+
+        let header = """
+        dcot-train: \(settings.mode.rawValue) with \(models.count) model(s): \(settings.configs.map { "\($0.backbone) (\($0.isDCT ? "DCT" : "RGB"))" }.joined(separator: ", "))
+          data: \(labeled.count) labeled, \(unlabeled.count) unlabeled, \(val.count) val; crop \(settings.crop); batch \(settings.batchPerRank) x \(settings.ranks) emulated GPU(s) per list
+          schedule: \(total) iterations (\(perEpoch)/epoch), lr \(settings.run.lr) (head x\(settings.run.lrMulti)), poly 0.9, \(settings.run.optim); threshold \(settings.threshold); unsup weight \(o.unsupWeight)
+          threads \(o.threads), seed \(settings.seed), config \(settings.configHash.prefix(12)), split \(splitHash.prefix(12)), manifest \(reader.manifest.shards.first?.sha256.prefix(12) ?? "-")
+          \(start > 0 ? "resuming at iteration \(start)" : "starting fresh") → \(o.out)
+        """
+        if !o.quiet { printError(header) }
+
+        let step = CoTrainingStep(models: models, ranks: settings.ranks, threshold: settings.threshold, unsupWeight: o.unsupWeight,
+                                  ohem: settings.run.ohem ? (settings.run.ohemThreshold, settings.run.ohemMinKept) : nil)
+        let schedule = PolySchedule(baseLR: 1, totalIterations: total)
+        signal(SIGTERM) { _ in stopSignal = SIGTERM }
+        signal(SIGINT) { _ in stopSignal = SIGINT }
+        let saveEvery = o.saveEvery ?? perEpoch
+        let evalEvery = o.evalEvery ?? perEpoch
+        loader.start(at: start)
+        defer { loader.stop() }
+        let t0 = Date()
+        var stepTimes = [Double]()
+        var it = start
+        while it < total {
+            // The reference's lr timing: co-training steps t run with lr(t-1), supervised with lr(t).
+            let lrIndex = settings.mode == .cps ? max(it - 1, 0) : it
+            let factor = schedule.lr(at: lrIndex)
+            for (k, opt) in optimizers.enumerated() { for (g, group) in opt.groups.enumerated() { group.lr = Float(baseLRs[k][g] * factor) } }
+            let batch = try loader.next()
+            let ts = Date()
+            let x = StepInputs(batch, needRGB: needRGB, needDCT: needDCT, crop: settings.crop)
+            for opt in optimizers { opt.zeroGrad() }
+            Tape.reset()
+            let losses = step.run(x, seed: Random.derive(settings.seed, UInt64(it)))
+            guard losses.total.isFinite else {
+                printError("error: iteration \(it): non-finite loss (sup \(losses.supervised), unsup \(losses.unsupervised)); labeled \(batch.labeledIDs), unlabeled \(batch.unlabeledIDs); the last good checkpoint in \(o.out) is kept")
+                exit(nonFiniteExitCode)
+            }
+            for opt in optimizers { opt.step() }
+            Tape.reset()
+            stepTimes.append(Date().timeIntervalSince(ts))
+            let epoch = it / perEpoch
+            if it % max(1, o.logEvery) == 0 || it == total - 1 {
+                let elapsed = Date().timeIntervalSince(t0), done = it - start + 1
+                let rate = Double(done) / max(elapsed, 1e-9)
+                let terms = models.indices.map { k in
+                    String(format: "m%d sup %.3f%@", k + 1, losses.supervised[k],
+                           k < losses.unsupervised.count ? String(format: " unsup %.3f", losses.unsupervised[k]) : "")
+                }.joined(separator: " | ")
+                if !o.quiet {
+                    printError(String(format: "it %d/%d ep %d lr %.5f | %@ | agree %.3f | %.2f it/s ETA %@ | data wait %.3fs",
+                                      it + 1, total, epoch, baseLRs[0][0] * factor, terms, losses.agreement, rate,
+                                      formatDuration(Double(total - it - 1) / rate), batch.waitSeconds))
+                }
+                let lossJSON = models.indices.map { k in
+                    "\"m\(k + 1)\": {\"sup\": \(losses.supervised[k]), \"unsup\": \(k < losses.unsupervised.count ? losses.unsupervised[k] : 0)}"
+                }.joined(separator: ", ")
+                try dir.appendMetrics("{\"kind\": \"step\", \"iteration\": \(it), \"epoch\": \(epoch), \"lr\": \(baseLRs[0][0] * factor), \"loss\": {\(lossJSON)}, \"agreement\": \(losses.agreement), \"mask_ratio\": \(losses.maskRatio), \"seconds\": \(stepTimes.last!), \"data_wait_seconds\": \(batch.waitSeconds)}")
+            }
+            let last = it == total - 1
+            if !o.dryRun && !val.isEmpty && ((it + 1) % evalEvery == 0 || last) {
+                let mode = evalMode(settings, epoch: epoch, totalEpochs: (total + perEpoch - 1) / perEpoch)
+                for (k, m) in models.enumerated() {
+                    let (miou, table) = try evaluate(m, reader: reader, ids: Array(val.prefix(o.valLimit ?? val.count)), mode: mode)
+                    let key = "m\(k + 1)"
+                    try dir.appendMetrics("{\"kind\": \"eval\", \"iteration\": \(it), \"model\": \"\(key)\", \"miou\": \(miou), \"protocol\": \"\(mode.name)\", \"per_class_iou\": \(table)}")
+                    if !o.quiet { printError(String(format: "eval it %d %@: mIoU %.2f (%@)", it + 1, key, miou, mode.name)) }
+                    if miou > (best[key]?.miou ?? -1) {
+                        best[key] = .init(miou: miou, iteration: it)
+                        try dir.saveBest(m, k: k, miou: miou, iteration: it, protocol: mode.name)
+                    }
+                }
+            }
+            let stopping = stopSignal != 0 || (o.stopAfter.map { it + 1 >= $0 } ?? false)
+            if !o.dryRun && ((it + 1) % saveEvery == 0 || last || stopping) {
+                try dir.save(models: models, optimizers: optimizers, iteration: it, epoch: epoch, seed: settings.seed,
+                             configHash: settings.configHash, splitHash: splitHash, best: best)
+            }
+            if stopping {
+                if stopSignal == 0 { return "dcot-train: stopped after iteration \(it + 1) (--stop-after); rerun to resume" }
+                printError("dcot-train: stopped by signal \(stopSignal) after iteration \(it + 1); rerun the same command to resume")
+                exit(128 + stopSignal)
+            }
+            it += 1
+        }
+        if o.dryRun {
+            let sPerIt = stepTimes.count > 1 ? stepTimes.dropFirst().reduce(0, +) / Double(stepTimes.count - 1) : stepTimes.first ?? 0
+            let full = (o.iterations ?? (o.epochs ?? settings.run.epochs) * perEpoch)
+            return String(format: "dcot-train --dry-run: %.2f s/iteration, peak RSS %.0f MB; the whole run (%d iterations) would take %@",
+                          sPerIt, peakRSSMegabytes(), full, formatDuration(sPerIt * Double(full)))
+        }
+        try dir.writeJSON(["iterations": String(total), "finished": ISO8601DateFormatter().string(from: Date())], to: "\(o.out)/done.json")
+        let rows = models.indices.map { k -> String in
+            let b = best["m\(k + 1)"]
+            return String(format: "  m%d %@: best mIoU %@", k + 1, settings.configs[k].backbone,
+                          b.map { String(format: "%.2f at iteration %d", $0.miou, $0.iteration + 1) } ?? "-")
+        }
+        return (["dcot-train: finished \(total) iterations → \(o.out)"] + rows).joined(separator: "\n")
+    }
+
+    /// VOC: original; Cityscapes: center_crop until the last 20 epochs, then sliding_window.
+    static func evalMode(_ s: RunSettings, epoch: Int, totalEpochs: Int) -> InferenceMode {
+        guard s.run.dataset == "cityscapes" else { return .original }
+        if epoch < totalEpochs - 20 { return .centerCrop(s.crop) }
+        return .slidingWindow(window: s.crop, dctWindow: s.configs.compactMap(\.cropSizeDct).first ?? (s.crop + 3) / 4)
+    }
+
+    static func evaluate(_ m: Segmentor, reader: ShardReader, ids: [String], mode: InferenceMode) throws -> (Double, String) {
+        defer { m.train(true) }
+        let inference = Inference(models: [SegmentorModel(m)], options: InferenceOptions(mode: mode))
+        var matrix = ConfusionMatrix(classes: m.nclass)
+        for id in ids {
+            let s = try reader.sample(id)
+            guard let image = s.image, let label = s.label else { continue }
+            let r = inference.scoredRegion(height: image.height, width: image.width)
+            let probs = try inference.probabilities(image: image, dct: s.dct)
+            let (pred, _) = argmaxWithConfidence(probs, classes: m.nclass, pixels: r.h * r.w)
+            let gt = (r.h == image.height && r.w == image.width) ? label : crop(label, y: r.y, x: r.x, h: r.h, w: r.w)
+            matrix.add(prediction: pred, target: gt.labels)
+        }
+        let perClass = "[" + matrix.iou.map { String(format: "%.6f", $0) }.joined(separator: ", ") + "]"
+        return (matrix.meanIoU, perClass)
+    }
+
+    static func peakRSSMegabytes() -> Double {
+        var usage = rusage()
+        getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
+        return Double(usage.ru_maxrss) / 1024
+    }
+}

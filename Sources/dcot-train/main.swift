@@ -1,0 +1,86 @@
+// dcot-train: the supervised baseline and diverse co-training (2-cps, 3-cps).
+import ArgumentParser
+import CoTraining
+import Foundation
+import Support
+
+struct DcotTrain: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dcot-train",
+        abstract: "Train one model (supervised) or co-train two or three (cps) from shards and split lists.",
+        discussion: "Rerunning with the same --out resumes from latest.json; --fresh starts over. Exit code 3: non-finite loss.")
+
+    @Option(name: .customLong("config"), help: "Model config YAML (repeatable: 1 = supervised, 2-3 = cps; slot order matters).")
+    var configs: [String] = []
+    @Option(help: "Shard directory (dcot-prep output).") var shards: String
+    @Option(help: "labeled.txt") var labeled: String
+    @Option(help: "unlabeled.txt (cps)") var unlabeled: String?
+    @Option(help: "Validation list.") var val: String?
+    @Option(help: "Run directory.") var out: String
+    @Option(help: "supervised | cps (default: by the number of configs)") var mode: String?
+    @Option(help: "Total iterations (overrides epochs).") var iterations: Int?
+    @Option(help: "Epochs (one epoch = one pass over the unlabeled set; labeled set when supervised).") var epochs: Int?
+    @Option(name: .customLong("batch-size"), help: "Samples per emulated GPU per list (the reference's batch_size).") var batchSize: Int?
+    @Option(help: "Emulated GPUs W (global batch = W x batch size; CutMix within groups of batch size).") var gpus: Int?
+    @Option(help: "Crop size in pixels.") var crop: Int?
+    @Option(help: "Pseudo-label confidence threshold (the reference's scripts use 0.0).") var threshold: Double?
+    @Option(name: .customLong("unsup-weight"), help: "Weight of the unsupervised loss.") var unsupWeight: Double = 1
+    @Option(name: .customLong("pretrained"), help: "m<k>=FILE: pretrained backbone for model k (repeatable).") var pretrained: [String] = []
+    @Flag(name: .customLong("own-schedules"), help: "Each model uses its own config's lr (the reference drives all with model 1's).") var ownSchedules = false
+    @Option(name: .customLong("eval-every"), help: "Evaluate every N iterations (default: once per epoch).") var evalEvery: Int?
+    @Option(name: .customLong("val-limit"), help: "Evaluate on the first N validation ids only.") var valLimit: Int?
+    @Option(name: .customLong("save-every"), help: "Checkpoint every N iterations (default: once per epoch).") var saveEvery: Int?
+    @Option(help: "Random seed.") var seed: UInt64?
+    @Option(help: "Threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    @Option(name: .customLong("log-every"), help: "Log every N iterations.") var logEvery: Int = 10
+    @Flag(help: "Require an existing run to resume.") var resume = false
+    @Flag(help: "Start over even if the run directory has a checkpoint.") var fresh = false
+    @Flag(name: .customLong("dry-run"), help: "Run 3 iterations; print s/iteration, peak memory and the projected time.") var dryRun = false
+    @Flag(help: "Less output.") var quiet = false
+
+    func run() throws {
+        runReportingErrors {
+            var o = TrainOptions()
+            o.configs = configs
+            o.shards = shards
+            o.labeled = labeled
+            o.unlabeled = unlabeled
+            o.val = val
+            o.out = out
+            if let mode {
+                guard let m = TrainMode(rawValue: mode) else {
+                    throw UserError("--mode \(mode)", "unknown mode", fix: "use supervised or cps")
+                }
+                o.mode = m
+            }
+            o.iterations = iterations
+            o.epochs = epochs
+            o.batchSize = batchSize
+            o.gpus = gpus
+            o.crop = crop
+            o.threshold = threshold
+            o.unsupWeight = unsupWeight
+            for p in pretrained {
+                let parts = p.split(separator: "=", maxSplits: 1)
+                guard parts.count == 2, parts[0].hasPrefix("m"), let k = Int(parts[0].dropFirst()), (1...3).contains(k) else {
+                    throw UserError("--pretrained \(p)", "expected m<k>=FILE with k in 1...3", fix: "e.g. --pretrained m1=resnet50.safetensors")
+                }
+                o.pretrained[k] = String(parts[1])
+            }
+            o.ownSchedules = ownSchedules
+            o.evalEvery = evalEvery
+            o.valLimit = valLimit
+            o.saveEvery = saveEvery
+            o.seed = seed
+            o.threads = threads
+            o.logEvery = logEvery
+            o.resume = resume
+            o.fresh = fresh
+            o.dryRun = dryRun
+            o.quiet = quiet
+            print(try Trainer.run(o))
+        }
+    }
+}
+
+DcotTrain.main()

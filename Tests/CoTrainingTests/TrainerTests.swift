@@ -1,0 +1,106 @@
+import Foundation
+import XCTest
+import CoTraining
+import Pipeline
+import Shards
+import Support
+import Synth
+
+/// A tiny dataset, shards and split shared by the trainer tests.
+final class TrainerFixture {
+    static let shared = try! TrainerFixture()
+    let dir: String
+    let configs: String
+
+    init() throws {
+        dir = NSTemporaryDirectory() + "dcot-train-\(UUID().uuidString)"
+        try makeDirectory(dir)
+        _ = try SynthDataset.write(SynthWriteOptions(config: SynthConfig(classes: 6, size: 48, seed: 9), train: 24, val: 4,
+                                                     out: "\(dir)/data", jobs: 2, quiet: true))
+        var p = PrepOptions(dataset: .generic, root: "\(dir)/data", lists: ["\(dir)/data/train.txt", "\(dir)/data/val.txt"],
+                            out: "\(dir)/shards")
+        p.quiet = true
+        p.dct = true
+        _ = try Prep.run(p, commandLine: "test")
+        var s = SplitOptions(list: "\(dir)/data/train.txt", out: "\(dir)/split", layout: DatasetLayout(kind: .generic, root: "\(dir)/data"))
+        s.size = .count(8)
+        _ = try Split.run(s)
+        configs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("pipelines/configs/demo").path
+    }
+
+    func options(_ configs: [String], out: String, iterations: Int) -> TrainOptions {
+        var o = TrainOptions()
+        o.configs = configs.map { "\(self.configs)/\($0).yaml" }
+        o.shards = "\(dir)/shards"
+        o.labeled = "\(dir)/split/labeled.txt"
+        o.unlabeled = "\(dir)/split/unlabeled.txt"
+        o.val = "\(dir)/data/val.txt"
+        o.out = "\(dir)/\(out)"
+        o.iterations = iterations
+        o.crop = 32
+        o.batchSize = 2
+        o.threads = 2
+        o.quiet = true
+        o.logEvery = 1
+        return o
+    }
+
+    func steps(_ out: String) throws -> [[String: Any]] {
+        try String(contentsOfFile: "\(dir)/\(out)/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+            .map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+            .filter { $0["kind"] as? String == "step" }
+    }
+}
+
+final class TrainerTests: XCTestCase {
+    func testSupervisedTwoAndThreeModelRunsLearn() throws {
+        let f = TrainerFixture.shared
+        for (name, configs) in [("sup", ["cnn-rgb"]), ("cps2", ["cnn-rgb", "cnn-dct"]), ("cps3", ["cnn-rgb", "cnn-dct", "mit"])] {
+            var o = f.options(configs, out: name, iterations: 24)
+            o.evalEvery = 24
+            let summary = try Trainer.run(o)
+            XCTAssertTrue(summary.contains("finished 24 iterations"), summary)
+            let steps = try f.steps(name)
+            XCTAssertEqual(steps.count, 24)
+            func sup(_ s: [String: Any]) -> Double { ((s["loss"] as! [String: Any])["m1"] as! [String: Any])["sup"] as! Double }
+            let first = steps.prefix(4).map(sup).reduce(0, +) / 4, last = steps.suffix(4).map(sup).reduce(0, +) / 4
+            XCTAssertLessThan(last, first, "\(name): the supervised loss falls (\(first) -> \(last))")
+            for k in 1...configs.count {
+                XCTAssertTrue(FileManager.default.fileExists(atPath: "\(f.dir)/\(name)/latest-m\(k).safetensors"))
+                XCTAssertTrue(FileManager.default.fileExists(atPath: "\(f.dir)/\(name)/best-m\(k).safetensors"))
+            }
+            XCTAssertTrue(FileManager.default.fileExists(atPath: "\(f.dir)/\(name)/done.json"))
+            if configs.count > 1 {
+                let agree = steps.map { $0["agreement"] as! Double }
+                XCTAssertGreaterThan(agree.suffix(4).reduce(0, +) / 4, agree.prefix(2).reduce(0, +) / 2 - 1e-9, "\(name): agreement rises")
+            }
+        }
+    }
+
+    /// N iterations straight == N/2, then a resume for the rest: bit-identical checkpoints.
+    func testResumeIsBitIdentical() throws {
+        let f = TrainerFixture.shared
+        var straight = f.options(["cnn-rgb", "cnn-dct"], out: "straight", iterations: 6)
+        straight.saveEvery = 3
+        _ = try Trainer.run(straight)
+        // Run the first 3 of 6 (as if preempted), then resume with the same command.
+        var half = f.options(["cnn-rgb", "cnn-dct"], out: "resumed2", iterations: 6)
+        half.saveEvery = 3
+        var first = half
+        first.stopAfter = 3
+        _ = try Trainer.run(first)
+        let state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(f.dir)/resumed2/latest.json"))) as! [String: Any]
+        XCTAssertEqual(state["iteration"] as? Int, 2)
+        _ = try Trainer.run(half)
+        for k in 1...2 {
+            let a = try Data(contentsOf: URL(fileURLWithPath: "\(f.dir)/straight/latest-m\(k).safetensors"))
+            let b = try Data(contentsOf: URL(fileURLWithPath: "\(f.dir)/resumed2/latest-m\(k).safetensors"))
+            XCTAssertEqual(a, b, "model \(k) after resume")
+        }
+        // Another config or split refuses to mix.
+        var other = f.options(["cnn-rgb", "cnn-dct"], out: "resumed2", iterations: 7)
+        other.saveEvery = 3
+        XCTAssertThrowsError(try Trainer.run(other)) { XCTAssertTrue("\($0)".contains("refuses to mix"), "\($0)") }
+    }
+}
