@@ -12,6 +12,8 @@ public struct TrainOptions: Sendable {
     public var labeled = ""
     public var unlabeled: String?
     public var val: String?
+    /// Pseudo-label shards (dcot-pseudo) giving the labels of the ids they contain.
+    public var pseudo: String?
     public var out = ""
     public var mode: TrainMode?
     public var iterations: Int?

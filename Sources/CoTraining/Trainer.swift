@@ -42,9 +42,14 @@ public enum Trainer {
         }
         let needRGB = models.contains { $0.domain == .rgb }, needDCT = models.contains { $0.domain == .dct }
         let plan = EpochPlan(batchPerRank: settings.batchPerRank, ranks: settings.ranks, seed: settings.seed)
+        let pseudoReader = try o.pseudo.map { try ShardReader(directory: $0) }
+        if let p = pseudoReader, p.manifest.pseudo == nil {
+            throw UserError("\(p.directory)/manifest.json", "is not a pseudo-label directory", fix: "pass a dcot-pseudo output to --pseudo")
+        }
         let loader = try Loader(reader: reader, labeled: labeled, unlabeled: settings.mode == .cps ? unlabeled : [],
                                 plan: plan, maker: ViewMaker(crop: settings.crop, withDCT: needDCT, seed: settings.seed),
-                                mode: settings.mode == .cps ? .coTraining : .supervised, jobs: max(1, o.threads))
+                                mode: settings.mode == .cps ? .coTraining : .supervised, jobs: max(1, o.threads),
+                                labelReader: pseudoReader)
         let perEpoch = max(1, loader.iterationsPerEpoch)
         let total = o.dryRun ? 3 : (o.iterations ?? (o.epochs ?? settings.run.epochs) * perEpoch)
         // Parameter groups: backbone at lr, the rest at lr · lr_multi; model 1's schedule for all
@@ -58,7 +63,9 @@ public enum Trainer {
         let baseLRs = models.indices.map { k in optimizers[k].groups.map { Double($0.lr) } }
         let dir = RunDirectory(path: o.out)
         try makeDirectory(o.out)
-        let splitHash = SHA256.hex(of: Array((labeled.joined(separator: "\n") + "|" + unlabeled.joined(separator: "\n")).utf8))
+        let pseudoHash: String = pseudoReader?.manifest.shards.map(\.sha256).joined() ?? ""
+        let splitText: String = labeled.joined(separator: "\n") + "|" + unlabeled.joined(separator: "\n") + "|" + pseudoHash
+        let splitHash = SHA256.hex(of: Array(splitText.utf8))
         var start = 0
         var best = [String: RunState.Best]()
         if dir.exists() && !o.fresh {

@@ -30,6 +30,8 @@ public final class Loader: @unchecked Sendable {
     public let mode: Mode
     public let jobs: Int
     public let prefetch: Int
+    /// Where labels come from when it has the id (pseudo-label shards of dcot-pseudo), else `reader`.
+    public let labelReader: ShardReader?
 
     private let condition = NSCondition()
     private var ready: [Int: Result<TrainingBatch, Error>] = [:]
@@ -39,7 +41,7 @@ public final class Loader: @unchecked Sendable {
     private var thread: Thread?
 
     public init(reader: ShardReader, labeled: [String], unlabeled: [String], plan: EpochPlan, maker: ViewMaker,
-                mode: Mode, jobs: Int = 1, prefetch: Int = 2) throws {
+                mode: Mode, jobs: Int = 1, prefetch: Int = 2, labelReader: ShardReader? = nil) throws {
         for id in labeled + unlabeled where !reader.contains(id) {
             throw UserError("\(reader.directory)/manifest.json", "sample '\(id)' of the split is not in the shards",
                             fix: "run dcot-prep over the list this split was made from")
@@ -56,6 +58,7 @@ public final class Loader: @unchecked Sendable {
         self.mode = mode
         self.jobs = max(1, jobs)
         self.prefetch = max(1, prefetch)
+        self.labelReader = labelReader
     }
 
     deinit { stop() }
@@ -134,8 +137,10 @@ public final class Loader: @unchecked Sendable {
         let views = try ParallelWork.map(labeledIdx.count + unlabeledIdx.count, jobs: jobs) { j -> (LabeledViews?, UnlabeledViews?) in
             let slot = local * (slots + unlabeledIdx.count) + j
             if j < slots {
-                let s = try reader.sample(labeledIDs[labeledIdx[j]])
-                guard let image = s.image, let mask = s.label else {
+                let id = labeledIDs[labeledIdx[j]]
+                let s = try reader.sample(id)
+                let pseudo = try labelReader.flatMap { $0.contains(id) ? try $0.sample(id).label : nil }
+                guard let image = s.image, let mask = pseudo ?? s.label else {
                     throw UserError(reader.directory, "labeled sample '\(s.id)' has no label in the shards",
                                     fix: "prep the labeled list with its masks")
                 }

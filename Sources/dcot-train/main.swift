@@ -16,6 +16,7 @@ struct DcotTrain: ParsableCommand {
     @Option(help: "labeled.txt") var labeled: String
     @Option(help: "unlabeled.txt (cps)") var unlabeled: String?
     @Option(help: "Validation list.") var val: String?
+    @Option(help: "Pseudo-label shards (dcot-pseudo output): labels for the ids they contain (self-training rounds).") var pseudo: String?
     @Option(help: "Run directory.") var out: String
     @Option(help: "supervised | cps (default: by the number of configs)") var mode: String?
     @Option(help: "Total iterations (overrides epochs).") var iterations: Int?
@@ -46,6 +47,7 @@ struct DcotTrain: ParsableCommand {
             o.labeled = labeled
             o.unlabeled = unlabeled
             o.val = val
+            o.pseudo = pseudo
             o.out = out
             if let mode {
                 guard let m = TrainMode(rawValue: mode) else {

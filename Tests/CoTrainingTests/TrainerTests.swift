@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import CoTraining
+import Metrics
 import Pipeline
 import Shards
 import Support
@@ -102,5 +103,34 @@ final class TrainerTests: XCTestCase {
         var other = f.options(["cnn-rgb", "cnn-dct"], out: "resumed2", iterations: 7)
         other.saveEvery = 3
         XCTAssertThrowsError(try Trainer.run(other)) { XCTAssertTrue("\($0)".contains("refuses to mix"), "\($0)") }
+    }
+}
+
+final class SelfTrainingTests: XCTestCase {
+    /// ST++-style round: train, dump pseudo-labels of the unlabeled ids, retrain on labeled ∪ pseudo.
+    func testTrainingOnPseudoLabels() throws {
+        let f = TrainerFixture.shared
+        var o = f.options(["cnn-rgb"], out: "round1", iterations: 4)
+        o.unlabeled = nil
+        _ = try Trainer.run(o)
+        var p = PseudoLabelOptions()
+        p.evaluation.models = [("\(f.configs)/cnn-rgb.yaml", "\(f.dir)/round1/latest-m1.safetensors")]
+        p.evaluation.shards = "\(f.dir)/shards"
+        p.evaluation.list = "\(f.dir)/split/unlabeled.txt"
+        p.evaluation.quiet = true
+        p.out = "\(f.dir)/pseudo1"
+        _ = try PseudoLabels.run(p)
+        let all = try String(contentsOfFile: "\(f.dir)/split/labeled.txt", encoding: .utf8)
+            + String(contentsOfFile: "\(f.dir)/split/unlabeled.txt", encoding: .utf8)
+        try AtomicFile.write(all, to: "\(f.dir)/round2.txt")
+        var r2 = f.options(["cnn-rgb"], out: "round2", iterations: 4)
+        r2.unlabeled = nil
+        r2.labeled = "\(f.dir)/round2.txt"
+        r2.pseudo = "\(f.dir)/pseudo1"
+        XCTAssertTrue(try Trainer.run(r2).contains("finished 4 iterations"))
+        // The main shards are not a pseudo-label directory.
+        r2.pseudo = "\(f.dir)/shards"
+        r2.out = "\(f.dir)/round2b"
+        XCTAssertThrowsError(try Trainer.run(r2)) { XCTAssertTrue("\($0)".contains("not a pseudo-label directory"), "\($0)") }
     }
 }
