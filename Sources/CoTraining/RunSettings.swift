@@ -32,6 +32,8 @@ public struct TrainOptions: Sendable {
     public var threads = ProcessInfo.processInfo.activeProcessorCount
     public var resume = false
     public var fresh = false
+    /// Start over (instead of refusing) when the run directory belongs to other configs or splits.
+    public var restartIfChanged = false
     public var dryRun = false
     public var logEvery = 10
     public var quiet = false

@@ -68,7 +68,13 @@ public enum Trainer {
         let splitHash = SHA256.hex(of: Array(splitText.utf8))
         var start = 0
         var best = [String: RunState.Best]()
-        if dir.exists() && !o.fresh {
+        var fresh = o.fresh
+        if dir.exists() && !fresh && o.restartIfChanged, let state = try? dir.loadState(),
+           state.config_sha256 != settings.configHash || state.split_sha256 != splitHash {
+            if !o.quiet { printError("dcot-train: configs or splits changed since \(dir.statePath) was written; starting over") }
+            fresh = true
+        }
+        if dir.exists() && !fresh {
             let state = try dir.loadState()
             guard state.config_sha256 == settings.configHash, state.split_sha256 == splitHash else {
                 throw UserError(dir.statePath, "was written by a run with other configs or splits; dcot-train refuses to mix them",
@@ -80,7 +86,9 @@ public enum Trainer {
         } else if o.resume {
             throw UserError(dir.statePath, "not found: nothing to resume", fix: "drop --resume to start a new run")
         }
-        if o.fresh { try? FileManager.default.removeItem(atPath: "\(o.out)/done.json") }
+        if fresh {
+            for f in ["done.json", "metrics.jsonl", "latest.json"] { try? FileManager.default.removeItem(atPath: "\(o.out)/\(f)") }
+        }
         try AtomicFile.write(settings.configPaths.map { "# \($0)\n" + ((try? String(contentsOfFile: $0, encoding: .utf8)) ?? "") }
             .joined(separator: "\n---\n"), to: "\(o.out)/config.yaml")
 

@@ -36,6 +36,7 @@ struct DcotTrain: ParsableCommand {
     @Option(name: .customLong("log-every"), help: "Log every N iterations.") var logEvery: Int = 10
     @Flag(help: "Require an existing run to resume.") var resume = false
     @Flag(help: "Start over even if the run directory has a checkpoint.") var fresh = false
+    @Flag(name: .customLong("restart-if-changed"), help: "Start over when the run directory was made with other configs or splits (for make).") var restartIfChanged = false
     @Flag(name: .customLong("dry-run"), help: "Run 3 iterations; print s/iteration, peak memory and the projected time.") var dryRun = false
     @Flag(help: "Less output.") var quiet = false
 
@@ -78,6 +79,7 @@ struct DcotTrain: ParsableCommand {
             o.logEvery = logEvery
             o.resume = resume
             o.fresh = fresh
+            o.restartIfChanged = restartIfChanged
             o.dryRun = dryRun
             o.quiet = quiet
             print(try Trainer.run(o))

@@ -1,0 +1,53 @@
+import Foundation
+import XCTest
+import Support
+
+/// The short CI variant of pipelines/voc.mk: every stage through make on tiny sizes; a second make
+/// is a no-op; touching a config reruns only the runs that use it.
+final class PipelineMakeTests: XCTestCase {
+    func make(_ args: [String], cwd: String) throws -> (Int32, String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["make", "--no-print-directory", "-f", "pipelines/voc.mk"] + args
+        p.currentDirectoryURL = URL(fileURLWithPath: cwd)
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = out
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    func testEveryStageThroughMake() throws {
+        let f = TrainerFixture.shared
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let cfg = "\(f.dir)/mkconfigs"
+        try makeDirectory(cfg)
+        for c in ["cnn-rgb", "cnn-dct", "mit"] {
+            try FileManager.default.copyItem(atPath: "\(f.configs)/\(c).yaml", toPath: "\(cfg)/\(c).yaml")
+        }
+        let vars = ["DATASET=generic", "VOC_ROOT=\(f.dir)/data", "TRAIN_LIST=\(f.dir)/data/train.txt",
+                    "VAL_LIST=\(f.dir)/data/val.txt", "BASE_LIST=", "CROP=32", "GPUS=1", "ITERS=3", "CACHE=\(f.dir)/mk",
+                    "SPLIT=8", "THREADS=2", "DEMO_CONFIGS=\(cfg)", "BIN=\(root)/.build/release"]
+        for models in ["sup-cnn", "cnn+cnn-dct"] {
+            let (code, log) = try make(["eval", "pseudo", "MODELS=\(models)"] + vars, cwd: root)
+            XCTAssertEqual(code, 0, log)
+            let run = "\(f.dir)/mk/runs/\(models)-8-crop32-s0"
+            for file in ["done.json", "eval.done", "eval-m1.json", "pseudo/manifest.json", "latest.json"] {
+                XCTAssertTrue(FileManager.default.fileExists(atPath: "\(run)/\(file)"), "\(models): \(file)\n\(log)")
+            }
+            // Up to date: make -q answers 0 and a second make runs nothing.
+            XCTAssertEqual(try make(["-q", "eval", "pseudo", "MODELS=\(models)"] + vars, cwd: root).0, 0)
+        }
+        // Touch the DCT config: the co-training run is stale, the supervised one is not.
+        Thread.sleep(forTimeInterval: 0.05)
+        try FileManager.default.setAttributes([.modificationDate: Date()], ofItemAtPath: "\(cfg)/cnn-dct.yaml")
+        XCTAssertNotEqual(try make(["-q", "eval", "MODELS=cnn+cnn-dct"] + vars, cwd: root).0, 0)
+        XCTAssertEqual(try make(["-q", "eval", "MODELS=sup-cnn"] + vars, cwd: root).0, 0)
+        let (code, log) = try make(["eval", "MODELS=cnn+cnn-dct"] + vars, cwd: root)
+        XCTAssertEqual(code, 0, log)
+        XCTAssertTrue(log.contains("dcot-train"), log)
+        XCTAssertEqual(try make(["-q", "eval", "MODELS=cnn+cnn-dct"] + vars, cwd: root).0, 0)
+    }
+}
