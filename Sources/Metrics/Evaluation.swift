@@ -29,6 +29,27 @@ public struct EvaluationOptions: Sendable {
     public init() {}
 }
 
+extension EvaluationOptions {
+    /// Pairs repeated --config and --checkpoint flags, in order.
+    public static func pairModels(configs: [String], checkpoints: [String], program: String) throws -> [(config: String, checkpoint: String)] {
+        guard configs.count == checkpoints.count, !configs.isEmpty else {
+            throw UserError(program, "got \(configs.count) --config and \(checkpoints.count) --checkpoint",
+                            fix: "give one --checkpoint per --config, in the same order")
+        }
+        return Array(zip(configs, checkpoints)).map { (config: $0.0, checkpoint: $0.1) }
+    }
+
+    /// "0.75,1.0,1.25" → [0.75, 1.0, 1.25].
+    public static func parseScales(_ text: String) throws -> [Double] {
+        try text.split(separator: ",").map { s in
+            guard let v = Double(s), v > 0 else {
+                throw UserError("--scales \(text)", "'\(s)' is not a positive number", fix: "write e.g. 0.75,1.0,1.25")
+            }
+            return v
+        }
+    }
+}
+
 public enum Evaluation {
     /// Cityscapes trainId → labelId for benchmark submissions.
     public static let cityscapesLabelIds: [UInt8] = [7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 31, 32, 33]

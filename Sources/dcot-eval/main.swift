@@ -44,12 +44,8 @@ struct DcotEval: ParsableCommand {
 
     func run() throws {
         runReportingErrors {
-            guard configs.count == checkpoints.count, !configs.isEmpty else {
-                throw UserError("dcot-eval", "got \(configs.count) --config and \(checkpoints.count) --checkpoint",
-                                fix: "give one --checkpoint per --config, in the same order")
-            }
             var o = EvaluationOptions()
-            o.models = Array(zip(configs, checkpoints))
+            o.models = try EvaluationOptions.pairModels(configs: configs, checkpoints: checkpoints, program: "dcot-eval")
             o.shards = shards
             o.list = list
             o.images = images
@@ -57,12 +53,7 @@ struct DcotEval: ParsableCommand {
             o.crop = crop
             o.cropDCT = cropDCT
             o.flip = flip
-            o.scales = try scales.split(separator: ",").map { s in
-                guard let v = Double(s), v > 0 else {
-                    throw UserError("--scales \(scales)", "'\(s)' is not a positive number", fix: "write e.g. 0.75,1.0,1.25")
-                }
-                return v
-            }
+            o.scales = try EvaluationOptions.parseScales(scales)
             o.predictions = predictions
             o.overlays = overlays
             o.cityscapesExport = cityscapesExport

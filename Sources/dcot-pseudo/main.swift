@@ -38,21 +38,14 @@ struct DcotPseudo: ParsableCommand {
 
     func run() throws {
         runReportingErrors {
-            guard configs.count == checkpoints.count, !configs.isEmpty else {
-                throw UserError("dcot-pseudo", "got \(configs.count) --config and \(checkpoints.count) --checkpoint",
-                                fix: "give one --checkpoint per --config, in the same order")
-            }
             var o = PseudoLabelOptions()
-            o.evaluation.models = Array(zip(configs, checkpoints))
+            o.evaluation.models = try EvaluationOptions.pairModels(configs: configs, checkpoints: checkpoints, program: "dcot-pseudo")
             o.evaluation.shards = shards
             o.evaluation.list = list
             o.evaluation.mode = mode
             o.evaluation.crop = crop
             o.evaluation.flip = flip
-            o.evaluation.scales = try scales.split(separator: ",").map { s in
-                guard let v = Double(s), v > 0 else { throw UserError("--scales \(scales)", "'\(s)' is not a positive number", fix: "e.g. 1.0,1.25") }
-                return v
-            }
+            o.evaluation.scales = try EvaluationOptions.parseScales(scales)
             o.evaluation.quiet = quiet
             o.out = out
             o.threshold = threshold
