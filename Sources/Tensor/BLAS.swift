@@ -2,7 +2,8 @@
 // on virtual CPUs reported as a generic "Intel Xeon Processor" it falls back to Prescott (SSE3),
 // about 4x slower than the AVX2/AVX-512 kernels the CPU supports (measured here: 30 vs 112 GFLOP/s
 // on 2 threads). Unless OPENBLAS_CORETYPE is set, we re-initialise it once with the core that the
-// CPU flags support, through OpenBLAS's exported gotoblas_dynamic_quit/init.
+// CPU flags support, through OpenBLAS's exported gotoblas_dynamic_quit/init. It also stops
+// OpenBLAS's threads from spinning between GEMMs (see stopSpinning).
 import Foundation
 import COpenBLAS
 
@@ -12,23 +13,67 @@ public enum BLAS {
 
     /// Runs once, before the first GEMM (Gemm.sgemm and Parallel.setThreads touch it).
     public static let configured: Bool = {
+        selectCore()
+        stopSpinning()
+        return true
+    }()
+
+    static func symbol<T>(_ name: String, as: T.Type) -> T? {
+        dlsym(UnsafeMutableRawPointer(bitPattern: 0), name).map { unsafeBitCast($0, to: T.self) }
+    }
+
+    static func selectCore() {
         let current = String(cString: openblas_get_corename()).lowercased()
         guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil,
               ["prescott", "core2", "katmai", "coppermine", "northwood", "banias", "atom", "nehalem"].contains(current),
-              let flags = cpuFlags() else { return false }
+              let flags = cpuFlags() else { return }
         let target = flags.contains("avx512f") && flags.contains("avx512bw") ? "SkylakeX"
             : flags.contains("avx2") && flags.contains("fma") ? "Haswell"
             : flags.contains("avx") ? "Sandybridge" : nil
-        guard let target,
-              let quit = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "gotoblas_dynamic_quit"),
-              let initialise = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "gotoblas_dynamic_init") else { return false }
         typealias Fn = @convention(c) () -> Void
+        guard let target, let quit = symbol("gotoblas_dynamic_quit", as: Fn.self),
+              let initialise = symbol("gotoblas_dynamic_init", as: Fn.self) else { return }
         setenv("OPENBLAS_CORETYPE", target, 1)
-        unsafeBitCast(quit, to: Fn.self)()
-        unsafeBitCast(initialise, to: Fn.self)()
+        quit()
+        initialise()
         unsetenv("OPENBLAS_CORETYPE")
-        return true
-    }()
+    }
+
+    /// OpenBLAS's worker threads busy-wait after every GEMM for 2^28 cycles by default (measured
+    /// here: ~90 ms of CPU burnt in the 200 ms after one 2-thread sgemm), stealing the core our
+    /// own loops run on next. Unless OPENBLAS_THREAD_TIMEOUT is set, restart its thread server
+    /// with the minimum timeout (2^4 cycles): then 0 ms is burnt and GEMM speed is unchanged.
+    static func stopSpinning() {
+        guard ProcessInfo.processInfo.environment["OPENBLAS_THREAD_TIMEOUT"] == nil else { return }
+        typealias Fn = @convention(c) () -> Void
+        typealias IntFn = @convention(c) () -> Int32
+        guard let readEnv = symbol("openblas_read_env", as: Fn.self),
+              let shutdown = symbol("blas_thread_shutdown_", as: IntFn.self),
+              let start = symbol("blas_thread_init", as: IntFn.self) else { return }
+        let threads = openblas_get_num_threads()
+        setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1)
+        readEnv()
+        _ = shutdown()
+        _ = start()
+        unsetenv("OPENBLAS_THREAD_TIMEOUT")
+        openblas_set_num_threads(threads)
+    }
+
+    /// CPU time (ms) the process burns while its calling thread sleeps `ms` right after a GEMM on
+    /// `Parallel.threads` threads: ~0 without spinning BLAS workers.
+    public static func idleBurnAfterGemm(sleepMs: Int = 200) -> Double {
+        let n = 384
+        let a = Tensor(shape: [n, n], repeating: 1), c = Tensor(shape: [n, n])
+        Gemm.sgemm(m: n, n: n, k: n, a: a.data, lda: n, b: a.data, ldb: n, c: c.data, ldc: n)
+        func cpu() -> Double {
+            var u = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &u)
+            return Double(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e3 + Double(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e3
+        }
+        let c0 = cpu()
+        usleep(UInt32(sleepMs * 1000))
+        return cpu() - c0
+    }
 
     static func cpuFlags() -> Set<String>? {
         guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),

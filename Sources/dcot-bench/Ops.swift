@@ -32,6 +32,7 @@ struct OpsBench: ParsableCommand {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         bench.emit(["op": "summary", "threads": threads, "peak_rss_mb": Double(usage.ru_maxrss) / 1024,
+                    "blas_idle_burn_ms_per_200ms": BLAS.idleBurnAfterGemm(),
                     "copy_gbps": bench.copyGBps, "blas": String(cString: openblas_get_config())])
     }
 }

@@ -133,6 +133,15 @@ final class KernelTwinTests: XCTestCase {
         XCTAssertEqual(b, c, "run to run")
     }
 
+    /// After a 2-thread GEMM the OpenBLAS workers must not keep a core busy (they burnt ~90 ms of
+    /// CPU per 200 ms with OpenBLAS's default thread timeout).
+    func testBlasThreadsDoNotSpinAfterGemm() {
+        let saved = Parallel.threads
+        defer { Parallel.setThreads(saved) }
+        Parallel.setThreads(2)
+        XCTAssertLessThan(BLAS.idleBurnAfterGemm(), 30, "ms of CPU burnt while idle after a GEMM")
+    }
+
     func testBufferPoolReusesBuffers() {
         XCTAssertEqual(BufferPool.sizeClass(1), 64)
         XCTAssertEqual(BufferPool.sizeClass(1000), 1024)
