@@ -2,8 +2,8 @@
 // on virtual CPUs reported as a generic "Intel Xeon Processor" it falls back to Prescott (SSE3),
 // about 4x slower than the AVX2/AVX-512 kernels the CPU supports (measured here: 30 vs 112 GFLOP/s
 // on 2 threads). Unless OPENBLAS_CORETYPE is set, we re-initialise it once with the core that the
-// CPU flags support, through OpenBLAS's exported gotoblas_dynamic_quit/init. It also stops
-// OpenBLAS's threads from spinning between GEMMs (see stopSpinning).
+// CPU flags support, through OpenBLAS's exported gotoblas_dynamic_quit/init. setThreadTimeout
+// controls how long OpenBLAS's threads spin between GEMMs.
 import Foundation
 import COpenBLAS
 
@@ -14,7 +14,6 @@ public enum BLAS {
     /// Runs once, before the first GEMM (Gemm.sgemm and Parallel.setThreads touch it).
     public static let configured: Bool = {
         selectCore()
-        stopSpinning()
         return true
     }()
 
@@ -39,23 +38,26 @@ public enum BLAS {
         unsetenv("OPENBLAS_CORETYPE")
     }
 
-    /// OpenBLAS's worker threads busy-wait after every GEMM for 2^28 cycles by default (measured
-    /// here: ~90 ms of CPU burnt in the 200 ms after one 2-thread sgemm), stealing the core our
-    /// own loops run on next. Unless OPENBLAS_THREAD_TIMEOUT is set, restart its thread server
-    /// with the minimum timeout (2^4 cycles): then 0 ms is burnt and GEMM speed is unchanged.
-    static func stopSpinning() {
-        guard ProcessInfo.processInfo.environment["OPENBLAS_THREAD_TIMEOUT"] == nil else { return }
+    /// OpenBLAS's worker threads busy-wait (with sched_yield) after every GEMM for 2^28 cycles by
+    /// default: measured here, ~90 ms of CPU burnt in the 200 ms after one 2-thread sgemm. This
+    /// restarts its thread server with 2^exponent cycles (4...30; 4 = sleep at once, 28 = OpenBLAS's
+    /// default). Not changed by default: on this shared machine the short timeout made Winograd's
+    /// 16 back-to-back GEMMs slower (each wake-up waits for a time slice), while the spinning costs
+    /// our own loops the core only when they run right after a GEMM. Call with no GEMM in flight.
+    public static func setThreadTimeout(exponent: Int) {
+        _ = configured
         typealias Fn = @convention(c) () -> Void
         typealias IntFn = @convention(c) () -> Int32
         guard let readEnv = symbol("openblas_read_env", as: Fn.self),
               let shutdown = symbol("blas_thread_shutdown_", as: IntFn.self),
               let start = symbol("blas_thread_init", as: IntFn.self) else { return }
         let threads = openblas_get_num_threads()
-        setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1)
+        let previous = ProcessInfo.processInfo.environment["OPENBLAS_THREAD_TIMEOUT"]
+        setenv("OPENBLAS_THREAD_TIMEOUT", String(min(30, max(4, exponent))), 1)
         readEnv()
         _ = shutdown()
         _ = start()
-        unsetenv("OPENBLAS_THREAD_TIMEOUT")
+        if let previous { setenv("OPENBLAS_THREAD_TIMEOUT", previous, 1) } else { unsetenv("OPENBLAS_THREAD_TIMEOUT") }
         openblas_set_num_threads(threads)
     }
 

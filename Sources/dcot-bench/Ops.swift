@@ -17,6 +17,8 @@ struct OpsBench: ParsableCommand {
     @Option(help: "Timed runs per measurement (the minimum is reported).") var runs: Int = 5
     @Option(help: "Only ops whose name contains this string.") var filter: String?
     @Flag(help: "Split GEMMs over our own threads (OpenBLAS single-threaded).") var splitGemm = false
+    @Option(help: "OpenBLAS thread timeout exponent, 4...30 (spin 2^N cycles after a GEMM; OpenBLAS default 28).")
+    var blasThreadTimeout: Int?
     @Option(help: "Winograd for stride-1 3x3 convs with at least this many channels (a huge value disables it).")
     var winogradMinChannels: Int = Conv.winogradMinChannels
     @Option(help: "Winograd only with at least this many 2x2 output tiles over the batch.")
@@ -25,6 +27,7 @@ struct OpsBench: ParsableCommand {
     func run() throws {
         Parallel.setThreads(threads)
         Gemm.setSplitAcrossThreads(splitGemm)
+        if let blasThreadTimeout { BLAS.setThreadTimeout(exponent: blasThreadTimeout) }
         Conv.winogradMinChannels = winogradMinChannels
         Conv.winogradMinTiles = winogradMinTiles
         var bench = OpsRunner(runs: runs, json: json, filter: filter)
