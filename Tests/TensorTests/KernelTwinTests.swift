@@ -134,15 +134,14 @@ final class KernelTwinTests: XCTestCase {
     }
 
     /// With the minimum thread timeout, OpenBLAS's workers stop keeping a core busy after a GEMM
-    /// (with its default they burnt ~80-90 ms of CPU per 200 ms idle; checked here as well).
+    /// (with its default they burnt ~80-90 ms of CPU per 200 ms idle on a quiet machine; that side
+    /// depends on the machine's load, so it is measured by dcot-bench, not asserted here).
     func testBlasThreadTimeout() {
         let saved = Parallel.threads
         defer { Parallel.setThreads(saved); BLAS.setThreadTimeout(exponent: 28) }
         Parallel.setThreads(2)
         BLAS.setThreadTimeout(exponent: 4)
         XCTAssertLessThan(BLAS.idleBurnAfterGemm(), 30, "ms of CPU burnt while idle after a GEMM (timeout 2^4)")
-        BLAS.setThreadTimeout(exponent: 28)
-        XCTAssertGreaterThan(BLAS.idleBurnAfterGemm(), 30, "OpenBLAS's default timeout spins")
     }
 
     func testBufferPoolReusesBuffers() {
