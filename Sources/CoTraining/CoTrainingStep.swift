@@ -5,6 +5,7 @@
 // L_k = Lx_k + uw · mean_j Lu(k←j); the backward is of mean_k L_k. Losses are computed per emulated
 // GPU (rank) and averaged, as DDP averages per-GPU gradients.
 import Autograd
+import Foundation
 import Models
 import Tensor
 
@@ -19,7 +20,7 @@ public struct StepLosses: Sendable {
     public var total: Double
 }
 
-struct CoTrainingStep {
+public struct CoTrainingStep {
     let models: [Segmentor]
     let ranks: Int
     let threshold: Double
@@ -74,18 +75,9 @@ struct CoTrainingStep {
                 for j in models.indices where j != k {
                     let (lab, conf) = pseudo[j]
                     terms.append(perRank(strongLogits[k].shape[0]) { start, n in
-                        var target = [UInt8](repeating: 255, count: n * s * s)
-                        let weight = Tensor(zeros: [n, s, s])
-                        var valid = 0
-                        for i in 0..<(n * s * s) where x.ignore[start * s * s + i] != 255 {
-                            valid += 1
-                            target[i] = lab[start * s * s + i]
-                            if Double(conf.data[start * s * s + i]) >= threshold { weight.data[i] = 1 }
-                        }
-                        let v = crossEntropy(slice(strongLogits[k], axis: 0, start: start, length: n),
-                                             LabelMap(shape: [n, s, s], values: target), weight: weight,
-                                             normalizer: .count(Double(valid)))
-                        return v
+                        CoTrainingStep.unsupervisedTerm(slice(strongLogits[k], axis: 0, start: start, length: n),
+                                                        pseudo: lab, confidence: conf, ignore: x.ignore,
+                                                        firstRow: start, threshold: threshold)
                     })
                     for i in 0..<x.ignore.count where x.ignore[i] != 255 {
                         maskTotal += 1
@@ -108,6 +100,31 @@ struct CoTrainingStep {
                           agreement: agreement(pseudo, ignore: x.ignore),
                           maskRatio: maskTotal > 0 ? maskKept / maskTotal : 1,
                           total: Double(loss.value.data[0]))
+    }
+
+    /// One CPS term Lu(k←j) for rows [firstRow, firstRow + n) of the batch: the sum over non-padded
+    /// pixels of CE(strong logits, pseudo-label) · [confidence ≥ threshold], divided by the number of
+    /// non-padded pixels (not of confident ones, as the reference normalises).
+    public static func unsupervisedTerm(_ logits: Variable, pseudo: LabelMap, confidence: Tensor, ignore: [UInt8], firstRow: Int,
+                                 threshold: Double) -> Variable {
+        let n = logits.shape[0], h = logits.shape[2], w = logits.shape[3]
+        let plane = h * w, base = firstRow * plane
+        var target = [UInt8](repeating: 255, count: n * plane)
+        let weight = Tensor(zeros: [n, h, w])
+        var valid = 0
+        for i in 0..<(n * plane) where ignore[base + i] != 255 {
+            valid += 1
+            target[i] = pseudo[base + i]
+            if Double(confidence.data[base + i]) >= threshold { weight.data[i] = 1 }
+        }
+        return crossEntropy(logits, LabelMap(shape: [n, h, w], values: target), weight: weight, normalizer: .count(Double(valid)))
+    }
+
+    /// The reference's learning-rate factor for step `iteration`: poly 0.9 over `total`, set after
+    /// each step, so co-training step t runs with factor(t - 1) and supervised step t with factor(t).
+    public static func learningRateFactor(iteration: Int, total: Int, coTraining: Bool) -> Double {
+        let t = coTraining ? max(iteration - 1, 0) : iteration
+        return pow(1 - Double(t) / Double(total), 0.9)
     }
 
     /// CutMix of a model's pseudo-labels and confidences with the batch's partners and pixel boxes.

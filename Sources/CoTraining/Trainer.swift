@@ -103,7 +103,6 @@ public enum Trainer {
 
         let step = CoTrainingStep(models: models, ranks: settings.ranks, threshold: settings.threshold, unsupWeight: o.unsupWeight,
                                   ohem: settings.run.ohem ? (settings.run.ohemThreshold, settings.run.ohemMinKept) : nil)
-        let schedule = PolySchedule(baseLR: 1, totalIterations: total)
         signal(SIGTERM) { _ in stopSignal = SIGTERM }
         signal(SIGINT) { _ in stopSignal = SIGINT }
         let saveEvery = o.saveEvery ?? perEpoch
@@ -114,9 +113,7 @@ public enum Trainer {
         var stepTimes = [Double]()
         var it = start
         while it < total {
-            // The reference's lr timing: co-training steps t run with lr(t-1), supervised with lr(t).
-            let lrIndex = settings.mode == .cps ? max(it - 1, 0) : it
-            let factor = schedule.lr(at: lrIndex)
+            let factor = CoTrainingStep.learningRateFactor(iteration: it, total: total, coTraining: settings.mode == .cps)
             for (k, opt) in optimizers.enumerated() { for (g, group) in opt.groups.enumerated() { group.lr = Float(baseLRs[k][g] * factor) } }
             let batch = try loader.next()
             let ts = Date()
