@@ -1,10 +1,15 @@
 // The run directory (DESIGN.md section 4): latest-m<k>.safetensors (weights, reference names),
 // latest-m<k>.state.safetensors (optimiser state), then latest.json as the commit marker (written
 // last, atomically, with every file's sha256); best-m<k>.{safetensors,json}; config.yaml;
-// metrics.jsonl; done.json. A kill at any moment leaves the previous latest.json pointing at files
-// that still match it, because every file is replaced atomically before the marker moves.
+// metrics.jsonl; done.json. Saving is a roll-forward journal: new files are written completely as
+// `<name>.next`, then latest.json (the commit) names their checksums, then they are renamed into
+// place. A kill before the commit leaves the previous state intact; a kill after it is completed by
+// the next load, which finishes the renames. So latest.json always describes loadable files.
 import Checkpoint
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Models
 import NN
 import Optim
@@ -45,28 +50,49 @@ struct RunDirectory {
         }
     }
 
-    /// Saves weights and optimiser state of every model, then the marker.
+    /// Saves weights and optimiser state of every model, then the marker, then moves the files in.
     func save(models: [Segmentor], optimizers: [any Optimizer], iteration: Int, epoch: Int, seed: UInt64,
               configHash: String, splitHash: String, best: [String: RunState.Best]) throws {
         var files = [String: String]()
         for (k, (m, opt)) in zip(models, optimizers).enumerated() {
             let w = "latest-m\(k + 1).safetensors", st = "latest-m\(k + 1).state.safetensors"
-            try Checkpoint.save(m, to: "\(path)/\(w)", metadata: ["iteration": String(iteration)])
+            try Checkpoint.save(m, to: "\(path)/\(w).next", metadata: ["iteration": String(iteration)])
             var writer = SafeTensorsWriter(metadata: ["format": "dcot-optimizer", "iteration": String(iteration)])
             for (name, t) in opt.state() {
                 writer.add(name, dtype: .F32, shape: t.shape, bytes: UnsafeRawBufferPointer(start: t.data, count: t.count * 4))
             }
-            try AtomicFile.write(writer.serialize(), to: "\(path)/\(st)")
-            files[w] = try SHA256.hex(ofFile: "\(path)/\(w)")
-            files[st] = try SHA256.hex(ofFile: "\(path)/\(st)")
+            try AtomicFile.write(writer.serialize(), to: "\(path)/\(st).next")
+            files[w] = try SHA256.hex(ofFile: "\(path)/\(w).next")
+            files[st] = try SHA256.hex(ofFile: "\(path)/\(st).next")
         }
         let state = RunState(iteration: iteration, epoch: epoch, seed: seed, config_sha256: configHash, split_sha256: splitHash,
                              files: files, best: best)
-        try writeJSON(state, to: statePath)
+        try writeJSON(state, to: statePath) // the commit
+        try completeMoves(state, verify: false)
+    }
+
+    /// Renames every committed `<name>.next` into place (idempotent; the roll-forward after a kill).
+    /// With `verify`, a `.next` whose checksum is not the committed one belongs to a save that never
+    /// committed and is deleted instead.
+    func completeMoves(_ state: RunState, verify: Bool) throws {
+        for name in state.files.keys.sorted() {
+            let next = "\(path)/\(name).next"
+            if FileManager.default.fileExists(atPath: next) {
+                if verify, try SHA256.hex(ofFile: next) != state.files[name] {
+                    try? FileManager.default.removeItem(atPath: next)
+                    continue
+                }
+                guard rename(next, "\(path)/\(name)") == 0 else {
+                    throw UserError(next, "cannot move into place (\(errnoText()))", fix: "check the run directory's permissions")
+                }
+            }
+        }
+        AtomicFile.syncDirectory(path)
     }
 
     /// Restores weights and optimiser state after checking every file against the marker.
     func restore(models: [Segmentor], optimizers: [any Optimizer], state: RunState) throws {
+        try completeMoves(state, verify: true)
         for (name, sha) in state.files {
             let actual = try SHA256.hex(ofFile: "\(path)/\(name)")
             guard actual == sha else {

@@ -134,3 +134,49 @@ final class SelfTrainingTests: XCTestCase {
         XCTAssertThrowsError(try Trainer.run(r2)) { XCTAssertTrue("\($0)".contains("not a pseudo-label directory"), "\($0)") }
     }
 }
+
+/// kill -9 at arbitrary moments (including while checkpoints are written) always leaves a
+/// latest.json whose files exist and match their checksums, and the run resumes from it.
+final class KillTests: XCTestCase {
+    func testKillNineLeavesALoadableLatest() throws {
+        let f = TrainerFixture.shared
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let out = "\(f.dir)/killed"
+        let args = ["--config", "\(f.configs)/cnn-rgb.yaml", "--config", "\(f.configs)/cnn-dct.yaml", "--shards", "\(f.dir)/shards",
+                    "--labeled", "\(f.dir)/split/labeled.txt", "--unlabeled", "\(f.dir)/split/unlabeled.txt",
+                    "--out", out, "--iterations", "200", "--save-every", "1", "--crop", "32", "--batch-size", "2",
+                    "--threads", "1", "--quiet"]
+        for delay in [0.9, 1.3, 1.7] {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "\(root)/.build/release/dcot-train")
+            p.arguments = args
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            Thread.sleep(forTimeInterval: delay)
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            guard FileManager.default.fileExists(atPath: "\(out)/latest.json") else { continue }
+            let state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(out)/latest.json"))) as! [String: Any]
+            for (name, sha) in state["files"] as! [String: String] {
+                // Either in place already, or committed as <name>.next and moved in by the next load.
+                let inPlace = try SHA256.hex(ofFile: "\(out)/\(name)") == sha
+                let nextPath = "\(out)/\(name).next"
+                let pendingSHA = FileManager.default.fileExists(atPath: nextPath) ? try SHA256.hex(ofFile: nextPath) : ""
+                let pending = pendingSHA == sha
+                XCTAssertTrue(inPlace || pending, "\(name) after kill -9 at \(delay) s")
+            }
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: out).filter { $0.hasPrefix(".") }
+            XCTAssertTrue(leftovers.allSatisfy { $0.contains(".tmp-") }, "\(leftovers)")
+        }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(out)/latest.json"), "no checkpoint was written before the kills")
+        // The same command resumes from the surviving state (a short schedule change would refuse: keep 200).
+        var o = f.options(["cnn-rgb", "cnn-dct"], out: "killed", iterations: 200)
+        o.saveEvery = 1
+        o.threads = 1
+        o.stopAfter = 0
+        let state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(out)/latest.json"))) as! [String: Any]
+        o.stopAfter = (state["iteration"] as! Int) + 2
+        XCTAssertTrue(try Trainer.run(o).contains("stopped after iteration"))
+    }
+}
