@@ -14,6 +14,13 @@ import Tensor
 
 nonisolated(unsafe) var stopSignal: Int32 = 0
 
+/// A non-finite loss: the run stops (dcot-train exits with code 3) and keeps its last good checkpoint.
+public struct TrainingDiverged: Error, CustomStringConvertible {
+    public let iteration: Int
+    public let message: String
+    public var description: String { message }
+}
+
 public enum Trainer {
     /// Exit code for a non-finite loss.
     public static let nonFiniteExitCode: Int32 = 3
@@ -122,8 +129,7 @@ public enum Trainer {
             Tape.reset()
             let losses = step.run(x, seed: Random.derive(settings.seed, UInt64(it)))
             guard losses.total.isFinite else {
-                printError("error: iteration \(it): non-finite loss (sup \(losses.supervised), unsup \(losses.unsupervised)); labeled \(batch.labeledIDs), unlabeled \(batch.unlabeledIDs); the last good checkpoint in \(o.out) is kept")
-                exit(nonFiniteExitCode)
+                throw TrainingDiverged(iteration: it, message: "iteration \(it + 1): non-finite loss (sup \(losses.supervised), unsup \(losses.unsupervised)); labeled \(batch.labeledIDs), unlabeled \(batch.unlabeledIDs); the last good checkpoint in \(o.out) is kept; lower the learning rate")
             }
             for opt in optimizers { opt.step() }
             Tape.reset()

@@ -82,7 +82,12 @@ struct DcotTrain: ParsableCommand {
             o.restartIfChanged = restartIfChanged
             o.dryRun = dryRun
             o.quiet = quiet
-            print(try Trainer.run(o))
+            do {
+                print(try Trainer.run(o))
+            } catch let e as TrainingDiverged {
+                printError("error: \(e.message)")
+                Foundation.exit(Trainer.nonFiniteExitCode)
+            }
         }
     }
 }

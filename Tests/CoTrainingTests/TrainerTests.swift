@@ -180,3 +180,27 @@ final class KillTests: XCTestCase {
         XCTAssertTrue(try Trainer.run(o).contains("stopped after iteration"))
     }
 }
+
+final class DivergenceTests: XCTestCase {
+    /// A non-finite loss stops the run with the iteration and the sample ids, keeping the last
+    /// good checkpoint; the program maps it to exit code 3.
+    func testNonFiniteLossStopsAndKeepsTheLastCheckpoint() throws {
+        let f = TrainerFixture.shared
+        let config = try String(contentsOfFile: "\(f.configs)/cnn-rgb.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "lr: 0.01", with: "lr: 1.0e+30")
+        try AtomicFile.write(config, to: "\(f.dir)/explode.yaml")
+        var o = f.options(["cnn-rgb"], out: "explode", iterations: 30)
+        o.configs = ["\(f.dir)/explode.yaml"]
+        o.unlabeled = nil
+        o.saveEvery = 1
+        XCTAssertThrowsError(try Trainer.run(o)) { error in
+            guard let d = error as? TrainingDiverged else { return XCTFail("\(error)") }
+            XCTAssertTrue(d.message.contains("non-finite loss"), d.message)
+            XCTAssertTrue(d.message.contains("labeled [\""), d.message)
+            XCTAssertGreaterThan(d.iteration, 0)
+            let state = try? JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(f.dir)/explode/latest.json"))) as? [String: Any]
+            XCTAssertEqual(state?["iteration"] as? Int, d.iteration - 1, "the last good iteration is kept")
+        }
+        XCTAssertEqual(Trainer.nonFiniteExitCode, 3)
+    }
+}
