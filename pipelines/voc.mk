@@ -1,5 +1,5 @@
-# Pascal VOC pipeline: shards → split → run → evaluation → pseudo-labels, as file targets under
-# $(CACHE). `make -f pipelines/voc.mk all` runs everything; a second run does nothing; changing a
+# Pascal VOC pipeline (stages in pipelines/stages.mk): shards → split → run → evaluation →
+# pseudo-labels, as file targets under $(CACHE). `make -f pipelines/voc.mk all` runs everything; a second run does nothing; changing a
 # config or a split retrains only what depends on it (dcot-train --restart-if-changed). Every stage
 # writes its outputs atomically and its marker file last, and .DELETE_ON_ERROR removes a target
 # whose recipe failed, so an interrupted make never leaves a target that looks done.
@@ -11,10 +11,6 @@
 # TRAIN_LIST), or a directory holding a published partition (labeled.txt [+ unlabeled.txt]).
 # MODELS: model names joined by '+' (2 or 3 = co-training, in slot order; slot 2 is the DCT model in
 # the reference's pairings), or sup-<name> for the supervised baseline.
-
-.DELETE_ON_ERROR:
-.SUFFIXES:
-SHELL := /bin/bash
 
 BIN        ?= .build/release
 DATASET    ?= pascal
@@ -37,6 +33,9 @@ PSEUDO_THR ?= 0.0
 CACHE      ?= cache/voc
 CONFIGS    ?= pipelines/configs/voc
 
+ROOT       := $(VOC_ROOT)
+EVAL_ARGS  ?=
+
 # Model names → configs.
 CONFIG_r50           := $(CONFIGS)/r50_4x4.yaml
 CONFIG_r101          := $(CONFIGS)/r101_4x4.yaml
@@ -47,54 +46,7 @@ CONFIG_cnn           := $(DEMO_CONFIGS)/cnn-rgb.yaml
 CONFIG_cnn-dct       := $(DEMO_CONFIGS)/cnn-dct.yaml
 CONFIG_mit           := $(DEMO_CONFIGS)/mit.yaml
 
-SUPERVISED := $(filter sup-%,$(MODELS))
-NAMES      := $(if $(SUPERVISED),$(patsubst sup-%,%,$(MODELS)),$(subst +, ,$(MODELS)))
-MODEL_CONFIGS := $(foreach n,$(NAMES),$(or $(CONFIG_$(n)),$(error unknown model '$(n)' in MODELS=$(MODELS))))
-SPLIT_NAME := $(notdir $(SPLIT))
-SHARDS     := $(CACHE)/shards/manifest.json
-SPLIT_DIR  := $(CACHE)/splits/$(SPLIT_NAME)
-RUN        := $(CACHE)/runs/$(MODELS)-$(SPLIT_NAME)-crop$(CROP)-s$(SEED)
-LAST_MODEL := m$(words $(NAMES))
-
-split_args = $(if $(wildcard $(SPLIT)/labeled.txt),--import $(SPLIT),$(if $(findstring _,$(SPLIT)),--fraction $(SPLIT),--labeled $(SPLIT) $(if $(BASE_LIST),--base $(BASE_LIST))))
-
-.PHONY: all shards split run eval pseudo report clean-run
-all: eval pseudo
-shards: $(SHARDS)
-split: $(SPLIT_DIR)/labeled.txt
-run: $(RUN)/done.json
-eval: $(RUN)/eval.done
-pseudo: $(RUN)/pseudo/manifest.json
-
-$(SHARDS): $(TRAIN_LIST) $(VAL_LIST)
-	$(BIN)/dcot-prep --dataset $(DATASET) --root $(VOC_ROOT) --list $(TRAIN_LIST) --list $(VAL_LIST) \
-	    --out $(dir $@) --dct --jobs $(THREADS) --quiet
-
-$(SPLIT_DIR)/labeled.txt: $(TRAIN_LIST) $(VAL_LIST) $(if $(findstring _,$(SPLIT)),,$(BASE_LIST))
-	$(BIN)/dcot-split --dataset $(DATASET) --root $(VOC_ROOT) --list $(TRAIN_LIST) --val $(VAL_LIST) \
-	    $(split_args) --seed $(SEED) --out $(SPLIT_DIR)
-
-$(RUN)/done.json: $(SHARDS) $(SPLIT_DIR)/labeled.txt $(MODEL_CONFIGS)
-	$(BIN)/dcot-train $(foreach c,$(MODEL_CONFIGS),--config $(c)) --shards $(CACHE)/shards \
-	    --labeled $(SPLIT_DIR)/labeled.txt $(if $(SUPERVISED),,--unlabeled $(SPLIT_DIR)/unlabeled.txt) \
-	    --val $(VAL_LIST) --out $(RUN) --crop $(CROP) --threshold $(THR) --gpus $(GPUS) --threads $(THREADS) \
-	    --seed $(SEED) $(if $(ITERS),--iterations $(ITERS)) $(if $(EPOCHS),--epochs $(EPOCHS)) \
-	    $(if $(VAL_LIMIT),--val-limit $(VAL_LIMIT)) $(foreach p,$(PRETRAINED),--pretrained $(p)) --restart-if-changed
-
-# Every co-trained model's best checkpoint, evaluated (metrics.json format, protocol included).
-$(RUN)/eval.done: $(RUN)/done.json
-	set -e; i=0; for c in $(MODEL_CONFIGS); do i=$$((i + 1)); \
-	    $(BIN)/dcot-eval --config $$c --checkpoint $(RUN)/best-m$$i.safetensors --shards $(CACHE)/shards \
-	        --list $(VAL_LIST) --out $(RUN)/eval-m$$i.json --overlays $(RUN)/overlays-m$$i --quiet > $(RUN)/eval-m$$i.txt; done
-	touch $@
-
-$(RUN)/pseudo/manifest.json: $(RUN)/done.json
-	$(BIN)/dcot-pseudo --config $(lastword $(MODEL_CONFIGS)) --checkpoint $(RUN)/best-$(LAST_MODEL).safetensors \
-	    --shards $(CACHE)/shards --list $(SPLIT_DIR)/unlabeled.txt \
-	    --out $(RUN)/pseudo --threshold $(PSEUDO_THR) --quiet
-
-clean-run:
-	rm -rf $(RUN)
+include pipelines/stages.mk
 
 # ---- the demo: a miniature of the paper's first table on the embedded dataset ----------------------
 # SupOnly (CNN-RGB) vs 2-cps (CNN-RGB + CNN-DCT) vs 3-cps (+ MiT) at two label counts, SEEDS repeats.

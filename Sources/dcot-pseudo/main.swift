@@ -25,6 +25,8 @@ struct DcotPseudo: ParsableCommand {
     var mode: String = "original"
     @Option(help: "Window size for sliding_window / center_crop.")
     var crop: Int?
+    @Option(name: .customLong("crop-dct"), help: "DCT-grid window for sliding_window (default: crop_size_dct or ceil(crop/4)).")
+    var cropDCT: Int?
     @Flag(help: "Horizontal-flip test-time augmentation.")
     var flip = false
     @Option(help: "Comma-separated test scales.")
@@ -44,6 +46,7 @@ struct DcotPseudo: ParsableCommand {
             o.evaluation.list = list
             o.evaluation.mode = mode
             o.evaluation.crop = crop
+            o.evaluation.cropDCT = cropDCT
             o.evaluation.flip = flip
             o.evaluation.scales = try EvaluationOptions.parseScales(scales)
             o.evaluation.quiet = quiet

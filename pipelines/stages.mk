@@ -1,0 +1,55 @@
+# The pipeline's stages, shared by voc.mk and cityscapes.mk (which set the defaults first):
+# shards → split → run → evaluation → pseudo-labels, as file targets under $(CACHE).
+.DELETE_ON_ERROR:
+.SUFFIXES:
+SHELL := /bin/bash
+
+SUPERVISED := $(filter sup-%,$(MODELS))
+NAMES      := $(if $(SUPERVISED),$(patsubst sup-%,%,$(MODELS)),$(subst +, ,$(MODELS)))
+MODEL_CONFIGS := $(foreach n,$(NAMES),$(or $(CONFIG_$(n)),$(error unknown model '$(n)' in MODELS=$(MODELS))))
+SPLIT_NAME := $(notdir $(SPLIT))
+SHARDS     := $(CACHE)/shards/manifest.json
+SPLIT_DIR  := $(CACHE)/splits/$(SPLIT_NAME)
+RUN        := $(CACHE)/runs/$(MODELS)-$(SPLIT_NAME)-crop$(CROP)-s$(SEED)
+LAST_MODEL := m$(words $(NAMES))
+
+split_args = $(if $(wildcard $(SPLIT)/labeled.txt),--import $(SPLIT),$(if $(findstring _,$(SPLIT)),--fraction $(SPLIT),--labeled $(SPLIT) $(if $(BASE_LIST),--base $(BASE_LIST))))
+
+.PHONY: all shards split run eval pseudo report clean-run
+all: eval pseudo
+shards: $(SHARDS)
+split: $(SPLIT_DIR)/labeled.txt
+run: $(RUN)/done.json
+eval: $(RUN)/eval.done
+pseudo: $(RUN)/pseudo/manifest.json
+
+$(SHARDS): $(TRAIN_LIST) $(VAL_LIST)
+	$(BIN)/dcot-prep --dataset $(DATASET) --root $(ROOT) --list $(TRAIN_LIST) --list $(VAL_LIST) \
+	    --out $(dir $@) --dct --jobs $(THREADS) --quiet
+
+$(SPLIT_DIR)/labeled.txt: $(TRAIN_LIST) $(VAL_LIST) $(if $(findstring _,$(SPLIT)),,$(BASE_LIST))
+	$(BIN)/dcot-split --dataset $(DATASET) --root $(ROOT) --list $(TRAIN_LIST) --val $(VAL_LIST) \
+	    $(split_args) --seed $(SEED) --out $(SPLIT_DIR)
+
+$(RUN)/done.json: $(SHARDS) $(SPLIT_DIR)/labeled.txt $(MODEL_CONFIGS)
+	$(BIN)/dcot-train $(foreach c,$(MODEL_CONFIGS),--config $(c)) --shards $(CACHE)/shards \
+	    --labeled $(SPLIT_DIR)/labeled.txt $(if $(SUPERVISED),,--unlabeled $(SPLIT_DIR)/unlabeled.txt) \
+	    --val $(VAL_LIST) --out $(RUN) --crop $(CROP) --threshold $(THR) --gpus $(GPUS) --threads $(THREADS) \
+	    --seed $(SEED) $(if $(ITERS),--iterations $(ITERS)) $(if $(EPOCHS),--epochs $(EPOCHS)) \
+	    $(if $(VAL_LIMIT),--val-limit $(VAL_LIMIT)) $(foreach p,$(PRETRAINED),--pretrained $(p)) --restart-if-changed
+
+# Every co-trained model's best checkpoint, evaluated (metrics.json format, protocol included).
+$(RUN)/eval.done: $(RUN)/done.json
+	set -e; i=0; for c in $(MODEL_CONFIGS); do i=$$((i + 1)); \
+	    $(BIN)/dcot-eval --config $$c --checkpoint $(RUN)/best-m$$i.safetensors --shards $(CACHE)/shards $(EVAL_ARGS) \
+	        --list $(VAL_LIST) --out $(RUN)/eval-m$$i.json --overlays $(RUN)/overlays-m$$i --quiet > $(RUN)/eval-m$$i.txt; done
+	touch $@
+
+$(RUN)/pseudo/manifest.json: $(RUN)/done.json
+	$(BIN)/dcot-pseudo --config $(lastword $(MODEL_CONFIGS)) --checkpoint $(RUN)/best-$(LAST_MODEL).safetensors $(EVAL_ARGS) \
+	    --shards $(CACHE)/shards --list $(SPLIT_DIR)/unlabeled.txt \
+	    --out $(RUN)/pseudo --threshold $(PSEUDO_THR) --quiet
+
+clean-run:
+	rm -rf $(RUN)
+
