@@ -117,24 +117,20 @@ public final class ShardReader: @unchecked Sendable {
         }
         let fd = Glibc.open(path, O_RDONLY)
         guard fd >= 0 else { throw UserError(path, "cannot open shard (\(errnoText()))", fix: "rerun dcot-prep") }
-        // Frame 0 is the safetensors header.
-        var head = [UInt8](repeating: 0, count: 1 << 16)
-        var n = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
-        var size = (try? head.prefix(max(0, n)).withUnsafeBytes { try Zstd.frameSize($0) }) ?? -1
-        if size < 0 {
-            // The header frame is larger than the first read: read the whole file prefix.
-            let total = Int(lseek(fd, 0, SEEK_END))
-            head = [UInt8](repeating: 0, count: total)
-            n = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress, total, 0) }
-            size = (try? head.prefix(max(0, n)).withUnsafeBytes { try Zstd.frameSize($0) }) ?? -1
-        }
-        guard size > 0 else {
+        // Frame 0 is the safetensors header; it ends where the shard's first sample frame starts.
+        guard let size = manifest.samples.values.lazy.filter({ $0.shard == shard }).map(\.offset).min(), size > 0 else {
             close(fd)
-            throw UserError(path, "has no valid header frame", fix: "rerun dcot-prep --force")
+            throw UserError(path, "the manifest lists no samples in this shard", fix: "rerun dcot-prep --force")
+        }
+        var head = [UInt8](repeating: 0, count: size)
+        let n = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress, size, 0) }
+        guard n == size else {
+            close(fd)
+            throw UserError(path, "is shorter than its header", fix: "rerun dcot-prep --force")
         }
         let header: SafeTensorsHeader
         do {
-            let raw = try head.prefix(size).withUnsafeBytes { try Zstd.decompressFrame($0) }
+            let raw = try head.withUnsafeBytes { try Zstd.decompressFrame($0) }
             header = try raw.withUnsafeBytes { try SafeTensorsHeader.parse($0) }
         } catch {
             close(fd)
