@@ -75,6 +75,7 @@ public enum Trainer {
         let splitHash = SHA256.hex(of: Array(splitText.utf8))
         var start = 0
         var best = [String: RunState.Best]()
+        var lastMIoU = [String: Double]()
         var fresh = o.fresh
         if dir.exists() && !fresh && o.restartIfChanged, let state = try? dir.loadState(),
            state.config_sha256 != settings.configHash || state.split_sha256 != splitHash {
@@ -103,7 +104,7 @@ public enum Trainer {
         dcot-train: \(settings.mode.rawValue) with \(models.count) model(s): \(settings.configs.map { "\($0.backbone) (\($0.isDCT ? "DCT" : "RGB"))" }.joined(separator: ", "))
           data: \(labeled.count) labeled, \(unlabeled.count) unlabeled, \(val.count) val; crop \(settings.crop); batch \(settings.batchPerRank) x \(settings.ranks) emulated GPU(s) per list
           schedule: \(total) iterations (\(perEpoch)/epoch), lr \(settings.run.lr) (head x\(settings.run.lrMulti)), poly 0.9, \(settings.run.optim); threshold \(settings.threshold); unsup weight \(o.unsupWeight)
-          threads \(o.threads), seed \(settings.seed), config \(settings.configHash.prefix(12)), split \(splitHash.prefix(12)), manifest \(reader.manifest.shards.first?.sha256.prefix(12) ?? "-")
+          threads \(o.threads), seed \(settings.seed), config \(settings.configHash.prefix(12)), split \(splitHash.prefix(12)), manifest \(reader.manifest.shards.first?.sha256.prefix(12) ?? "-"), dcot \(gitCommit())
           \(start > 0 ? "resuming at iteration \(start)" : "starting fresh") → \(o.out)
         """
         if !o.quiet { printError(header) }
@@ -160,6 +161,7 @@ public enum Trainer {
                     let key = "m\(k + 1)"
                     try dir.appendMetrics("{\"kind\": \"eval\", \"iteration\": \(it), \"model\": \"\(key)\", \"miou\": \(miou), \"protocol\": \"\(mode.name)\", \"per_class_iou\": \(table)}")
                     if !o.quiet { printError(String(format: "eval it %d %@: mIoU %.2f (%@)", it + 1, key, miou, mode.name)) }
+                    lastMIoU[key] = miou
                     if miou > (best[key]?.miou ?? -1) {
                         best[key] = .init(miou: miou, iteration: it)
                         try dir.saveBest(m, k: k, miou: miou, iteration: it, protocol: mode.name)
@@ -187,8 +189,9 @@ public enum Trainer {
         try dir.writeJSON(["iterations": String(total), "finished": ISO8601DateFormatter().string(from: Date())], to: "\(o.out)/done.json")
         let rows = models.indices.map { k -> String in
             let b = best["m\(k + 1)"]
-            return String(format: "  m%d %@: best mIoU %@", k + 1, settings.configs[k].backbone,
-                          b.map { String(format: "%.2f at iteration %d", $0.miou, $0.iteration + 1) } ?? "-")
+            return String(format: "  m%d %@: best mIoU %@, last %@", k + 1, settings.configs[k].backbone,
+                          b.map { String(format: "%.2f at iteration %d", $0.miou, $0.iteration + 1) } ?? "-",
+                          lastMIoU["m\(k + 1)"].map { String(format: "%.2f", $0) } ?? "-")
         }
         return (["dcot-train: finished \(total) iterations → \(o.out)"] + rows).joined(separator: "\n")
     }
@@ -215,6 +218,21 @@ public enum Trainer {
         }
         let perClass = "[" + matrix.iou.map { String(format: "%.6f", $0) }.joined(separator: ", ") + "]"
         return (matrix.meanIoU, perClass)
+    }
+
+    /// The commit of the working directory's git checkout, if any (for the run header).
+    static func gitCommit() -> String {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["git", "rev-parse", "--short=12", "HEAD"]
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        guard (try? p.run()) != nil else { return "unknown" }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        let s = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return p.terminationStatus == 0 && !s.isEmpty ? s : "unknown"
     }
 
     static func peakRSSMegabytes() -> Double {
