@@ -7,6 +7,10 @@ public func reshape(_ x: Variable, _ shape: [Int]) -> Variable {
 }
 
 public func permute(_ x: Variable, _ perm: [Int]) -> Variable {
+    // Moving only size-1 axes keeps the memory order: a reshape (view) instead of a copy
+    // (e.g. splitting a single attention head).
+    let moved = perm.filter { x.shape[$0] != 1 }
+    if moved == moved.sorted() { return reshape(x, perm.map { x.shape[$0] }) }
     let inv = ShapeKernel.inversePermutation(perm), sx = x.slot
     return Tape.record(ShapeKernel.permute(x.value, perm), [x]) { g in sx?.accumulate(ShapeKernel.permute(g, inv)) }
 }

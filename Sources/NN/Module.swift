@@ -70,3 +70,14 @@ func defaultInit(_ shape: [Int], fanIn: Int, seed: UInt64) -> Tensor {
     let bound = 1 / Float(max(fanIn, 1)).squareRoot()
     return Tensor.uniform(shape, -bound, bound, seed: seed)
 }
+
+/// An indexed list of child modules, named "0", "1", ... as torch.nn.ModuleList / Sequential
+/// ("layer1.0.conv1.weight").
+public final class ModuleList<Element: Module>: Module {
+    public var items: [Element]
+    public var training = true
+    public init(_ items: [Element]) { self.items = items }
+    public var children: [(String, any Module)] { items.enumerated().map { (String($0.offset), $0.element as any Module) } }
+    public subscript(_ i: Int) -> Element { items[i] }
+    public var count: Int { items.count }
+}

@@ -56,6 +56,15 @@ public enum Conv {
                     if oxLo > 0 { d.update(repeating: 0, count: oxLo) }
                     if g.stride == 1 {
                         (d + oxLo).update(from: src + (oxLo &+ dx), count: oxHi &- oxLo)
+                    } else if g.stride == 2 {
+                        // 16 loaded, even lanes kept; only while the 16 floats stay inside the row.
+                        var ox = oxLo
+                        while ox &+ 8 <= oxHi && 2 &* ox &+ dx &+ 16 <= g.w {
+                            let v = UnsafeRawPointer(src + (2 &* ox &+ dx)).loadUnaligned(as: SIMD16<Float>.self)
+                            UnsafeMutableRawPointer(d + ox).storeBytes(of: v.evenHalf, as: SIMD8<Float>.self)
+                            ox &+= 8
+                        }
+                        while ox < oxHi { d[ox] = src[2 &* ox &+ dx]; ox &+= 1 }
                     } else {
                         var ox = oxLo
                         while ox < oxHi { d[ox] = src[ox &* g.stride &+ dx]; ox &+= 1 }
@@ -95,6 +104,26 @@ public enum Conv {
                             }
                         }
                     }
+                }
+            }
+        }
+    }
+
+    /// col2im for a 1x1 unpadded conv with stride s: each input pixel gets at most one value, so
+    /// dx is written in one pass (zeros between the sampled pixels) instead of zero-fill + scatter.
+    @inlinable
+    public static func scatterStrided1x1(_ col: UnsafePointer<Float>, _ g: ConvGeometry, _ c0: Int, _ dx: UnsafeMutablePointer<Float>) {
+        let hw = g.h &* g.w, howo = g.ho &* g.wo, s = g.stride
+        Parallel.for(g.cg, grain: 1) { range in
+            for ci in range {
+                let plane = dx + (c0 &+ ci) &* hw, src = col + ci &* howo
+                for iy in 0..<g.h {
+                    let row = plane + iy &* g.w
+                    row.update(repeating: 0, count: g.w)
+                    if iy % s != 0 || iy / s >= g.ho { continue }
+                    let sr = src + (iy / s) &* g.wo
+                    var ox = 0
+                    while ox < g.wo { row[ox &* s] = sr[ox]; ox &+= 1 }
                 }
             }
         }
@@ -142,13 +171,15 @@ public enum Conv {
             }
             return dx
         }
-        dx.fill(0)
+        let strided1x1 = g.kh == 1 && g.kw == 1 && g.padding == 0     // e.g. the stride-2 downsample
+        if !strided1x1 { dx.fill(0) }
         let col = Tensor(shape: [rows * howo])
         for s in 0..<g.n {
             for gi in 0..<g.groups {
                 Gemm.sgemm(transA: true, m: rows, n: howo, k: g.og, a: w.data + gi * g.og * rows, lda: rows,
                            b: dy.data + (s * g.o + gi * g.og) * howo, ldb: howo, c: col.data, ldc: howo)
-                col2im(col.data, g, gi * g.cg, dx.data + s * g.c * g.h * g.w)
+                if strided1x1 { scatterStrided1x1(col.data, g, gi * g.cg, dx.data + s * g.c * g.h * g.w) }
+                else { col2im(col.data, g, gi * g.cg, dx.data + s * g.c * g.h * g.w) }
             }
         }
         return dx

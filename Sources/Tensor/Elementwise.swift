@@ -110,12 +110,14 @@ public enum Elementwise {
         return dx
     }
 
-    /// GELU, erf form: 0.5 x (1 + erf(x / sqrt 2)).
+    /// GELU, erf form: 0.5 x (1 + erf(x / sqrt 2)), SIMD (FastMath.erf).
     public static func gelu(_ x: Tensor) -> Tensor {
         let y = Tensor(shape: x.shape)
         let xp = x.data, yp = y.data
         Parallel.for(x.count, grain: 1 << 12) { r in
-            for i in r { let v = xp[i]; yp[i] = 0.5 * v * (1 + erf(v * 0.70710678118654752)) }
+            FastMath.map(xp + r.lowerBound, yp + r.lowerBound, r.count) { v in
+                0.5 * v * (1 + FastMath.erf(v * 0.70710678118654752))
+            }
         }
         return y
     }
@@ -125,11 +127,14 @@ public enum Elementwise {
         let dx = Tensor(shape: x.shape)
         let xp = x.data, gp = g.data, dp = dx.data
         Parallel.for(x.count, grain: 1 << 12) { r in
-            for i in r {
-                let v = xp[i]
-                let cdf = 0.5 * (1 + erf(v * 0.70710678118654752))
-                let pdf = exp(-0.5 * v * v) * 0.39894228040143268
-                dp[i] = gp[i] * (cdf + v * pdf)
+            var i = r.lowerBound
+            while i < r.upperBound {
+                let k = min(8, r.upperBound &- i)
+                let v = FastMath.load(xp + i, k), gv = FastMath.load(gp + i, k)
+                let cdf = 0.5 * (1 + FastMath.erf(v * 0.70710678118654752))
+                let pdf = FastMath.exp(-0.5 * v * v) * 0.39894228040143268
+                FastMath.store(gv * (cdf + v * pdf), dp + i, k)
+                i &+= 8
             }
         }
         return dx

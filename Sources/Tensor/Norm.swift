@@ -109,17 +109,29 @@ public enum LayerNormKernel {
         Parallel.blocks(nb) { b in
             let pg = pp + b * 2 * d, pb = pg + d
             for row in (b * blockRows)..<min(rows, (b + 1) * blockRows) {
-                let s = xp + row * d, g = gyp + row * d, mu = mp[row], iv = ip[row]
-                var sdh = 0.0, sdhx = 0.0
-                for i in 0..<d {
-                    let xh = (s[i] - mu) * iv
-                    pg[i] += g[i] * xh; pb[i] += g[i]
-                    let dh = Double(g[i] * gp[i])
-                    sdh += dh; sdhx += dh * Double(xh)
+                let s = xp + row * d, g = gyp + row * d, iv = ip[row]
+                let muv = SIMD8<Float>(repeating: mp[row]), ivv = SIMD8<Float>(repeating: iv)
+                var sdh = SIMD8<Float>(), sdhx = SIMD8<Float>()
+                var i = 0
+                while i < d {                                    // SIMD8 over the row (tail zero-padded)
+                    let k = min(8, d - i)
+                    let gv = FastMath.load(g + i, k), xh = (FastMath.load(s + i, k) - muv) * ivv
+                    FastMath.store(FastMath.load(pg + i, k) + gv * xh, pg + i, k)
+                    FastMath.store(FastMath.load(pb + i, k) + gv, pb + i, k)
+                    let dh = gv * FastMath.load(gp + i, k)
+                    sdh += dh; sdhx += dh * xh
+                    i += 8
                 }
                 guard let dxp else { continue }
-                let o = dxp + row * d, a = Float(sdh / Double(d)), c = Float(sdhx / Double(d))
-                for i in 0..<d { o[i] = iv * (g[i] * gp[i] - a - (s[i] - mu) * iv * c) }
+                let o = dxp + row * d
+                let a = SIMD8<Float>(repeating: sdh.sum() / Float(d)), c = SIMD8<Float>(repeating: sdhx.sum() / Float(d))
+                i = 0
+                while i < d {
+                    let k = min(8, d - i)
+                    let gv = FastMath.load(g + i, k), xh = (FastMath.load(s + i, k) - muv) * ivv
+                    FastMath.store(ivv * (gv * FastMath.load(gp + i, k) - a - xh * c), o + i, k)
+                    i += 8
+                }
             }
         }
         let dgamma = Tensor(zeros: [d]), dbeta = Tensor(zeros: [d])

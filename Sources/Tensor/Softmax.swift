@@ -19,8 +19,10 @@ public enum SoftmaxKernel {
                     let s = xp + row * c, d = yp + row * c
                     var m = -Float.infinity
                     for i in 0..<c { m = max(m, s[i]) }
+                    let mv = SIMD8<Float>(repeating: m)
+                    FastMath.map(s, d, c) { FastMath.exp($0 - mv) }
                     var z: Float = 0
-                    for i in 0..<c { let e = Foundation.exp(s[i] - m); d[i] = e; z += e }
+                    for i in 0..<c { z += d[i] }
                     if log { let l = m + Foundation.log(z); for i in 0..<c { d[i] = s[i] - l } }
                     else { let iz = 1 / z; for i in 0..<c { d[i] *= iz } }
                 }
@@ -35,10 +37,20 @@ public enum SoftmaxKernel {
                 let s = xp + o * c * inner + p0, d = yp + o * c * inner + p0
                 for p in 0..<len { m[p] = -Float.infinity; z[p] = 0 }
                 for ch in 0..<c { let row = s + ch * inner; for p in 0..<len { m[p] = max(m[p], row[p]) } }
-                for ch in 0..<c {
-                    let row = s + ch * inner, out = d + ch * inner
-                    for p in 0..<len { let e = Foundation.exp(row[p] - m[p]); out[p] = e; z[p] += e }
-                }
+                m.withUnsafeBufferPointer { mb in z.withUnsafeMutableBufferPointer { zb in
+                    let mp = mb.baseAddress!, zp = zb.baseAddress!
+                    for ch in 0..<c {
+                        let row = s + ch * inner, out = d + ch * inner
+                        var p = 0
+                        while p < len {
+                            let k = min(8, len - p)
+                            let e = FastMath.exp(FastMath.load(row + p, k) - FastMath.load(mp + p, k))
+                            FastMath.store(e, out + p, k)
+                            FastMath.store(FastMath.load(zp + p, k) + e, zp + p, k)
+                            p += 8
+                        }
+                    }
+                } }
                 if log {
                     for p in 0..<len { z[p] = m[p] + Foundation.log(z[p]) }
                     for ch in 0..<c { let row = s + ch * inner, out = d + ch * inner; for p in 0..<len { out[p] = row[p] - z[p] } }
@@ -51,22 +63,51 @@ public enum SoftmaxKernel {
         return y
     }
 
-    /// softmax: dx = y * (g - sum_c g*y); log-softmax: dx = g - exp(y) * sum_c g.
+    /// softmax: dx = y * (g - sum_c g*y); log-softmax: dx = g - exp(y) * sum_c g. Pixel blocks
+    /// of 256, channel rows vectorised.
     public static func backward(_ g: Tensor, output y: Tensor, axis: Int, log: Bool) -> Tensor {
         let (outer, c, inner) = dims(y.shape, axis)
         let dx = Tensor(shape: y.shape)
         let gp = g.data, yp = y.data, dp = dx.data
-        Parallel.for(outer * inner, grain: 64) { r in
-            for job in r {
-                let o = job / inner, p = job % inner
-                let base = o * c * inner + p
-                var s: Float = 0
-                if log {
-                    for ch in 0..<c { s += gp[base + ch * inner] }
-                    for ch in 0..<c { let k = base + ch * inner; dp[k] = gp[k] - Foundation.exp(yp[k]) * s }
-                } else {
-                    for ch in 0..<c { let k = base + ch * inner; s += gp[k] * yp[k] }
-                    for ch in 0..<c { let k = base + ch * inner; dp[k] = yp[k] * (gp[k] - s) }
+        if inner == 1 {                                   // rows (attention): vectorise along the row
+            Parallel.for(outer, grain: 8) { r in
+                for row in r {
+                    let gr = gp + row * c, yr = yp + row * c, dr = dp + row * c
+                    let sv = SIMD8<Float>(repeating: log ? Reduce.sum(gr, c) : Reduce.dot(gr, yr, c))
+                    var p = 0
+                    while p < c {
+                        let k = min(8, c - p)
+                        let gv = FastMath.load(gr + p, k), yv = FastMath.load(yr + p, k)
+                        FastMath.store(log ? gv - FastMath.exp(yv) * sv : yv * (gv - sv), dr + p, k)
+                        p += 8
+                    }
+                }
+            }
+            return dx
+        }
+        let block = 256, nb = (inner + block - 1) / block
+        Parallel.for(outer * nb) { r in
+            var acc = [Float](repeating: 0, count: block)
+            acc.withUnsafeMutableBufferPointer { ab in
+                let s = ab.baseAddress!
+                for job in r {
+                    let o = job / nb, p0 = (job % nb) * block, len = min(block, inner - p0)
+                    let base = o * c * inner + p0
+                    s.update(repeating: 0, count: len)
+                    for ch in 0..<c {
+                        let gr = gp + base + ch * inner, yr = yp + base + ch * inner
+                        if log { for p in 0..<len { s[p] += gr[p] } } else { for p in 0..<len { s[p] += gr[p] * yr[p] } }
+                    }
+                    for ch in 0..<c {
+                        let gr = gp + base + ch * inner, yr = yp + base + ch * inner, dr = dp + base + ch * inner
+                        var p = 0
+                        while p < len {
+                            let k = min(8, len - p)
+                            let gv = FastMath.load(gr + p, k), yv = FastMath.load(yr + p, k), sv = FastMath.load(s + p, k)
+                            FastMath.store(log ? gv - FastMath.exp(yv) * sv : yv * (gv - sv), dr + p, k)
+                            p += 8
+                        }
+                    }
                 }
             }
         }
@@ -89,9 +130,21 @@ public enum CrossEntropyKernel {
                     let s = job / nb, p0 = (job % nb) * block, len = min(block, hw - p0)
                     let base = xp + s * c * hw + p0, o = op.baseAddress! + s * hw + p0
                     var m = [Float](repeating: -Float.infinity, count: len)
-                    for ch in 0..<c { let row = base + ch * hw; for p in 0..<len { m[p] = max(m[p], row[p]) } }
                     var z = [Float](repeating: 0, count: len)
-                    for ch in 0..<c { let row = base + ch * hw; for p in 0..<len { z[p] += Foundation.exp(row[p] - m[p]) } }
+                    m.withUnsafeMutableBufferPointer { mb in z.withUnsafeMutableBufferPointer { zb in
+                        let mp = mb.baseAddress!, zp = zb.baseAddress!
+                        for ch in 0..<c { let row = base + ch * hw; for p in 0..<len { mp[p] = max(mp[p], row[p]) } }
+                        for ch in 0..<c {
+                            let row = base + ch * hw
+                            var p = 0
+                            while p < len {
+                                let k = min(8, len - p)
+                                let e = FastMath.exp(FastMath.load(row + p, k) - FastMath.load(mp + p, k))
+                                FastMath.store(FastMath.load(zp + p, k) + e, zp + p, k)
+                                p += 8
+                            }
+                        }
+                    } }
                     for p in 0..<len { o[p] = m[p] + Foundation.log(z[p]) }
                 }
             }
@@ -105,22 +158,23 @@ public enum CrossEntropyKernel {
         let (n, c) = (x.shape[0], x.shape[1]), hw = x.count / max(n * c, 1)
         precondition(t.count == n * hw && (weight == nil || weight!.count == n * hw), "cross-entropy: shapes differ")
         let lse = logSumExp(x)
-        let nb = (n * hw + block - 1) / block
+        let perSample = (hw + block - 1) / block, nb = n * perSample      // blocks never span samples
         var partial = [Double](repeating: 0, count: nb), counts = [Int](repeating: 0, count: nb)
         let xp = x.data, tp = t.data, wp = weight?.data
         lse.withUnsafeBufferPointer { lb in partial.withUnsafeMutableBufferPointer { pb in counts.withUnsafeMutableBufferPointer { cb in
             nonisolated(unsafe) let (l, pp, cp) = (lb, pb, cb)
             Parallel.blocks(nb) { b in
+                let sidx = b / perSample, p0 = (b % perSample) * block, p1 = min(hw, p0 + block)
+                let plane = xp + sidx * c * hw, off = sidx * hw
                 var s = 0.0, k = 0
-                for i in (b * block)..<min(n * hw, (b + 1) * block) {
-                    let label = Int(tp[i])
+                for p in p0..<p1 {
+                    let label = Int(tp[off + p])
                     if label == 255 { continue }
                     precondition(label < c, "cross-entropy: label \(label) >= \(c) classes")
                     k += 1
-                    let w = wp?[i] ?? 1
+                    let w = wp?[off + p] ?? 1
                     if w == 0 { continue }
-                    let sidx = i / hw, p = i % hw
-                    s += Double(w) * Double(l[i] - xp[(sidx * c + label) * hw + p])
+                    s += Double(w) * Double(l[off + p] - plane[label * hw + p])
                 }
                 pp[b] = s; cp[b] = k
             }
@@ -138,13 +192,18 @@ public enum CrossEntropyKernel {
             Parallel.for(n * c) { r in
                 for plane in r {
                     let s = plane / c, ch = plane % c
-                    let row = xp + plane * hw, d = dp + plane * hw
+                    let row = xp + plane * hw, d = dp + plane * hw, lp = l.baseAddress! + s * hw
+                    var q = 0
+                    while q < hw {                                   // probabilities, eight at a time
+                        let k = min(8, hw - q)
+                        FastMath.store(FastMath.exp(FastMath.load(row + q, k) - FastMath.load(lp + q, k)), d + q, k)
+                        q += 8
+                    }
                     for p in 0..<hw {
                         let i = s * hw + p, label = tp[i]
                         if label == 255 { d[p] = 0; continue }
                         let w = (wp?[i] ?? 1) * scale
-                        let prob = Foundation.exp(row[p] - l[i])
-                        d[p] = w * (Int(label) == ch ? prob - 1 : prob)
+                        d[p] = w * (Int(label) == ch ? d[p] - 1 : d[p])
                     }
                 }
             }

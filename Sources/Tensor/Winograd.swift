@@ -11,6 +11,9 @@ extension Conv {
     /// the saved multiplies (measured, 1 thread: 2x256x21x21 forward 14.1 ms Winograd vs 8.9 ms
     /// im2col; 2x304x81x81 -> 256: 90 vs 152 ms; 2x64x81x81: 12.4 vs 13.2 ms).
     nonisolated(unsafe) public static var winogradMinTiles = 2048
+    /// Working-set cap of the transformed input and output (16 x (C + O) x tiles floats); larger
+    /// batches are processed in sample chunks.
+    nonisolated(unsafe) public static var winogradMaxBytes = 256 << 20
 
     public static func useWinograd(_ g: ConvGeometry) -> Bool {
         g.kh == 3 && g.kw == 3 && g.stride == 1 && g.dilation == 1 && g.groups == 1 && g.padding <= 2
@@ -82,9 +85,25 @@ extension Conv {
     /// y = conv(x, w) for the Winograd geometry; w given as [O, C, 3, 3] data.
     static func winogradForward(_ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ g: ConvGeometry,
                                 _ y: UnsafeMutablePointer<Float>) {
+        let u = winogradFilter(w, o: g.o, c: g.c)
+        for (s0, sub) in winogradChunks(g) {
+            winogradForwardChunk(x + s0 * g.c * g.h * g.w, u, sub, y + s0 * g.o * g.ho * g.wo)
+        }
+    }
+
+    /// Sample ranges whose transformed input and output (V and M) fit in `winogradMaxBytes`.
+    static func winogradChunks(_ g: ConvGeometry) -> [(Int, ConvGeometry)] {
+        let tiles = ((g.ho + 1) / 2) * ((g.wo + 1) / 2)
+        let perSample = 16 * (g.c + g.o) * tiles * 4
+        let step = max(1, winogradMaxBytes / max(perSample, 1))
+        return stride(from: 0, to: g.n, by: step).map { s0 in
+            (s0, ConvGeometry(input: [min(step, g.n - s0), g.c, g.h, g.w], weight: [g.o, g.c, 3, 3], padding: g.padding))
+        }
+    }
+
+    static func winogradForwardChunk(_ x: UnsafePointer<Float>, _ u: Tensor, _ g: ConvGeometry, _ y: UnsafeMutablePointer<Float>) {
         let (n, c, o, ho, wo) = (g.n, g.c, g.o, g.ho, g.wo)
         let th = (ho + 1) / 2, tw = (wo + 1) / 2, tilesPerSample = th * tw, t = n * tilesPerSample
-        let u = winogradFilter(w, o: o, c: c)
         let v = winogradInput(x, g), m = Tensor(shape: [16, o, t])
         let vp = v.data, ct = c * t
         for k in 0..<16 {
@@ -122,11 +141,39 @@ extension Conv {
     /// dw via Winograd: the adjoint of the forward transform. dU[k] = sum over tiles of
     /// (A dY A^T)[k] (x) V[k] (16 GEMMs [O, tiles] x [tiles, C]), then dw = G^T dU G.
     static func winogradBackwardWeight(_ dy: Tensor, _ x: Tensor, _ g: ConvGeometry) -> Tensor {
+        let (o, c) = (g.o, g.c)
+        let du = Tensor(shape: [16, o, c])
+        for (i, (s0, sub)) in winogradChunks(g).enumerated() {       // dU accumulates over sample chunks
+            winogradWeightChunk(dy.data + s0 * o * g.ho * g.wo, x.data + s0 * c * g.h * g.w, sub, du, accumulate: i > 0)
+        }
+        // dw = G^T dU G, G^T = [[1,.5,.5,0],[0,.5,-.5,0],[0,.5,.5,1]].
+        let dw = Tensor(shape: [o, c, 3, 3])
+        let dup = du.data, dwp = dw.data, oc = o * c
+        Parallel.for(oc, grain: 64) { r in
+            for idx in r {
+                func e(_ i: Int, _ j: Int) -> Float { dup[(4 &* i &+ j) &* oc &+ idx] }
+                func row(_ i: Int) -> SIMD4<Float> { SIMD4(e(i, 0), e(i, 1), e(i, 2), e(i, 3)) }
+                let (q0, q1, q2, q3) = (row(0), row(1), row(2), row(3))
+                let h0 = q0 + 0.5 * (q1 + q2), h1 = 0.5 * (q1 - q2), h2 = 0.5 * (q1 + q2) + q3   // G^T dU: 3 rows of 4
+                let out = dwp + idx &* 9
+                @inline(__always) func put(_ i: Int, _ hv: SIMD4<Float>) {
+                    out[3 &* i] = hv[0] + 0.5 * (hv[1] + hv[2])
+                    out[3 &* i &+ 1] = 0.5 * (hv[1] - hv[2])
+                    out[3 &* i &+ 2] = 0.5 * (hv[1] + hv[2]) + hv[3]
+                }
+                put(0, h0); put(1, h1); put(2, h2)
+            }
+        }
+        return dw
+    }
+
+    static func winogradWeightChunk(_ gp: UnsafePointer<Float>, _ xp: UnsafePointer<Float>, _ g: ConvGeometry, _ du: Tensor,
+                                    accumulate: Bool) {
         let (n, c, o, ho, wo) = (g.n, g.c, g.o, g.ho, g.wo)
         let th = (ho + 1) / 2, tw = (wo + 1) / 2, tilesPerSample = th * tw, t = n * tilesPerSample
-        let v = winogradInput(x.data, g)
+        let v = winogradInput(xp, g)
         let m = Tensor(shape: [16, o, t])
-        let mp = m.data, gp = dy.data, ot = o * t
+        let mp = m.data, ot = o * t
         // A dY A^T per (output channel, tile), A = [[1,0],[1,1],[1,-1],[0,-1]] (dY zero outside the map).
         Parallel.for(n * o) { r in
             for plane in r {
@@ -152,30 +199,10 @@ extension Conv {
                 }
             }
         }
-        let du = Tensor(shape: [16, o, c])
         for k in 0..<16 {
             Gemm.sgemm(transB: true, m: o, n: c, k: t, a: mp + k * ot, lda: t, b: v.data + k * c * t, ldb: t,
-                       c: du.data + k * o * c, ldc: c)
+                       beta: accumulate ? 1 : 0, c: du.data + k * o * c, ldc: c)
         }
-        // dw = G^T dU G, G^T = [[1,.5,.5,0],[0,.5,-.5,0],[0,.5,.5,1]].
-        let dw = Tensor(shape: [o, c, 3, 3])
-        let dup = du.data, dwp = dw.data, oc = o * c
-        Parallel.for(oc, grain: 64) { r in
-            for idx in r {
-                func e(_ i: Int, _ j: Int) -> Float { dup[(4 &* i &+ j) &* oc &+ idx] }
-                func row(_ i: Int) -> SIMD4<Float> { SIMD4(e(i, 0), e(i, 1), e(i, 2), e(i, 3)) }
-                let (q0, q1, q2, q3) = (row(0), row(1), row(2), row(3))
-                let h0 = q0 + 0.5 * (q1 + q2), h1 = 0.5 * (q1 - q2), h2 = 0.5 * (q1 + q2) + q3   // G^T dU: 3 rows of 4
-                let out = dwp + idx &* 9
-                @inline(__always) func put(_ i: Int, _ hv: SIMD4<Float>) {
-                    out[3 &* i] = hv[0] + 0.5 * (hv[1] + hv[2])
-                    out[3 &* i &+ 1] = 0.5 * (hv[1] - hv[2])
-                    out[3 &* i &+ 2] = 0.5 * (hv[1] + hv[2]) + hv[3]
-                }
-                put(0, h0); put(1, h1); put(2, h2)
-            }
-        }
-        return dw
     }
 
     /// dx via Winograd: dy convolved with the rotated, channel-swapped filter, padding 2 - p.

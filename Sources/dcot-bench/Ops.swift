@@ -16,6 +16,7 @@ struct OpsBench: ParsableCommand {
     @Flag(help: "One JSON object per line.") var json = false
     @Option(help: "Timed runs per measurement (the minimum is reported).") var runs: Int = 5
     @Option(help: "Only ops whose name contains this string.") var filter: String?
+    @Flag(help: "Split GEMMs over our own threads (OpenBLAS single-threaded).") var splitGemm = false
     @Option(help: "Winograd for stride-1 3x3 convs with at least this many channels (a huge value disables it).")
     var winogradMinChannels: Int = Conv.winogradMinChannels
     @Option(help: "Winograd only with at least this many 2x2 output tiles over the batch.")
@@ -23,6 +24,7 @@ struct OpsBench: ParsableCommand {
 
     func run() throws {
         Parallel.setThreads(threads)
+        Gemm.setSplitAcrossThreads(splitGemm)
         Conv.winogradMinChannels = winogradMinChannels
         Conv.winogradMinTiles = winogradMinTiles
         var bench = OpsRunner(runs: runs, json: json, filter: filter)
@@ -85,7 +87,7 @@ struct OpsRunner {
             let data = try! JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys])
             print(String(decoding: data, as: UTF8.self))
         } else {
-            let order = ["op", "direction", "ms", "sgemm_ms", "im2col_ms", "col2im_ms", "gflops", "sgemm_gflops", "ratio", "gbps", "copy_gbps"]
+            let order = ["op", "direction", "path", "ms", "sgemm_ms", "im2col_ms", "col2im_ms", "gflops", "sgemm_gflops", "ratio", "gbps", "copy_gbps"]
             let text = order.compactMap { k in fields[k].map { v -> String in
                 if let d = v as? Double { return "\(k)=\(String(format: "%.2f", d))" }
                 return "\(k)=\(v)"
@@ -135,6 +137,10 @@ struct OpsRunner {
         for c in OpsRunner.depthwise where wanted(c.0) { conv(c) }
         if wanted("mit_b2.stage1.attention") { attention("mit_b2.stage1.attention", dim: 64, heads: 1, sr: 8, size: 81) }
         if wanted("mit_b2.stage2.attention") { attention("mit_b2.stage2.attention", dim: 128, heads: 2, sr: 4, size: 41) }
+        if wanted("gelu") { elementwise("gelu", [batch, 256, 81, 81]) }
+        if wanted("softmax") { elementwise("softmax", [batch, 21, 321, 321]) }
+        if wanted("cross_entropy") { elementwise("cross_entropy", [batch, 21, 321, 321]) }
+        if wanted("layer_norm") { elementwise("layer_norm", [batch, 6561, 64]) }
         if wanted("batch_norm") { batchNorm(channels: 256, size: 81); batchNorm(channels: 64, size: 161) }
         if wanted("bilinear") {
             bilinear(channels: 256, from: 21, to: 81)
@@ -173,33 +179,25 @@ struct OpsRunner {
         }
         let (og, rows, howo, calls) = (geo.og, geo.colRows, geo.ho * geo.wo, batch * g)
         let gemms: [(Bool, Bool, Int, Int, Int)] = [(false, false, og, howo, rows), (true, false, rows, howo, og), (false, true, og, rows, howo)]
-        // Where the rest of the time goes: im2col (forward, backward-weight) and col2im (backward-input).
-        var layoutMs = 0.0
-        if !geo.isPointwise {
-            let col = Tensor(shape: [rows * howo])
-            let dx = Tensor(zeros: x.shape)
-            let i2c = time { for s in 0..<batch { for gi in 0..<g { Conv.im2col(x.data + s * cin * size * size, geo, gi * geo.cg, col.data) } } }
-            let c2i = time { for s in 0..<batch { for gi in 0..<g { Conv.col2im(col.data, geo, gi * geo.cg, dx.data + s * cin * size * size) } } }
-            layoutMs = i2c
-            _ = c2i
-            layoutMs = 0
-            for ((dir, body), (ta, tb, m, n, kk)) in zip(ops, gemms) {
-                let (ref, flops) = sgemmBody(transA: ta, transB: tb, m: m, n: n, k: kk, calls: calls)
-                let (ms, refMs) = timePair(body, ref)
-                let sg = flops / refMs / 1e6
-                emit(["op": name, "shape": shape, "direction": dir, "ms": ms, "gflops": gf(ms), "sgemm_gflops": sg,
-                      "ratio": gf(ms) / sg, "gemm": "M=\(m) N=\(n) K=\(kk)\(ta ? " A^T" : "")\(tb ? " B^T" : "") x\(calls)",
-                      "sgemm_ms": refMs, dir == "backward-input" ? "col2im_ms" : "im2col_ms": dir == "backward-input" ? c2i : i2c])
-            }
-            return
+        // Where the rest of the time goes: im2col (forward, backward-weight), col2im (backward-input).
+        var layout: [String: Any] = [:]
+        if !geo.isPointwise && !Conv.useWinograd(geo) {
+            let col = Tensor(shape: [rows * howo]), dx = Tensor(zeros: x.shape)
+            let plane = cin * size * size
+            let i2c = time { for s in 0..<batch { for gi in 0..<g { Conv.im2col(x.data + s * plane, geo, gi * geo.cg, col.data) } } }
+            let c2i = time { for s in 0..<batch { for gi in 0..<g { Conv.col2im(col.data, geo, gi * geo.cg, dx.data + s * plane) } } }
+            layout = ["forward": i2c, "backward-input": c2i, "backward-weight": i2c]
         }
-        _ = layoutMs
         for ((dir, body), (ta, tb, m, n, kk)) in zip(ops, gemms) {
             let (ref, flops) = sgemmBody(transA: ta, transB: tb, m: m, n: n, k: kk, calls: calls)
             let (ms, refMs) = timePair(body, ref)
             let sg = flops / refMs / 1e6
-            emit(["op": name, "shape": shape, "direction": dir, "ms": ms, "gflops": gf(ms), "sgemm_gflops": sg,
-                  "ratio": gf(ms) / sg, "gemm": "M=\(m) N=\(n) K=\(kk)\(ta ? " A^T" : "")\(tb ? " B^T" : "") x\(calls)", "sgemm_ms": refMs])
+            var fields: [String: Any] = [
+                "op": name, "shape": shape, "direction": dir, "ms": ms, "gflops": gf(ms), "sgemm_gflops": sg, "ratio": gf(ms) / sg,
+                "gemm": "M=\(m) N=\(n) K=\(kk)\(ta ? " A^T" : "")\(tb ? " B^T" : "") x\(calls)", "sgemm_ms": refMs,
+                "path": Conv.useWinograd(geo) ? "winograd" : geo.isPointwise ? "gemm" : "im2col+gemm"]
+            if let t = layout[dir] { fields[dir == "backward-input" ? "col2im_ms" : "im2col_ms"] = t }
+            emit(fields)
         }
     }
 
@@ -220,6 +218,33 @@ struct OpsRunner {
               "gemm": "QK^T M=\(n) N=\(m) K=\(hd)"])
         emit(["op": name, "shape": shape, "direction": "backward-input+weight", "ms": both - fwd,
               "gflops": 2 * flops / (both - fwd) / 1e6, "sgemm_gflops": sg, "gemm": "QK^T M=\(n) N=\(m) K=\(hd)"])
+    }
+
+    /// Memory-bound ops through the autograd front end: forward, and backward (forward + backward
+    /// minus forward). gbps counts one read of the input and one write of the output.
+    func elementwise(_ name: String, _ shape: [Int]) {
+        let x = Variable(Tensor.uniform(shape, -3, 3, seed: 1), requiresGrad: true)
+        let d = shape.last!
+        let gamma = Variable(Tensor(shape: [d], repeating: 1), requiresGrad: true), beta = Variable(Tensor(zeros: [d]), requiresGrad: true)
+        let labels = LabelMap(shape: [shape[0]] + Array(shape.dropFirst(2)))
+        for i in 0..<labels.count { labels[i] = UInt8(i % 21) }
+        let f: () -> Variable = {
+            switch name {
+            case "gelu": return gelu(x)
+            case "softmax": return softmax(x, axis: 1)
+            case "cross_entropy": return crossEntropy(x, labels)
+            default: return layerNorm(x, weight: gamma, bias: beta, eps: 1e-6)
+            }
+        }
+        let cot = Tensor.uniform(f().value.shape, seed: 2)
+        Tape.reset()
+        let fwd = time { _ = withNoGrad { f() } }
+        let both = time { backward(f(), seed: cot); x.zeroGrad(); gamma.zeroGrad(); beta.zeroGrad() }
+        let bytes = Double(2 * x.value.count * 4)
+        emit(["op": name, "shape": "\(shape)", "direction": "forward", "ms": fwd, "gbps": bytes / fwd / 1e6, "copy_gbps": copyGBps,
+              "gflops": NSNull(), "sgemm_gflops": NSNull()])
+        emit(["op": name, "shape": "\(shape)", "direction": "backward-input", "ms": both - fwd, "gbps": bytes / (both - fwd) / 1e6,
+              "copy_gbps": copyGBps, "gflops": NSNull(), "sgemm_gflops": NSNull()])
     }
 
     func batchNorm(channels c: Int, size: Int) {

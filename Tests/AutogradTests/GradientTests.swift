@@ -77,6 +77,9 @@ final class GradientTests: XCTestCase {
         gradCheck([a, b]) { v in concat([v[0], v[1], v[0]], axis: 1) }
         gradCheck([a]) { v in let p = split(v[0], sizes: [1, 2]); return mul(p[1], concat([p[0], p[0]])) }
         gradCheck([a]) { v in permute(v[0], [0, 2, 3, 1]) }
+        gradCheck([u([2, 1, 3, 4], 5)]) { v in permute(v[0], [0, 2, 1, 3]) }     // only a size-1 axis moves: a view
+        let p = permute(Variable(Tensor(shape: [2, 1, 3], values: [0, 1, 2, 3, 4, 5])), [1, 2, 0]).value
+        XCTAssertEqual(p.shape, [1, 3, 2]); XCTAssertEqual(p.array, [0, 3, 1, 4, 2, 5])
         gradCheck([a]) { v in transpose(reshape(v[0], [6, 20]), 0, 1) }
         gradCheck([a]) { v in sum(v[0]) }
         gradCheck([a]) { v in mean(v[0]) }

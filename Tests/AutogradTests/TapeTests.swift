@@ -73,20 +73,28 @@ final class TapeTests: XCTestCase {
             let x = Variable(Tensor.uniform([2, 16, 33, 35], seed: 3), requiresGrad: true)
             let w = Variable(Tensor.uniform([64, 16, 3, 3], seed: 4), requiresGrad: true)
             let dw = Variable(Tensor.uniform([64, 1, 3, 3], seed: 5), requiresGrad: true)
+            let w2 = Variable(Tensor.uniform([32, 64, 3, 3], seed: 6), requiresGrad: true)
             let g = Variable(Tensor(shape: [64], repeating: 1), requiresGrad: true), b = Variable(Tensor(zeros: [64]), requiresGrad: true)
             var y = relu(batchNorm2d(conv2d(x, w, stride: 2, padding: 1), weight: g, bias: b,
                                      runningMean: Tensor(zeros: [64]), runningVar: Tensor(shape: [64], repeating: 1), training: true))
             y = gelu(conv2d(y, dw, padding: 1, groups: 64))
+            y = softmax(conv2d(y, w2, padding: 1), axis: 1)                  // Winograd (thresholds lowered below)
             let t = LabelMap(shape: [2, 17, 18])
             for i in 0..<t.count { t[i] = UInt8(i % 7 == 0 ? 255 : i % 5) }
             let logits = slice(resizeBilinear(y, height: 17, width: 18, alignCorners: false), axis: 1, start: 0, length: 5)
             let loss = crossEntropy(logits, t)
             backward(loss)
-            return [loss.value.array, x.grad!.array, w.grad!.array, dw.grad!.array, g.grad!.array]
+            return [loss.value.array, x.grad!.array, w.grad!.array, dw.grad!.array, g.grad!.array, w2.grad!.array]
         }
+        let savedTiles = Conv.winogradMinTiles
+        Conv.winogradMinTiles = 1
+        defer { Conv.winogradMinTiles = savedTiles }
         Parallel.setThreads(1)
         let one = step()
         Parallel.setThreads(2)
+        XCTAssertEqual(one, step())
+        Gemm.setSplitAcrossThreads(true)                 // GEMMs split over our workers instead
+        defer { Gemm.setSplitAcrossThreads(false) }
         XCTAssertEqual(one, step())
     }
 }

@@ -36,6 +36,38 @@ final class ModuleTests: XCTestCase {
         XCTAssertTrue(m.bn.training)
     }
 
+    /// After one warm-up step, a training step takes every tensor buffer from the pool.
+    func testTrainingStepReusesPooledBuffers() {
+        let m = Block()
+        let t = LabelMap(shape: [2, 8, 12])
+        for i in 0..<t.count { t[i] = UInt8(i % 4) }
+        func step() {
+            let x = Variable(Tensor.uniform([2, 3, 4, 6], seed: 1))
+            let y = m(x)                                                  // [2, 24, 4]
+            let logits = resizeBilinear(reshape(transpose(y, 1, 2), [2, 4, 4, 6]), height: 8, width: 12, alignCorners: true)
+            backward(crossEntropy(logits, t))
+            m.zeroGrad()
+        }
+        step(); step()
+        let misses = BufferPool.shared.misses
+        step()
+        XCTAssertEqual(BufferPool.shared.misses, misses, "a warm training step allocated new buffers")
+    }
+
+    func testModuleListNames() {
+        final class Net: Module {
+            let layers = ModuleList([Conv2d(2, 3, kernelSize: 1, bias: false), Conv2d(3, 3, kernelSize: 3, padding: 1)])
+            let bn = ModuleList([BatchNorm2d(3)])
+            var training = true
+            var children: [(String, any Module)] { [("layer1", layers), ("bn", bn)] }
+        }
+        let net = Net()
+        XCTAssertEqual(net.namedParameters().map { $0.0 }, ["layer1.0.weight", "layer1.1.weight", "layer1.1.bias", "bn.0.weight",
+                                                             "bn.0.bias", "bn.0.running_mean", "bn.0.running_var", "bn.0.num_batches_tracked"])
+        net.eval()
+        XCTAssertFalse(net.bn[0].training)
+    }
+
     func testParameterGradientsOfComposition() {
         let m = Block()
         let x = Variable(Tensor.uniform([2, 3, 4, 6], seed: 3))

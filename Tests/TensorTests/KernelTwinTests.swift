@@ -1,4 +1,5 @@
 // Fast kernels against their naive twins on random shapes, determinism, and the buffer pool.
+import Foundation
 import XCTest
 import Tensor
 
@@ -23,6 +24,7 @@ final class KernelTwinTests: XCTestCase {
             (1, 4, 6, 6, 8, 2, 2, 0, 1, 1), (1, 4, 9, 9, 4, 3, 1, 4, 3, 2),
             (2, 3, 5, 37, 3, 3, 1, 1, 1, 3), (1, 4, 20, 33, 4, 3, 1, 2, 2, 4), (1, 3, 9, 17, 3, 3, 1, 0, 1, 3),
             (1, 2, 8, 19, 2, 3, 1, 3, 2, 2), (1, 2, 9, 23, 2, 3, 2, 1, 1, 2),
+            (2, 4, 9, 8, 6, 1, 2, 0, 1, 1), (1, 4, 10, 11, 3, 1, 3, 0, 1, 1), (1, 4, 7, 7, 4, 1, 2, 0, 1, 2),
         ]
         for (idx, t) in cases.enumerated() {
             let (n, c, h, w, o, k, s, p, d, g) = t
@@ -41,9 +43,9 @@ final class KernelTwinTests: XCTestCase {
 
     func testWinogradMatchesNaive() {
         // (n, c, h, w, o, pad): odd sizes, partial edge tiles, paddings 0..2.
-        let saved = Conv.winogradMinTiles
+        let saved = (Conv.winogradMinTiles, Conv.winogradMaxBytes)
         Conv.winogradMinTiles = 1
-        defer { Conv.winogradMinTiles = saved }
+        defer { (Conv.winogradMinTiles, Conv.winogradMaxBytes) = saved }
         let cases = [(2, 16, 7, 9, 17, 1), (1, 19, 10, 5, 16, 0), (2, 16, 6, 11, 18, 2), (1, 20, 3, 3, 16, 1), (1, 16, 1, 4, 16, 2)]
         for (idx, (n, c, h, w, o, p)) in cases.enumerated() {
             let x = Tensor.uniform([n, c, h, w], seed: UInt64(idx)), wt = Tensor.uniform([o, c, 3, 3], seed: UInt64(50 + idx))
@@ -54,6 +56,11 @@ final class KernelTwinTests: XCTestCase {
             let (dxN, dwN) = ConvNaive.backward(dy, x, wt, geo)
             close(Conv.backwardInput(dy, wt, geo), dxN, atol: 2e-4, "winograd backward input \(idx)")
             close(Conv.backwardWeight(dy, x, geo), dwN, atol: 5e-4, "winograd backward weight \(idx)")
+            Conv.winogradMaxBytes = 1                                     // one sample per chunk
+            close(Conv.forward(x, wt, bias: nil, geo), ConvNaive.forward(x, wt, bias: nil, geo), atol: 2e-4, "chunked forward \(idx)")
+            close(Conv.backwardInput(dy, wt, geo), dxN, atol: 2e-4, "chunked backward input \(idx)")
+            close(Conv.backwardWeight(dy, x, geo), dwN, atol: 5e-4, "chunked backward weight \(idx)")
+            Conv.winogradMaxBytes = saved.1
         }
     }
 
@@ -67,6 +74,24 @@ final class KernelTwinTests: XCTestCase {
                 close(c1, c2, "gemm \(m)x\(n)x\(k) \(ta) \(tb)")
             }
         }
+    }
+
+    func testFastMathMatchesLibm() {
+        var worstExp = 0.0, worstErf = 0.0
+        for i in 0..<200_001 {
+            let x = Float(-87 + 95 * Double(i) / 200_000)                 // [-87, 8]
+            let e = Double(FastMath.exp(x)), ref = Foundation.exp(Double(x))
+            worstExp = max(worstExp, abs(e - ref) / ref)
+            let z = Float(-6 + 12 * Double(i) / 200_000)
+            worstErf = max(worstErf, abs(Double(FastMath.erf(z)) - Foundation.erf(Double(z))))
+        }
+        XCTAssertLessThan(worstExp, 3e-7, "exp relative error")
+        XCTAssertLessThan(worstErf, 6e-7, "erf absolute error (A-S bound 1.5e-7 plus float32 rounding)")
+        XCTAssertEqual(FastMath.exp(-200), 0)                             // underflow flushes to 0
+        XCTAssertEqual(FastMath.exp(-1e6), 0)
+        XCTAssertEqual(FastMath.exp(0), 1)
+        let v = SIMD8<Float>(-3, -1, -0.5, 0, 0.25, 1, 2, 5)
+        for k in 0..<8 { XCTAssertEqual(FastMath.erf(v)[k], FastMath.erf(v[k])) }
     }
 
     func testReductionsMatchDouble() {
