@@ -22,12 +22,15 @@ struct ModelBench: ParsableCommand {
     @Option(help: "Threads for our parallel loops and OpenBLAS.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Timed train steps (median reported) after one warm-up step.") var runs: Int = 3
     @Flag(help: "One JSON object.") var json = false
+    @Option(help: "Tap-skipping atrous convs when they keep at most this fraction of im2col's work (0 disables).")
+    var atrousMaxKept: Double = AtrousConv.maxKeptFraction
     @Option(help: "Load the whole model strictly from this safetensors file (default: random weights).") var weights: String?
     @Option(help: "Load pretrained backbone weights strictly from this safetensors file.") var pretrained: String?
 
     func run() throws {
         runReportingErrors {
             Parallel.setThreads(threads)
+            AtrousConv.maxKeptFraction = atrousMaxKept
             let cfg = try ModelConfig.load(config)
             let model = try Segmentor(config: cfg, seed: 0)
             if let weights { try Checkpoint.load(into: model, from: weights) }
