@@ -24,6 +24,7 @@ struct ModelBench: ParsableCommand {
     @Flag(help: "One JSON object.") var json = false
     @Option(help: "Tap-skipping atrous convs when they keep at most this fraction of im2col's work (0 disables).")
     var atrousMaxKept: Double = AtrousConv.maxKeptFraction
+    @Flag(help: "Split large GEMMs over our workers (OpenBLAS single-threaded).") var splitGemm = false
     @Option(help: "Load the whole model strictly from this safetensors file (default: random weights).") var weights: String?
     @Option(help: "Load pretrained backbone weights strictly from this safetensors file.") var pretrained: String?
 
@@ -31,13 +32,14 @@ struct ModelBench: ParsableCommand {
         runReportingErrors {
             Parallel.setThreads(threads)
             AtrousConv.maxKeptFraction = atrousMaxKept
+            if splitGemm { Gemm.setSplitAcrossThreads(true) }
             let cfg = try ModelConfig.load(config)
             let model = try Segmentor(config: cfg, seed: 0)
             if let weights { try Checkpoint.load(into: model, from: weights) }
             if let pretrained { try Checkpoint.initializeBackbone(model.backbone, name: cfg.backbone, pretrained: pretrained) }
             let result = ModelBenchRunner(model: model, batch: batch, crop: crop, runs: runs).measure()
             var out: [String: Any] = ["model": URL(fileURLWithPath: config).deletingPathExtension().lastPathComponent,
-                                      "backbone": cfg.backbone, "batch": batch, "crop": crop, "threads": threads]
+                                      "backbone": cfg.backbone, "batch": batch, "crop": crop, "threads": threads, "split_gemm": splitGemm]
             out.merge(result) { a, _ in a }
             if json {
                 let data = try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])
