@@ -67,8 +67,7 @@ public final class DeepLabV3PlusHead: DecodeHead {
         classifier = conv(channels, nclass, 1, bias: true, seeds: &seeds)
         for (_, p) in namedParameters() where p.name == "weight" && p.shape.count == 4 && p !== classifier.weight {
             let s = p.shape
-            let t = Tensor.normal(s, std: (2 / Float(s[0] * s[2] * s[3])).squareRoot(), seed: seeds.next())
-            p.value.data.update(from: t.data, count: t.count)
+            fillNormal(p.value, std: (2 / Float(s[0] * s[2] * s[3])).squareRoot(), seed: seeds.next())
         }
     }
 

@@ -168,8 +168,7 @@ public final class MixVisionTransformer: Backbone {
             } else if s.count == 4 {
                 let groups = s[1] == 1 && !name.contains("projection") ? s[0] : 1
                 let fanOut = s[0] * s[2] * s[3] / groups
-                let t = Tensor.normal(s, std: (2 / Float(fanOut)).squareRoot(), seed: seeds.next())
-                p.value.data.update(from: t.data, count: t.count)
+                fillNormal(p.value, std: (2 / Float(fanOut)).squareRoot(), seed: seeds.next())
             } else if name.hasSuffix(".bias") && !name.contains("norm") {
                 p.value.fill(0)
             }

@@ -71,13 +71,17 @@ struct ModelBenchRunner {
         let sgd = SGD([ParamGroup(groups.backbone, lr: 0.002), ParamGroup(groups.head, lr: 0.02)], momentum: 0.9, weightDecay: 1e-4)
 
         model.train()
+        var phases: [[Double]] = [[], [], []]                          // forward + loss, backward, SGD
         func step() {
             sgd.zeroGrad()
-            let loss = crossEntropy(model(Variable(x), outputSize: size, seed: 3), labels)
-            backward(loss)
-            sgd.step()
+            var loss: Variable!
+            let f = timeMs { loss = crossEntropy(model(Variable(x), outputSize: size, seed: 3), labels) }
+            let b = timeMs { backward(loss) }
+            let o = timeMs { sgd.step() }
+            phases[0].append(f); phases[1].append(b); phases[2].append(o)
         }
         step()                                                         // warm-up: pools, momentum buffers
+        phases = [[], [], []]
         var train: [Double] = []
         for _ in 0..<runs { train.append(timeMs(step)) }
 
@@ -92,6 +96,7 @@ struct ModelBenchRunner {
         getrusage(RUSAGE_SELF.rawValue, &usage)
         return ["ms_train_step": median(train), "ms_inference": median(inference),
                 "gflop_per_step": 3 * flops / 1e9, "peak_rss_mb": Double(usage.ru_maxrss) / 1024,
+                "ms_forward": median(phases[0]), "ms_backward": median(phases[1]), "ms_sgd": median(phases[2]),
                 "ms_train_step_all": train, "ms_train_step_min": train.min()!, "ms_inference_min": inference.min()!]
     }
 
