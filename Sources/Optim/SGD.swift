@@ -104,11 +104,23 @@ public final class AdamW: Optimizer {
         }
     }
 
+    /// exp_avg.<name>, exp_avg_sq.<name>, and "step" (the bias-correction count, shape [1]).
     public func state() -> [(String, Tensor)] {
-        groups.flatMap { $0.parameters.flatMap { n, p -> [(String, Tensor)] in
+        [("step", Tensor(shape: [1], values: [Float(steps)]))] + groups.flatMap { $0.parameters.flatMap { n, p -> [(String, Tensor)] in
             let k = ObjectIdentifier(p)
             return (m[k].map { [("exp_avg." + n, $0)] } ?? []) + (v[k].map { [("exp_avg_sq." + n, $0)] } ?? [])
         } }
+    }
+
+    /// Restores moments and the step count written by `state()`.
+    public func loadState(_ named: [String: Tensor]) {
+        if let s = named["step"] { steps = Int(s[0]) }
+        for g in groups {
+            for (n, p) in g.parameters {
+                if let t = named["exp_avg." + n] { m[ObjectIdentifier(p)] = t }
+                if let t = named["exp_avg_sq." + n] { v[ObjectIdentifier(p)] = t }
+            }
+        }
     }
 }
 
