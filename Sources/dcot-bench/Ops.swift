@@ -1,7 +1,8 @@
 // `dcot-bench ops`: kernel timings at the shapes the models run (batch 2, 321 x 321 crops).
 // One JSON object per line: op, shape, direction, ms (min of runs), gflops, and sgemm_gflops =
-// cblas_sgemm on the same M, N, K (same transposes) in the same run; memory-bound ops report
-// gbps against copy_gbps (a large memcpy measured in the same run).
+// cblas_sgemm on the same M, N, K (same transposes) in the same run (with --split-gemm: the same
+// split GEMM); memory-bound ops report gbps against copy_gbps (a large memcpy, same run).
+// Attention times its whole backward (input and parameter gradients): "backward-input+weight".
 import ArgumentParser
 import Foundation
 import COpenBLAS
@@ -17,6 +18,8 @@ struct OpsBench: ParsableCommand {
     @Option(help: "Timed runs per measurement (the minimum is reported).") var runs: Int = 5
     @Option(help: "Only ops whose name contains this string.") var filter: String?
     @Flag(help: "Split GEMMs over our own threads (OpenBLAS single-threaded).") var splitGemm = false
+    @Option(help: "OpenBLAS thread timeout exponent, 4...30 (spin 2^N cycles after a GEMM; OpenBLAS default 28).")
+    var blasThreadTimeout: Int?
     @Option(help: "Winograd for stride-1 3x3 convs with at least this many channels (a huge value disables it).")
     var winogradMinChannels: Int = Conv.winogradMinChannels
     @Option(help: "Winograd only with at least this many 2x2 output tiles over the batch.")
@@ -25,6 +28,7 @@ struct OpsBench: ParsableCommand {
     func run() throws {
         Parallel.setThreads(threads)
         Gemm.setSplitAcrossThreads(splitGemm)
+        if let blasThreadTimeout { BLAS.setThreadTimeout(exponent: blasThreadTimeout) }
         Conv.winogradMinChannels = winogradMinChannels
         Conv.winogradMinTiles = winogradMinTiles
         var bench = OpsRunner(runs: runs, json: json, filter: filter)
@@ -32,6 +36,7 @@ struct OpsBench: ParsableCommand {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         bench.emit(["op": "summary", "threads": threads, "peak_rss_mb": Double(usage.ru_maxrss) / 1024,
+                    "blas_idle_burn_ms_per_200ms": BLAS.idleBurnAfterGemm(),
                     "copy_gbps": bench.copyGBps, "blas": String(cString: openblas_get_config())])
     }
 }
@@ -248,22 +253,30 @@ struct OpsRunner {
     }
 
     func batchNorm(channels c: Int, size: Int) {
-        let x = Variable(Tensor.uniform([batch, c, size, size], seed: 1), requiresGrad: true)
-        let gamma = Variable(Tensor(shape: [c], repeating: 1), requiresGrad: true), beta = Variable(Tensor(zeros: [c]), requiresGrad: true)
+        let xv = Tensor.uniform([batch, c, size, size], seed: 1)
         let rm = Tensor(zeros: [c]), rv = Tensor(shape: [c], repeating: 1)
-        let dy = Tensor.uniform(x.shape, seed: 2)
+        let dy = Tensor.uniform(xv.shape, seed: 2)
         let shape = "x[\(batch),\(c),\(size),\(size)] train"
-        let bytes = Double(x.value.count * 4)
-        let fwd = time { _ = withNoGrad { batchNorm2d(x, weight: gamma, bias: beta, runningMean: rm, runningVar: rv, training: true) } }
-        let both = time {
-            backward(batchNorm2d(x, weight: gamma, bias: beta, runningMean: rm, runningVar: rv, training: true), seed: dy)
-            x.zeroGrad(); gamma.zeroGrad(); beta.zeroGrad()
+        let bytes = Double(xv.count * 4)
+        func step(inputGrad: Bool, weightGrad: Bool) -> () -> Void {
+            let x = Variable(xv, requiresGrad: inputGrad)
+            let gamma = Variable(Tensor(shape: [c], repeating: 1), requiresGrad: weightGrad)
+            let beta = Variable(Tensor(zeros: [c]), requiresGrad: weightGrad)
+            return {
+                backward(batchNorm2d(x, weight: gamma, bias: beta, runningMean: rm, runningVar: rv, training: true), seed: dy)
+                x.zeroGrad(); gamma.zeroGrad(); beta.zeroGrad()
+            }
         }
-        // Forward: stats read x twice, normalise reads x and writes y (4 passes); backward: read dy, x twice, write dx (5).
-        emit(["op": "batch_norm", "shape": shape, "direction": "forward", "ms": fwd, "gbps": 4 * bytes / fwd / 1e6,
-              "copy_gbps": copyGBps, "gflops": NSNull(), "sgemm_gflops": NSNull()])
-        emit(["op": "batch_norm", "shape": shape, "direction": "backward-input+weight", "ms": both - fwd,
-              "gbps": 5 * bytes / (both - fwd) / 1e6, "copy_gbps": copyGBps, "gflops": NSNull(), "sgemm_gflops": NSNull()])
+        let x0 = Variable(xv), g0 = Variable(Tensor(shape: [c], repeating: 1)), b0 = Variable(Tensor(zeros: [c]))
+        let fwd = time { _ = batchNorm2d(x0, weight: g0, bias: b0, runningMean: rm, runningVar: rv, training: true) }
+        let input = time(step(inputGrad: true, weightGrad: false)) - fwd
+        let weight = time(step(inputGrad: false, weightGrad: true)) - fwd
+        // Passes over x-sized data: forward 4 (statistics read x twice, normalise reads x, writes y);
+        // input gradient 5 (dy and x for the sums, then dy, x, dx); weight gradient 3 (dy, x, dy).
+        for (dir, ms, passes) in [("forward", fwd, 4.0), ("backward-input", input, 5.0), ("backward-weight", weight, 3.0)] {
+            emit(["op": "batch_norm", "shape": shape, "direction": dir, "ms": ms, "gbps": passes * bytes / ms / 1e6,
+                  "copy_gbps": copyGBps, "gflops": NSNull(), "sgemm_gflops": NSNull()])
+        }
     }
 
     func bilinear(channels c: Int, from a: Int, to b: Int) {

@@ -133,6 +133,18 @@ final class KernelTwinTests: XCTestCase {
         XCTAssertEqual(b, c, "run to run")
     }
 
+    /// With the minimum thread timeout, OpenBLAS's workers stop keeping a core busy after a GEMM
+    /// (with its default they burnt ~80-90 ms of CPU per 200 ms idle; checked here as well).
+    func testBlasThreadTimeout() {
+        let saved = Parallel.threads
+        defer { Parallel.setThreads(saved); BLAS.setThreadTimeout(exponent: 28) }
+        Parallel.setThreads(2)
+        BLAS.setThreadTimeout(exponent: 4)
+        XCTAssertLessThan(BLAS.idleBurnAfterGemm(), 30, "ms of CPU burnt while idle after a GEMM (timeout 2^4)")
+        BLAS.setThreadTimeout(exponent: 28)
+        XCTAssertGreaterThan(BLAS.idleBurnAfterGemm(), 30, "OpenBLAS's default timeout spins")
+    }
+
     func testBufferPoolReusesBuffers() {
         XCTAssertEqual(BufferPool.sizeClass(1), 64)
         XCTAssertEqual(BufferPool.sizeClass(1000), 1024)
