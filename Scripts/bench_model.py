@@ -38,11 +38,19 @@ def main():
     opt = torch.optim.SGD([{"params": bb, "lr": 0.002}, {"params": hd, "lr": 0.02}], lr=0.002, momentum=0.9,
                           weight_decay=1e-4)
 
+    phases = [[], [], []]  # forward + loss, backward, SGD
+
     def step():
         opt.zero_grad(set_to_none=True)
+        t0 = time.perf_counter()
         loss = F.cross_entropy(model(x, size), labels, ignore_index=255)
+        t1 = time.perf_counter()
         loss.backward()
+        t2 = time.perf_counter()
         opt.step()
+        t3 = time.perf_counter()
+        for p, v in zip(phases, (t1 - t0, t2 - t1, t3 - t2)):
+            p.append(v * 1e3)
 
     def timed(fn):
         t0 = time.perf_counter()
@@ -52,7 +60,9 @@ def main():
     model.train()
     for _ in range(a.warmup):
         step()
+    phases = [[], [], []]
     train = [timed(step) for _ in range(a.runs)]
+    med = lambda v: sorted(v)[len(v) // 2]
     model.eval()
 
     def infer():
@@ -65,6 +75,7 @@ def main():
                       "batch": a.batch, "crop": a.crop, "threads": a.threads,
                       "ms_train_step": sorted(train)[len(train) // 2], "ms_inference": sorted(inference)[len(inference) // 2],
                       "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "ms_forward": med(phases[0]), "ms_backward": med(phases[1]), "ms_sgd": med(phases[2]),
                       "ms_train_step_all": train, "ms_train_step_min": min(train), "ms_inference_min": min(inference), "torch": torch.__version__}, sort_keys=True))
 
 

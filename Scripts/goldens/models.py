@@ -360,6 +360,7 @@ KEY_CONFIGS = {
     "resnet50_dct_64_os16": {"backbone": "resnet50_dct_64", "nclass": 21},
     "resnet101_dct_64_os16": {"backbone": "resnet101_dct_64", "nclass": 21},
     "mit-b0": {"backbone": "mit-b0", "nclass": 21},
+    "mit-b1": {"backbone": "mit-b1", "nclass": 21},
     "mit-b2": {"backbone": "mit-b2", "nclass": 21},
     "mit-b3": {"backbone": "mit-b3", "nclass": 21},
 }

@@ -65,11 +65,7 @@ public final class DeepLabV3PlusHead: DecodeHead {
         fuse2 = ConvBN(conv(channels, channels, 3, padding: 1, seeds: &seeds), BatchNorm2d(channels), names: ("3", "4"))
         fuse = Container(fuse1.children + fuse2.children)
         classifier = conv(channels, nclass, 1, bias: true, seeds: &seeds)
-        for (_, p) in namedParameters() where p.name == "weight" && p.shape.count == 4 && p !== classifier.weight {
-            let s = p.shape
-            let t = Tensor.normal(s, std: (2 / Float(s[0] * s[2] * s[3])).squareRoot(), seed: seeds.next())
-            p.value.data.update(from: t.data, count: t.count)
-        }
+        // No init of its own in the reference head: PyTorch's default conv init (NN.Conv2d's), BN 1/0.
     }
 
     public var children: [(String, any Module)] {

@@ -19,13 +19,16 @@ public enum FlopCounter {
     static func add(_ f: Double) { if enabled { flops += f } }
 }
 
-/// A Conv2d call that reports its FLOPs (2 · output elements · C_in/groups · k · k).
+/// A Conv2d call that reports its FLOPs (2 · output elements · C_in/groups · k · k, or only the
+/// taps computed for a large-dilation conv) and takes the tap-skipping path where it pays.
 @inline(__always)
 func countedConv(_ c: Conv2d, _ x: Variable) -> Variable {
-    let y = c(x)
+    let atrous = c.bias == nil && AtrousConv.applies(c, x.shape)
+    let y = atrous ? atrousConv2d(x, c.weight.variable, dilation: c.dilation, padding: c.padding) : c(x)
     if FlopCounter.enabled {
         let w = c.weight.shape
-        FlopCounter.add(2 * Double(y.value.count) * Double(w[1] * w[2] * w[3]))
+        let kept = atrous ? AtrousConv.keptFraction(k: w[2], h: x.shape[2], w: x.shape[3], dilation: c.dilation, padding: c.padding) : 1
+        FlopCounter.add(2 * Double(y.value.count) * Double(w[1] * w[2] * w[3]) * kept)
     }
     return y
 }

@@ -154,12 +154,13 @@ public final class MixVisionTransformer: Backbone {
         mmsegInit(seeds: &seeds)
     }
 
-    /// mmseg MixVisionTransformer.init_weights: trunc_normal(0.02) linears (biases 0), LN (1, 0),
-    /// conv normal(0, sqrt(2 / fan_out)) with bias 0 (fan_out divided by groups).
+    /// mmseg MixVisionTransformer.init_weights: trunc_normal(0.02) for nn.Linear (here only the
+    /// attention out_proj; in_proj_weight keeps nn.MultiheadAttention's xavier_uniform), biases 0,
+    /// LN (1, 0), conv normal(0, sqrt(2 / fan_out)) with bias 0 (fan_out divided by groups).
     func mmsegInit(seeds: inout SeedSequence) {
         for (name, p) in namedParameters() {
             let s = p.shape
-            if name.hasSuffix("in_proj_weight") || name.hasSuffix("out_proj.weight") {
+            if name.hasSuffix("out_proj.weight") {
                 let t = Tensor.normal(s, std: 0.02, seed: seeds.next())
                 for i in 0..<t.count { t.data[i] = min(max(t.data[i], -2), 2) }
                 p.value.data.update(from: t.data, count: t.count)
@@ -168,8 +169,7 @@ public final class MixVisionTransformer: Backbone {
             } else if s.count == 4 {
                 let groups = s[1] == 1 && !name.contains("projection") ? s[0] : 1
                 let fanOut = s[0] * s[2] * s[3] / groups
-                let t = Tensor.normal(s, std: (2 / Float(fanOut)).squareRoot(), seed: seeds.next())
-                p.value.data.update(from: t.data, count: t.count)
+                fillNormal(p.value, std: (2 / Float(fanOut)).squareRoot(), seed: seeds.next())
             } else if name.hasSuffix(".bias") && !name.contains("norm") {
                 p.value.fill(0)
             }

@@ -72,9 +72,9 @@ public struct ModelConfig: Sendable, Equatable {
             guard values[key] == nil else { throw UserError(at, "key '\(key)' appears twice", fix: "keep one") }
             values[key] = v
         }
-        func where_(_ key: String) -> String { "\(source):\((values[key]?.mark?.line).map(String.init) ?? "?") \(key)" }
+        func location(_ key: String) -> String { "\(source):\((values[key]?.mark?.line).map(String.init) ?? "?") \(key)" }
         func bad(_ key: String, _ expected: String) -> UserError {
-            UserError(where_(key), "expected \(expected), got '\(values[key].map { String(describing: $0.any) } ?? "")'",
+            UserError(location(key), "expected \(expected), got '\(values[key].map { String(describing: $0.any) } ?? "")'",
                       fix: "write \(key) as \(expected)")
         }
         func int(_ key: String) throws -> Int? {
@@ -103,7 +103,7 @@ public struct ModelConfig: Sendable, Equatable {
             throw UserError(source, "missing key 'backbone'", fix: "add backbone: one of \(backbones.joined(separator: ", "))")
         }
         guard backbones.contains(name) else {
-            throw UserError(where_("backbone"), "unknown backbone '\(name)'", fix: "use one of \(backbones.joined(separator: ", "))")
+            throw UserError(location("backbone"), "unknown backbone '\(name)'", fix: "use one of \(backbones.joined(separator: ", "))")
         }
         guard let nclass = try int("nclass") else {
             throw UserError(source, "missing key 'nclass'", fix: "add nclass: the number of classes (background included)")
@@ -111,7 +111,7 @@ public struct ModelConfig: Sendable, Equatable {
         var c = ModelConfig(backbone: name, nclass: nclass)
         if let h = values["decode_head"] {
             guard let s = h.string, decodeHeads.contains(s) else {
-                throw UserError(where_("decode_head"), "unknown decode_head '\(h.string ?? "")'",
+                throw UserError(location("decode_head"), "unknown decode_head '\(h.string ?? "")'",
                                 fix: "use one of \(decodeHeads.joined(separator: ", "))")
             }
             c.decodeHead = s

@@ -162,8 +162,7 @@ public final class ResNet: Backbone {
         self.blocks = blocks
         featureChannels = channels
         for (_, p) in namedParameters() where p.name == "weight" && p.shape.count == 4 {
-            let t = Tensor.normal(p.shape, std: (2 / Float(p.shape[0] * p.shape[2] * p.shape[3])).squareRoot(), seed: seeds.next())
-            p.value.data.update(from: t.data, count: t.count)
+            fillNormal(p.value, std: (2 / Float(p.shape[0] * p.shape[2] * p.shape[3])).squareRoot(), seed: seeds.next())
         }
     }
 

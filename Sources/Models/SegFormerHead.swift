@@ -15,7 +15,8 @@ public final class SegFormerHead: DecodeHead {
     public init(inChannels: [Int], channels: Int = 256, nclass: Int, dropoutRatio: Float = 0.1, seed: UInt64 = 0) {
         var seeds = SeedSequence(seed)
         convSeg = conv(channels, nclass, 1, bias: true, seeds: &seeds)
-        // mmseg init: conv_seg normal(0, 0.01), bias 0; ConvModule convs kaiming (fan_out... as mmcv).
+        // mmseg init: conv_seg normal(0, 0.01), bias 0; ConvModule convs mmcv kaiming_init
+        // (normal, fan_out, ReLU gain); BN 1/0.
         let t = Tensor.normal(convSeg.weight.shape, std: 0.01, seed: seeds.next())
         convSeg.weight.value.data.update(from: t.data, count: t.count)
         convSeg.bias!.value.fill(0)
@@ -23,6 +24,10 @@ public final class SegFormerHead: DecodeHead {
         fusionConv = ConvBN(conv(channels * inChannels.count, channels, 1, seeds: &seeds), BatchNorm2d(channels),
                             names: ("conv", "bn"))
         self.dropoutRatio = dropoutRatio
+        for c in convs.map(\.conv) + [fusionConv.conv] {
+            let w = c.weight.shape
+            fillNormal(c.weight.value, std: (2 / Float(w[0] * w[2] * w[3])).squareRoot(), seed: seeds.next())
+        }
     }
 
     public var children: [(String, any Module)] {

@@ -22,19 +22,24 @@ struct ModelBench: ParsableCommand {
     @Option(help: "Threads for our parallel loops and OpenBLAS.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Timed train steps (median reported) after one warm-up step.") var runs: Int = 3
     @Flag(help: "One JSON object.") var json = false
+    @Option(help: "Tap-skipping atrous convs when they keep at most this fraction of im2col's work (0 disables).")
+    var atrousMaxKept: Double = AtrousConv.maxKeptFraction
+    @Flag(help: "Split large GEMMs over our workers (OpenBLAS single-threaded).") var splitGemm = false
     @Option(help: "Load the whole model strictly from this safetensors file (default: random weights).") var weights: String?
     @Option(help: "Load pretrained backbone weights strictly from this safetensors file.") var pretrained: String?
 
     func run() throws {
         runReportingErrors {
             Parallel.setThreads(threads)
+            AtrousConv.maxKeptFraction = atrousMaxKept
+            if splitGemm { Gemm.setSplitAcrossThreads(true) }
             let cfg = try ModelConfig.load(config)
             let model = try Segmentor(config: cfg, seed: 0)
             if let weights { try Checkpoint.load(into: model, from: weights) }
             if let pretrained { try Checkpoint.initializeBackbone(model.backbone, name: cfg.backbone, pretrained: pretrained) }
             let result = ModelBenchRunner(model: model, batch: batch, crop: crop, runs: runs).measure()
             var out: [String: Any] = ["model": URL(fileURLWithPath: config).deletingPathExtension().lastPathComponent,
-                                      "backbone": cfg.backbone, "batch": batch, "crop": crop, "threads": threads]
+                                      "backbone": cfg.backbone, "batch": batch, "crop": crop, "threads": threads, "split_gemm": splitGemm]
             out.merge(result) { a, _ in a }
             if json {
                 let data = try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])
@@ -66,13 +71,17 @@ struct ModelBenchRunner {
         let sgd = SGD([ParamGroup(groups.backbone, lr: 0.002), ParamGroup(groups.head, lr: 0.02)], momentum: 0.9, weightDecay: 1e-4)
 
         model.train()
+        var phases: [[Double]] = [[], [], []]                          // forward + loss, backward, SGD
         func step() {
             sgd.zeroGrad()
-            let loss = crossEntropy(model(Variable(x), outputSize: size, seed: 3), labels)
-            backward(loss)
-            sgd.step()
+            var loss: Variable!
+            let f = timeMs { loss = crossEntropy(model(Variable(x), outputSize: size, seed: 3), labels) }
+            let b = timeMs { backward(loss) }
+            let o = timeMs { sgd.step() }
+            phases[0].append(f); phases[1].append(b); phases[2].append(o)
         }
         step()                                                         // warm-up: pools, momentum buffers
+        phases = [[], [], []]
         var train: [Double] = []
         for _ in 0..<runs { train.append(timeMs(step)) }
 
@@ -87,6 +96,7 @@ struct ModelBenchRunner {
         getrusage(RUSAGE_SELF.rawValue, &usage)
         return ["ms_train_step": median(train), "ms_inference": median(inference),
                 "gflop_per_step": 3 * flops / 1e9, "peak_rss_mb": Double(usage.ru_maxrss) / 1024,
+                "ms_forward": median(phases[0]), "ms_backward": median(phases[1]), "ms_sgd": median(phases[2]),
                 "ms_train_step_all": train, "ms_train_step_min": train.min()!, "ms_inference_min": inference.min()!]
     }
 

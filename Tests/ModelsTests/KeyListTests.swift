@@ -19,7 +19,7 @@ final class KeyListTests: XCTestCase {
                 sections[sections.count - 1].2.append(line)
             }
         }
-        XCTAssertEqual(sections.count, 8)
+        XCTAssertEqual(sections.count, 9)
         for (name, yaml, want) in sections {
             let model = try Segmentor(config: try ModelConfig.parse(yaml, source: name))
             let got = Checkpoint.keys(model).map { k in

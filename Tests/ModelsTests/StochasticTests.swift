@@ -45,6 +45,22 @@ final class StochasticTests: XCTestCase {
         sgd.step()                                   // same gradient (still accumulated)
         XCTAssertEqual(p.value[0], p1 - 0.5 * (0.9 * buf1 + 2 + 0.1 * p1), accuracy: 1e-6)
         XCTAssertEqual(sgd.state().map(\.0), ["momentum.w"])
+        // AdamW: one step from a resumed state equals the uninterrupted second step.
+        func adam() -> (Parameter, AdamW) {
+            let q = Parameter("w", Tensor(shape: [2], values: [1, -2]))
+            return (q, AdamW([ParamGroup([("w", q)], lr: 0.1)], weightDecay: 0.01))
+        }
+        let (q1, a1) = adam(), (q2, a2) = adam()
+        for q in [q1, q2] { q.variable.slot!.accumulate(Tensor(shape: [2], values: [0.5, 3])) }
+        a1.step(); a2.step()
+        let saved = Dictionary(uniqueKeysWithValues: a1.state().map { ($0.0, $0.1.copy()) })
+        a1.step()
+        let (q3, a3) = adam()
+        q3.value.data.update(from: q2.value.data, count: 2)
+        q3.variable.slot!.accumulate(Tensor(shape: [2], values: [0.5, 3]))
+        a3.loadState(saved)
+        a3.step()
+        XCTAssertEqual(q3.value.array, q1.value.array)
         let poly = PolySchedule(baseLR: 0.01, totalIterations: 100)
         XCTAssertEqual(poly.lr(at: 0), 0.01)
         XCTAssertEqual(poly.lr(at: 50), 0.01 * pow(0.5, 0.9), accuracy: 1e-12)
