@@ -35,7 +35,7 @@ let package = Package(
         .target(name: "Checkpoint", dependencies: ["NN", "Tensor", "SafeTensors", "Support"]),
         .target(name: "Optim", dependencies: ["NN", "Autograd", "Tensor"]),
         .target(name: "Synth", dependencies: ["ImageIO", "Support"]),
-        .target(name: "CoTraining", dependencies: ["Metrics", "Pipeline", "Shards", "Models", "Checkpoint", "Optim", "NN",
+        .target(name: "CoTraining", dependencies: ["Metrics", "Pipeline", "ImageIO", "Shards", "Models", "Checkpoint", "Optim", "NN",
                                                    "Autograd", "Tensor", "SafeTensors", "Support"]),
         .target(name: "Pipeline", dependencies: ["Shards", "ImageIO", "Support"]),
         .target(name: "Metrics", dependencies: ["ImageIO", "Shards", "Pipeline", "Models", "Checkpoint", "NN", "Autograd",

@@ -3,6 +3,7 @@
 import Autograd
 import Checkpoint
 import Foundation
+import ImageIO
 import Metrics
 import Models
 import NN

@@ -1,47 +1,6 @@
-// Small image operations for inference: crops, horizontal flips, bilinear resizes of images and of
-// probability maps (half-pixel centres, as align_corners=False), DCT grid windows.
+// Inference-side image operations: flips of probability maps and bilinear resizes of images and
+// probability maps (half-pixel centres, as align_corners=False). Crops and image flips: ImageIO.
 import ImageIO
-
-public func crop(_ image: RGBImage, y: Int, x: Int, h: Int, w: Int) -> RGBImage {
-    var out = [UInt8](repeating: 0, count: h * w * 3)
-    for r in 0..<h {
-        let src = ((y + r) * image.width + x) * 3
-        out.replaceSubrange((r * w * 3)..<((r + 1) * w * 3), with: image.pixels[src..<(src + w * 3)])
-    }
-    return RGBImage(width: w, height: h, pixels: out)
-}
-
-public func crop(_ label: LabelImage, y: Int, x: Int, h: Int, w: Int) -> LabelImage {
-    var out = [UInt8](repeating: 0, count: h * w)
-    for r in 0..<h {
-        let src = (y + r) * label.width + x
-        out.replaceSubrange((r * w)..<((r + 1) * w), with: label.labels[src..<(src + w)])
-    }
-    return LabelImage(width: w, height: h, labels: out)
-}
-
-public func cropDCT(_ d: DCTCoefficients, y: Int, x: Int, h: Int, w: Int) -> DCTCoefficients {
-    var out = [Int16](repeating: 0, count: DCTTransform.channels * h * w)
-    for c in 0..<DCTTransform.channels {
-        for r in 0..<h {
-            let src = (c * d.height + y + r) * d.width + x
-            let dst = (c * h + r) * w
-            for q in 0..<w { out[dst + q] = d.values[src + q] }
-        }
-    }
-    return DCTCoefficients(height: h, width: w, values: out)
-}
-
-public func flipHorizontal(_ image: RGBImage) -> RGBImage {
-    var out = image.pixels
-    let w = image.width
-    for r in 0..<image.height {
-        for q in 0..<w {
-            for c in 0..<3 { out[(r * w + q) * 3 + c] = image.pixels[(r * w + (w - 1 - q)) * 3 + c] }
-        }
-    }
-    return RGBImage(width: w, height: image.height, pixels: out)
-}
 
 public func flipHorizontal(_ p: [Float], channels: Int, height: Int, width: Int) -> [Float] {
     var out = p

@@ -39,12 +39,12 @@ public enum Augment {
             (img, lab) = padRightBottom(img, lab, width: max(ow, s), height: max(oh, s), maskFill: fill)
         }
         let x = rng.below(img.width - s + 1), y = rng.below(img.height - s + 1)
-        img = cropImage(img, x: x, y: y, size: s)
-        lab = cropLabel(lab, x: x, y: y, size: s)
+        img = crop(img, y: y, x: x, h: s, w: s)
+        lab = crop(lab, y: y, x: x, h: s, w: s)
         let flip = rng.unit() < 0.5
         if flip {
-            img = flipImage(img)
-            lab = flipLabel(lab)
+            img = flipHorizontal(img)
+            lab = flipHorizontal(lab)
         }
         return WeakResult(image: img, mask: lab, longSide: long, origin: (x, y), flipped: flip)
     }
@@ -126,41 +126,5 @@ public enum Augment {
             lb.replaceSubrange((y * width)..<(y * width + img.width), with: lab.labels[(y * img.width)..<((y + 1) * img.width)])
         }
         return (RGBImage(width: width, height: height, pixels: px), LabelImage(width: width, height: height, labels: lb))
-    }
-
-    static func cropImage(_ img: RGBImage, x: Int, y: Int, size s: Int) -> RGBImage {
-        var px = [UInt8](repeating: 0, count: s * s * 3)
-        for r in 0..<s {
-            let src = ((y + r) * img.width + x) * 3
-            px.replaceSubrange((r * s * 3)..<((r + 1) * s * 3), with: img.pixels[src..<(src + s * 3)])
-        }
-        return RGBImage(width: s, height: s, pixels: px)
-    }
-
-    static func cropLabel(_ lab: LabelImage, x: Int, y: Int, size s: Int) -> LabelImage {
-        var lb = [UInt8](repeating: 0, count: s * s)
-        for r in 0..<s {
-            let src = (y + r) * lab.width + x
-            lb.replaceSubrange((r * s)..<((r + 1) * s), with: lab.labels[src..<(src + s)])
-        }
-        return LabelImage(width: s, height: s, labels: lb)
-    }
-
-    static func flipImage(_ img: RGBImage) -> RGBImage {
-        var px = img.pixels
-        for r in 0..<img.height {
-            for q in 0..<img.width {
-                for c in 0..<3 { px[(r * img.width + q) * 3 + c] = img.pixels[(r * img.width + img.width - 1 - q) * 3 + c] }
-            }
-        }
-        return RGBImage(width: img.width, height: img.height, pixels: px)
-    }
-
-    static func flipLabel(_ lab: LabelImage) -> LabelImage {
-        var lb = lab.labels
-        for r in 0..<lab.height {
-            for q in 0..<lab.width { lb[r * lab.width + q] = lab.labels[r * lab.width + lab.width - 1 - q] }
-        }
-        return LabelImage(width: lab.width, height: lab.height, labels: lb)
     }
 }
