@@ -104,10 +104,7 @@ struct RunDirectory {
             let st = try SafeTensorsFile(contentsOf: "\(path)/latest-m\(k + 1).state.safetensors")
             var named = [String: Tensor]()
             for n in st.names { named[n] = Tensor(shape: st.entry(n)!.shape, values: try st.floats(n)) }
-            guard let sgd = opt as? SGD else {
-                throw UserError(path, "resuming an AdamW run is not supported yet", fix: "use SGD (the reference optimiser) or --fresh")
-            }
-            sgd.loadState(named)
+            if let sgd = opt as? SGD { sgd.loadState(named) } else if let adamw = opt as? AdamW { adamw.loadState(named) }
         }
     }
 

@@ -204,3 +204,24 @@ final class DivergenceTests: XCTestCase {
         XCTAssertEqual(Trainer.nonFiniteExitCode, 3)
     }
 }
+
+final class AdamWResumeTests: XCTestCase {
+    func testAdamWResumeIsBitIdentical() throws {
+        let f = TrainerFixture.shared
+        let config = try String(contentsOfFile: "\(f.configs)/cnn-rgb.yaml", encoding: .utf8)
+            .replacingOccurrences(of: "optim: SGD", with: "optim: AdamW").replacingOccurrences(of: "lr: 0.01", with: "lr: 0.001")
+        try AtomicFile.write(config, to: "\(f.dir)/adamw.yaml")
+        var straight = f.options(["cnn-rgb"], out: "adamw-straight", iterations: 4)
+        straight.configs = ["\(f.dir)/adamw.yaml"]
+        straight.unlabeled = nil
+        _ = try Trainer.run(straight)
+        var resumed = straight
+        resumed.out = "\(f.dir)/adamw-resumed"
+        resumed.stopAfter = 2
+        _ = try Trainer.run(resumed)
+        resumed.stopAfter = nil
+        _ = try Trainer.run(resumed)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: "\(f.dir)/adamw-straight/latest-m1.safetensors")),
+                       try Data(contentsOf: URL(fileURLWithPath: "\(f.dir)/adamw-resumed/latest-m1.safetensors")))
+    }
+}
