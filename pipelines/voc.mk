@@ -64,7 +64,7 @@ demo: $(DEMO)/report.md
 
 $(DEMO)/synth/train.txt:
 	Scripts/setup
-	$(BIN)/dcot-synth --out $(DEMO)/synth --train 400 --val 100 --classes 6 --size 128 --seed 0 --quiet
+	$(BIN)/dcot-synth --out $(DEMO)/synth --train 400 --val 100 --classes 3 --size 96 --seed 0 --quiet
 
 $(DEMO)/report.md: $(DEMO)/synth/train.txt $(wildcard $(DEMO_CONFIGS)/*.yaml)
 	set -e; for seed in $(SEEDS); do for n in $(DEMO_LABELS); do for m in $(DEMO_METHODS); do \

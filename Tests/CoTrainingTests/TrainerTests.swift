@@ -16,7 +16,7 @@ final class TrainerFixture {
     init() throws {
         dir = NSTemporaryDirectory() + "dcot-train-\(UUID().uuidString)"
         try makeDirectory(dir)
-        _ = try SynthDataset.write(SynthWriteOptions(config: SynthConfig(classes: 6, size: 48, seed: 9), train: 24, val: 4,
+        _ = try SynthDataset.write(SynthWriteOptions(config: SynthConfig(classes: 3, size: 48, seed: 9), train: 24, val: 4,
                                                      out: "\(dir)/data", jobs: 2, quiet: true))
         var p = PrepOptions(dataset: .generic, root: "\(dir)/data", lists: ["\(dir)/data/train.txt", "\(dir)/data/val.txt"],
                             out: "\(dir)/shards")
@@ -187,7 +187,7 @@ final class DivergenceTests: XCTestCase {
     func testNonFiniteLossStopsAndKeepsTheLastCheckpoint() throws {
         let f = TrainerFixture.shared
         let config = try String(contentsOfFile: "\(f.configs)/cnn-rgb.yaml", encoding: .utf8)
-            .replacingOccurrences(of: "lr: 0.01", with: "lr: 1.0e+30")
+            .replacingOccurrences(of: "lr: 0.002", with: "lr: 1.0e+30")
         try AtomicFile.write(config, to: "\(f.dir)/explode.yaml")
         var o = f.options(["cnn-rgb"], out: "explode", iterations: 30)
         o.configs = ["\(f.dir)/explode.yaml"]
@@ -205,11 +205,13 @@ final class DivergenceTests: XCTestCase {
     }
 }
 
-final class AdamWResumeTests: XCTestCase {
-    func testAdamWResumeIsBitIdentical() throws {
+/// The demo configs use AdamW (testResumeIsBitIdentical); this covers SGD, the reference optimiser.
+final class SGDResumeTests: XCTestCase {
+    func testSGDResumeIsBitIdentical() throws {
         let f = TrainerFixture.shared
         let config = try String(contentsOfFile: "\(f.configs)/cnn-rgb.yaml", encoding: .utf8)
-            .replacingOccurrences(of: "optim: SGD", with: "optim: AdamW").replacingOccurrences(of: "lr: 0.01", with: "lr: 0.001")
+            .replacingOccurrences(of: "optim: AdamW", with: "optim: SGD").replacingOccurrences(of: "lr: 0.002", with: "lr: 0.01")
+        XCTAssertTrue(config.contains("optim: SGD"))
         try AtomicFile.write(config, to: "\(f.dir)/adamw.yaml")
         var straight = f.options(["cnn-rgb"], out: "adamw-straight", iterations: 4)
         straight.configs = ["\(f.dir)/adamw.yaml"]
