@@ -211,11 +211,8 @@ public enum Trainer {
         for id in ids {
             let s = try reader.sample(id)
             guard let image = s.image, let label = s.label else { continue }
-            let r = inference.scoredRegion(height: image.height, width: image.width)
-            let probs = try inference.probabilities(image: image, dct: s.dct)
-            let (pred, _) = argmaxWithConfidence(probs, classes: m.nclass, pixels: r.h * r.w)
-            let gt = (r.h == image.height && r.w == image.width) ? label : crop(label, y: r.y, x: r.x, h: r.h, w: r.w)
-            matrix.add(prediction: pred, target: gt.labels)
+            let p = try inference.predict(image: image, dct: s.dct)
+            matrix.add(prediction: p.labels, target: p.scored(label).labels)
         }
         let perClass = "[" + matrix.iou.map { String(format: "%.6f", $0) }.joined(separator: ", ") + "]"
         return (matrix.meanIoU, perClass)

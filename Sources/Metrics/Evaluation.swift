@@ -116,13 +116,10 @@ public enum Evaluation {
                 throw UserError("\(listPath)", "sample '\(id)' has no label in the shards",
                                 fix: "evaluate labelled samples, or use --images DIR to only predict")
             }
-            let r = inference.scoredRegion(height: image.height, width: image.width)
-            let probs = try inference.probabilities(image: image, dct: s.dct)
-            let (pred, _) = argmaxWithConfidence(probs, classes: inference.classes, pixels: r.h * r.w)
-            let gt = (r.h == image.height && r.w == image.width) ? label : crop(label, y: r.y, x: r.x, h: r.h, w: r.w)
-            matrix.add(prediction: pred, target: gt.labels)
-            try writeOutputs(id: id, pred: LabelImage(width: r.w, height: r.h, labels: pred), gt: gt,
-                             image: crop(image, y: r.y, x: r.x, h: r.h, w: r.w), palette: palette, o)
+            let p = try inference.predict(image: image, dct: s.dct)
+            let gt = p.scored(label)
+            matrix.add(prediction: p.labels, target: gt.labels)
+            try writeOutputs(id: id, pred: p.labelImage, gt: gt, image: p.scored(image), palette: palette, o)
             progress.advance()
         }
         progress.finish()
@@ -213,11 +210,9 @@ public enum Evaluation {
         for f in files {
             let path = "\(folder)/\(f)"
             let image = try SampleDecoding.image(try readFileBytes(path, what: "image"), path: path, codec: codec)
-            let r = inference.scoredRegion(height: image.height, width: image.width)
-            let probs = try inference.probabilities(image: image)
-            let (pred, _) = argmaxWithConfidence(probs, classes: inference.classes, pixels: r.h * r.w)
-            try writeOutputs(id: IdList.id(ofImagePath: f), pred: LabelImage(width: r.w, height: r.h, labels: pred), gt: nil,
-                             image: crop(image, y: r.y, x: r.x, h: r.h, w: r.w), palette: VOCPalette.rgb, o)
+            let p = try inference.predict(image: image)
+            try writeOutputs(id: IdList.id(ofImagePath: f), pred: p.labelImage, gt: nil, image: p.scored(image),
+                             palette: VOCPalette.rgb, o)
         }
         return "dcot-eval: predicted \(files.count) images from \(folder)"
     }

@@ -69,6 +69,28 @@ public struct Inference {
         return ((height - h) / 2, (width - w) / 2, h, w)
     }
 
+    /// A hard prediction of the scored region: labels and winning probabilities, [h, w].
+    public struct Prediction: Sendable {
+        public var region: (y: Int, x: Int, h: Int, w: Int)
+        public var labels: [UInt8]
+        public var confidence: [Float]
+        /// The part of a full-size label map (or image) this prediction scores.
+        public func scored(_ label: LabelImage) -> LabelImage {
+            region.h == label.height && region.w == label.width ? label : crop(label, y: region.y, x: region.x, h: region.h, w: region.w)
+        }
+        public func scored(_ image: RGBImage) -> RGBImage {
+            region.h == image.height && region.w == image.width ? image : crop(image, y: region.y, x: region.x, h: region.h, w: region.w)
+        }
+        public var labelImage: LabelImage { LabelImage(width: region.w, height: region.h, labels: labels) }
+    }
+
+    /// Argmax and confidence of `probabilities(image:dct:)` over the scored region.
+    public func predict(image: RGBImage, dct: DCTCoefficients? = nil) throws -> Prediction {
+        let r = scoredRegion(height: image.height, width: image.width)
+        let (labels, confidence) = argmaxWithConfidence(try probabilities(image: image, dct: dct), classes: classes, pixels: r.h * r.w)
+        return Prediction(region: r, labels: labels, confidence: confidence)
+    }
+
     /// Mean probabilities over models, scales and flips for the scored region of `image`.
     /// `dct`: the full image's stored DCT coefficients, if any (used for DCT models at scale 1, no flip).
     public func probabilities(image: RGBImage, dct: DCTCoefficients? = nil) throws -> [Float] {

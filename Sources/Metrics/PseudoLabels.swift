@@ -22,6 +22,9 @@ public enum PseudoLabels {
         guard (0.0...1.0).contains(o.threshold) else {
             throw UserError("--threshold \(o.threshold)", "must be in [0, 1]", fix: "pass a confidence such as 0.95")
         }
+        guard o.evaluation.mode != "center_crop" else {
+            throw UserError("--mode center_crop", "labels only the centre of each image", fix: "use original or sliding_window for pseudo-labels")
+        }
         var eo = o.evaluation
         eo.predictions = nil
         eo.overlays = nil
@@ -33,43 +36,26 @@ public enum PseudoLabels {
         if o.png { try makeDirectory("\(o.out)/png") }
         let k = inference.classes
         var histogram = [Int64](repeating: 0, count: k + 1)
-        var pending = [(EncodedSample, Manifest.Sample)]()
-        var pendingBytes = 0
-        var shards = [Manifest.Shard]()
-        var samples = [String: Manifest.Sample]()
-        func flush() throws {
-            guard !pending.isEmpty else { return }
-            let name = String(format: "shard-%05d.\(ShardFormat.fileExtension)", shards.count)
-            let w = try ShardWriter.write(pending.map(\.0), name: name, directory: o.out, dataset: reader.manifest.dataset)
-            for (e, var m) in pending {
-                (m.shard, m.offset, m.length) = (name, w.samples[e.id]!.offset, w.samples[e.id]!.length)
-                samples[e.id] = m
-            }
-            shards.append(Manifest.Shard(file: name, sha256: w.sha256, samples: pending.count))
-            pending.removeAll()
-            pendingBytes = 0
-        }
+        var output = ShardAccumulator(directory: o.out, dataset: reader.manifest.dataset, targetBytes: Int(o.shardMB * 1e6))
         let progress = Progress(total: ids.count, label: "dcot-pseudo", quiet: eo.quiet)
         for id in ids {
             let s = try reader.sample(id)
             guard let image = s.image else { throw UserError(reader.directory, "sample '\(id)' has no image", fix: "rerun dcot-prep") }
             let n = image.width * image.height
-            let probs = try inference.probabilities(image: image, dct: s.dct)
-            var (labels, conf) = argmaxWithConfidence(probs, classes: k, pixels: n)
+            let prediction = try inference.predict(image: image, dct: s.dct)
+            var labels = prediction.labels
+            let conf = prediction.confidence
             var confidence = [UInt8](repeating: 0, count: n)
             for i in 0..<n {
                 confidence[i] = UInt8((min(max(conf[i], 0), 1) * 255).rounded())
                 if Double(conf[i]) < o.threshold { labels[i] = 255 }
                 histogram[labels[i] == 255 ? k : Int(labels[i])] += 1
             }
-            conf.removeAll()
             let tensors = [SampleTensor(key: "label", dtype: .U8, shape: [image.height, image.width], bytes: labels),
                            SampleTensor(key: "confidence", dtype: .U8, shape: [image.height, image.width], bytes: confidence)]
-            let e = EncodedSample(id: id, tensors: tensors)
-            pending.append((e, Manifest.Sample(shard: "", offset: 0, length: 0, height: image.height, width: image.width,
-                                               has_label: true, has_dct: false, source_sha256: reader.manifest.samples[id]?.source_sha256 ?? "")))
-            pendingBytes += e.frame.count
-            if pendingBytes >= Int(o.shardMB * 1e6) { try flush() }
+            try output.add(EncodedSample(id: id, tensors: tensors),
+                           Manifest.Sample(shard: "", offset: 0, length: 0, height: image.height, width: image.width, has_label: true,
+                                           has_dct: false, source_sha256: reader.manifest.samples[id]?.source_sha256 ?? ""))
             if o.png {
                 let lab = LabelImage(width: image.width, height: image.height, labels: labels)
                 try AtomicFile.write(try PNG.writePalette(lab), to: "\(o.out)/png/\(id).png")
@@ -78,10 +64,11 @@ public enum PseudoLabels {
             }
             progress.advance()
         }
-        try flush()
+        try output.flush()
         progress.finish()
         var m = Manifest(dataset: reader.manifest.dataset, classes: reader.manifest.classes, sourceRoot: reader.manifest.source_root,
-                         createdBy: CommandLine.arguments.joined(separator: " "), shards: shards, samples: samples, inputsSHA256: nil)
+                         createdBy: CommandLine.arguments.joined(separator: " "), shards: output.shards,
+                         samples: output.samples, inputsSHA256: nil)
         m.pseudo = .init(checkpoints: eo.models.map(\.checkpoint), configs: eo.models.map(\.config), protocol: protocolSummary,
                          threshold: o.threshold, classHistogram: histogram)
         try m.write(to: o.out)

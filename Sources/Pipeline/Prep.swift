@@ -79,28 +79,7 @@ public enum Prep {
 
         var summary = PrepSummary()
         summary.out = o.out
-        var shards = [Manifest.Shard]()
-        var samples = [String: Manifest.Sample]()
-        var pending = [(EncodedSample, Manifest.Sample)]()
-        var pendingBytes = 0
-
-        func flush() throws {
-            guard !pending.isEmpty else { return }
-            let name = String(format: "shard-%05d.\(ShardFormat.fileExtension)", shards.count)
-            let written = try ShardWriter.write(pending.map(\.0), name: name, directory: o.out,
-                                                dataset: o.dataset.rawValue, level: o.level)
-            for (encoded, var info) in pending {
-                let placed = written.samples[encoded.id]!
-                info.shard = name
-                info.offset = placed.offset
-                info.length = placed.length
-                samples[encoded.id] = info
-            }
-            shards.append(Manifest.Shard(file: name, sha256: written.sha256, samples: pending.count))
-            summary.bytes += written.bytes
-            pending.removeAll(keepingCapacity: true)
-            pendingBytes = 0
-        }
+        var output = ShardAccumulator(directory: o.out, dataset: o.dataset.rawValue, targetBytes: shardBytes, level: o.level)
 
         var first = 0
         while first < entries.count {
@@ -119,23 +98,22 @@ public enum Prep {
                 progress.advance()
                 return r
             }
-            for r in results {
-                pending.append(r)
-                pendingBytes += r.0.frame.count
-                if r.1.has_label { summary.labeled += 1 }
-                if r.1.has_dct { summary.withDCT += 1 }
-                if pendingBytes >= shardBytes { try flush() }
+            for (encoded, info) in results {
+                if info.has_label { summary.labeled += 1 }
+                if info.has_dct { summary.withDCT += 1 }
+                try output.add(encoded, info)
             }
             first += chunk.count
         }
-        try flush()
+        try output.flush()
         progress.finish()
-        try removeStaleShards(o.out, keep: Set(shards.map(\.file)))
+        try removeStaleShards(o.out, keep: Set(output.shards.map(\.file)))
         let manifest = Manifest(dataset: o.dataset.rawValue, classes: classes, sourceRoot: o.root, createdBy: commandLine,
-                                shards: shards, samples: samples, inputsSHA256: inputsHash)
+                                shards: output.shards, samples: output.samples, inputsSHA256: inputsHash)
         try manifest.write(to: o.out)
         summary.samples = entries.count
-        summary.shards = shards.count
+        summary.shards = output.shards.count
+        summary.bytes = output.bytes
         summary.seconds = Date().timeIntervalSince(start)
         return summary
     }
