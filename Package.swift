@@ -40,6 +40,7 @@ let package = Package(
         .target(name: "Pipeline", dependencies: ["Shards", "ImageIO", "Support"]),
         .target(name: "Metrics", dependencies: ["ImageIO", "Shards", "Pipeline", "Models", "Checkpoint", "NN", "Autograd",
                                                 "Tensor", "Support"]),
+        .target(name: "Report", dependencies: ["Support"]),
 
         // Programs: thin wrappers over one library entry point each.
         .executableTarget(name: "dcot-synth", dependencies: ["Synth", "Support", argumentParser]),
@@ -48,6 +49,7 @@ let package = Package(
         .executableTarget(name: "dcot-eval", dependencies: ["Metrics", "Tensor", "Support", argumentParser]),
         .executableTarget(name: "dcot-train", dependencies: ["CoTraining", "Support", argumentParser]),
         .executableTarget(name: "dcot-pseudo", dependencies: ["Metrics", "Tensor", "Support", argumentParser]),
+        .executableTarget(name: "dcot-report", dependencies: ["Report", "Support", argumentParser]),
         .executableTarget(name: "dcot-bench",
                           dependencies: ["ImageIO", "Shards", "Pipeline", "Synth", "Tensor", "Autograd", "NN", "Support", "CZstd",
                                          "COpenBLAS", "Models", "Checkpoint", "Optim", yams, argumentParser]),
@@ -68,6 +70,7 @@ let package = Package(
         .testTarget(name: "SynthTests", dependencies: ["Synth"]),
         .testTarget(name: "CoTrainingTests", dependencies: ["CoTraining", "Metrics", "Models", "Checkpoint", "Pipeline", "Shards",
                                                             "Synth", "Tensor", "Support"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "Support"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -13,6 +13,15 @@ SPLIT_DIR  := $(CACHE)/splits/$(SPLIT_NAME)
 RUN        := $(CACHE)/runs/$(MODELS)-$(SPLIT_NAME)-crop$(CROP)-s$(SEED)
 LAST_MODEL := m$(words $(NAMES))
 
+# Pretrained backbones: PRETRAINED lists mK=FILE; PRETRAINED_DIR is a folder of <model name>.safetensors
+# (slot K gets its model's file unless PRETRAINED names slot K). Every such file is a prerequisite of
+# the run, and dcot-train hashes it, so new weights retrain the runs that use them.
+SLOTS          := $(wordlist 1,$(words $(NAMES)),1 2 3)
+PRE_EXPLICIT   := $(foreach p,$(PRETRAINED),$(firstword $(subst =, ,$(p))))
+PRE_FROM_DIR   := $(if $(PRETRAINED_DIR),$(foreach i,$(SLOTS),$(if $(filter m$(i),$(PRE_EXPLICIT)),,m$(i)=$(PRETRAINED_DIR)/$(word $(i),$(NAMES)).safetensors)))
+PRETRAINED_ALL := $(PRETRAINED) $(PRE_FROM_DIR)
+PRETRAINED_FILES := $(foreach p,$(PRETRAINED_ALL),$(word 2,$(subst =, ,$(p))))
+
 split_args = $(if $(wildcard $(SPLIT)/labeled.txt),--import $(SPLIT),$(if $(findstring _,$(SPLIT)),--fraction $(SPLIT),--labeled $(SPLIT) $(if $(BASE_LIST),--base $(BASE_LIST))))
 
 .PHONY: all shards split run eval pseudo report clean-run
@@ -31,12 +40,12 @@ $(SPLIT_DIR)/labeled.txt: $(TRAIN_LIST) $(VAL_LIST) $(if $(findstring _,$(SPLIT)
 	$(BIN)/dcot-split --dataset $(DATASET) --root $(ROOT) --list $(TRAIN_LIST) --val $(VAL_LIST) \
 	    $(split_args) --seed $(SEED) --out $(SPLIT_DIR)
 
-$(RUN)/done.json: $(SHARDS) $(SPLIT_DIR)/labeled.txt $(MODEL_CONFIGS)
+$(RUN)/done.json: $(SHARDS) $(SPLIT_DIR)/labeled.txt $(MODEL_CONFIGS) $(PRETRAINED_FILES)
 	$(BIN)/dcot-train $(foreach c,$(MODEL_CONFIGS),--config $(c)) --shards $(CACHE)/shards \
 	    --labeled $(SPLIT_DIR)/labeled.txt $(if $(SUPERVISED),,--unlabeled $(SPLIT_DIR)/unlabeled.txt) \
 	    --val $(VAL_LIST) --out $(RUN) --crop $(CROP) --threshold $(THR) --gpus $(GPUS) --threads $(THREADS) \
 	    --seed $(SEED) $(if $(ITERS),--iterations $(ITERS)) $(if $(EPOCHS),--epochs $(EPOCHS)) \
-	    $(if $(VAL_LIMIT),--val-limit $(VAL_LIMIT)) $(foreach p,$(PRETRAINED),--pretrained $(p)) --restart-if-changed
+	    $(if $(VAL_LIMIT),--val-limit $(VAL_LIMIT)) $(if $(EVAL_EVERY),--eval-every $(EVAL_EVERY)) $(foreach p,$(PRETRAINED_ALL),--pretrained $(p)) --restart-if-changed
 
 # Every co-trained model's best checkpoint, evaluated (metrics.json format, protocol included).
 $(RUN)/eval.done: $(RUN)/done.json
@@ -49,6 +58,15 @@ $(RUN)/pseudo/manifest.json: $(RUN)/done.json
 	$(BIN)/dcot-pseudo --config $(lastword $(MODEL_CONFIGS)) --checkpoint $(RUN)/best-$(LAST_MODEL).safetensors $(EVAL_ARGS) \
 	    --shards $(CACHE)/shards --list $(SPLIT_DIR)/unlabeled.txt \
 	    --out $(RUN)/pseudo --threshold $(PSEUDO_THR) --quiet
+
+# A report (tables, curves, overlays; dcot-report) of every evaluated run under $(CACHE)/runs, or of
+# REPORT_RUNS (run directories); rebuilt when one of them is re-evaluated.
+REPORT      ?= $(CACHE)/report.md
+REPORT_RUNS ?= $(patsubst %/eval.done,%,$(wildcard $(CACHE)/runs/*/eval.done))
+report: $(REPORT)
+$(REPORT): $(addsuffix /eval.done,$(REPORT_RUNS))
+	$(if $(REPORT_RUNS),,$(error no evaluated runs under $(CACHE)/runs: run 'make eval' first or set REPORT_RUNS))
+	$(BIN)/dcot-report --out $@ --title "dcot runs under $(CACHE)" $(REPORT_RUNS)
 
 clean-run:
 	rm -rf $(RUN)

@@ -101,6 +101,9 @@ public struct RunSettings: Sendable {
     public var seed: UInt64
     /// The schedule length when given as iterations (part of the hash: the lr depends on it).
     public var totalIterations: Int?
+    /// What else decides the run's outcome: the unsupervised weight and the pretrained files'
+    /// sha256 (so make's --restart-if-changed starts over when a pretrained file changes).
+    public var identity: String
 
     public init(_ o: TrainOptions) throws {
         guard (1...3).contains(o.configs.count) else {
@@ -131,6 +134,14 @@ public struct RunSettings: Sendable {
         threshold = o.threshold ?? 0
         totalIterations = o.iterations ?? o.epochs.map { -$0 }
         seed = o.seed ?? configs[0].seed ?? 0
+        identity = "uw=\(o.unsupWeight)"
+        for k in o.pretrained.keys.sorted() {
+            let path = o.pretrained[k]!
+            guard FileManager.default.fileExists(atPath: path) else {
+                throw UserError("--pretrained m\(k)=\(path)", "file not found", fix: "convert the weights first (Scripts/torch2safetensors.py) or fix the path")
+            }
+            identity += "|m\(k)=\(try SHA256.hex(ofFile: path))"
+        }
         guard batchPerRank >= 1, ranks >= 1 else {
             throw UserError("dcot-train", "batch size and --gpus must be positive", fix: "check --batch-size / --gpus")
         }
@@ -144,6 +155,7 @@ public struct RunSettings: Sendable {
             h.update(Array(c.raw.keys.sorted().map { "\($0)=\(c.raw[$0]!)" }.joined(separator: ";").utf8))
         }
         h.update(Array("\(run)|\(mode)|\(crop)|\(batchPerRank)|\(ranks)|\(threshold)|\(seed)|\(totalIterations ?? 0)".utf8))
+        if identity != "uw=1.0" { h.update(Array(identity.utf8)) }
         return h.finalize()
     }
 }

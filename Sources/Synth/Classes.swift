@@ -18,6 +18,15 @@ enum ClassCatalog {
         return (shapes[s], textures[t])
     }
 
+    /// The catalogue class a decoy draw in classes...maxClasses-1 stands for: one of the classes
+    /// outside the dataset's 1 + offset ..< classes + offset, one to one (the draw itself when
+    /// offset is 0, so datasets without an offset render as before offsets existed).
+    static func decoy(_ draw: Int, classes: Int, offset: Int) -> Int {
+        guard offset > 0 else { return draw }
+        let k = draw - classes + 1
+        return k <= offset ? k : k + classes - 1
+    }
+
     static func name(_ c: Int) -> String {
         if c == 0 { return "background" }
         let (shape, texture) = combo(c)

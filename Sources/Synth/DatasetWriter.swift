@@ -42,6 +42,11 @@ public enum SynthDataset {
             throw UserError("--classes \(o.config.classes)", "must be between 2 and \(SynthRenderer.maxClasses) (background included)",
                             fix: "choose a class count in that range")
         }
+        guard o.config.classOffset >= 0, o.config.classes + o.config.classOffset <= SynthRenderer.maxClasses else {
+            throw UserError("--class-offset \(o.config.classOffset)",
+                            "with --classes \(o.config.classes) it must be between 0 and \(SynthRenderer.maxClasses - o.config.classes)",
+                            fix: "lower --class-offset or --classes (the catalogue has \(SynthRenderer.maxClasses - 1) object classes)")
+        }
         guard o.config.size >= 32, o.config.size <= 4096 else {
             throw UserError("--size \(o.config.size)", "must be between 32 and 4096", fix: "choose another size")
         }
@@ -71,7 +76,7 @@ public enum SynthDataset {
         progress.finish()
         try AtomicFile.write(lines.prefix(o.train).joined(separator: "\n") + "\n", to: "\(o.out)/train.txt")
         try AtomicFile.write(lines.suffix(o.val).joined(separator: "\n") + (o.val > 0 ? "\n" : ""), to: "\(o.out)/val.txt")
-        try AtomicFile.write(classesJSON(o.config.classes), to: "\(o.out)/classes.json")
+        try AtomicFile.write(classesJSON(o.config.classes, offset: o.config.classOffset), to: "\(o.out)/classes.json")
         var s = SynthWriteSummary()
         s.train = o.train
         s.val = o.val
@@ -82,8 +87,8 @@ public enum SynthDataset {
     }
 
     /// classes.json (format dcot-classes): names and the VOC colours of indices 0..K-1.
-    public static func classesJSON(_ count: Int) -> String {
-        let names = SynthRenderer.classNames(count: count)
+    public static func classesJSON(_ count: Int, offset: Int = 0) -> String {
+        let names = SynthRenderer.classNames(count: count, offset: offset)
         let pal = VOCPalette.rgb
         let palette = (0..<count).map { "[\(pal[3 * $0]), \(pal[3 * $0 + 1]), \(pal[3 * $0 + 2])]" }
         return """

@@ -14,7 +14,7 @@ enum Scene {
     /// Share of objects whose hue leans towards their class hue (the rest is uniform).
     static let classHueProbability: Float = 0.35
 
-    static func render(classes: Int, size: Int, rng: inout SplitMix64) -> SynthSample {
+    static func render(classes: Int, offset: Int = 0, size: Int, rng: inout SplitMix64) -> SynthSample {
         // VOC-like framing: long side = size, the other 0.75–1.0 of it, mostly landscape.
         let short = Int((Float(size) * rng.uniform(0.75, 1.0)).rounded())
         let landscape = rng.chance(0.65)
@@ -26,12 +26,12 @@ enum Scene {
         let objectCount = 1 + rng.weighted(objectCountWeights)
         var behind = [Layer](), inFront = [Layer]()
         for _ in 0..<rng.int(clutterCount) {
-            let layer = clutter(classes: classes, size: size, width: width, height: height, rng: &rng)
+            let layer = clutter(classes: classes, offset: offset, size: size, width: width, height: height, rng: &rng)
             if rng.chance(clutterInFrontProbability) { inFront.append(layer) } else { behind.append(layer) }
         }
         var objects = [Layer]()
         for _ in 0..<objectCount {
-            objects.append(object(classes: classes, size: size, width: width, height: height, rng: &rng))
+            objects.append(object(classes: classes, offset: offset, size: size, width: width, height: height, rng: &rng))
         }
         for layer in behind + objects + inFront { canvas.paint(layer) }
         canvas.markBoundaries()
@@ -47,13 +47,13 @@ enum Scene {
 
     /// An object of a uniformly drawn class: its class's shape and texture with random size,
     /// aspect, rotation, pattern frequency/orientation/phase, colours and shading.
-    static func object(classes: Int, size: Int, width: Int, height: Int,
+    static func object(classes: Int, offset: Int, size: Int, width: Int, height: Int,
                        rng: inout SplitMix64) -> Layer {
         let cls = rng.int(1...(classes - 1))
-        let (shapeKind, textureKind) = ClassCatalog.combo(cls)
+        let (shapeKind, textureKind) = ClassCatalog.combo(cls + offset)
         let radius = rng.uniform(objectRadius.0, objectRadius.1) * Float(size)
         let hue = rng.chance(classHueProbability)
-            ? ClassCatalog.preferredHue(cls) + rng.uniform(-0.06, 0.06) : rng.unit()
+            ? ClassCatalog.preferredHue(cls + offset) + rng.uniform(-0.06, 0.06) : rng.unit()
         return layer(shapeKind, textureKind, radius: radius, hue: hue, contrast: 1, label: UInt8(cls),
                      size: size, width: width, height: height, rng: &rng)
     }
@@ -61,9 +61,9 @@ enum Scene {
     /// Background clutter (label 0), built so that neither cue alone means "object":
     ///  - 45%: an object shape with a clutter texture (flat, shaded, blotchy, ringed), or a faint
     ///    (10–25% contrast) object texture, or, when K < 21, a "decoy" with the full-contrast
-    ///    shape/texture pair of a class this dataset does not have;
+    ///    shape/texture pair of a catalogue class this dataset does not have;
     ///  - 55%: a clutter shape (annulus, bar, crescent) with an object texture half the time.
-    static func clutter(classes: Int, size: Int, width: Int, height: Int,
+    static func clutter(classes: Int, offset: Int, size: Int, width: Int, height: Int,
                         rng: inout SplitMix64) -> Layer {
         let radius = rng.uniform(clutterRadius.0, clutterRadius.1) * Float(size)
         var shapeKind: ShapeKind, textureKind: TextureKind
@@ -71,7 +71,8 @@ enum Scene {
         if rng.chance(0.45) {
             let roll = rng.unit()
             if classes < ClassCatalog.maxClasses && roll < 0.12 {
-                (shapeKind, textureKind) = ClassCatalog.combo(rng.int(classes...(ClassCatalog.maxClasses - 1)))
+                let draw = rng.int(classes...(ClassCatalog.maxClasses - 1))
+                (shapeKind, textureKind) = ClassCatalog.combo(ClassCatalog.decoy(draw, classes: classes, offset: offset))
             } else if roll < 0.35 {
                 shapeKind = ShapeKind.objectShapes[rng.int(0...4)]
                 textureKind = TextureKind.objectTextures[rng.int(0...3)]

@@ -9,11 +9,16 @@ public struct SynthConfig: Sendable, Equatable {
     /// Long side in pixels; the short side is 0.75–1.0 of it. Patterns scale with it (128 = 1×).
     public var size: Int
     public var seed: UInt64
+    /// Object class c draws the catalogue's class c + classOffset, so a dataset with an offset has
+    /// object classes disjoint from one without (a stand-in for pretraining on other classes, as
+    /// ImageNet is for VOC). 0 (the default) keeps the catalogue's first K - 1 classes.
+    public var classOffset: Int
 
-    public init(classes: Int = 6, size: Int = 128, seed: UInt64 = 0) {
+    public init(classes: Int = 6, size: Int = 128, seed: UInt64 = 0, classOffset: Int = 0) {
         self.classes = classes
         self.size = size
         self.seed = seed
+        self.classOffset = classOffset
     }
 }
 
@@ -49,14 +54,22 @@ public enum SynthRenderer {
         precondition((2...maxClasses).contains(config.classes),
                      "classes must be in 2...\(maxClasses), got \(config.classes)")
         precondition(config.size >= 16, "size must be at least 16, got \(config.size)")
+        precondition(config.classOffset >= 0 && config.classes + config.classOffset <= maxClasses,
+                     "classes + classOffset must be at most \(maxClasses)")
         var rng = SplitMix64(key: imageKey(seed: config.seed, split: split, index: index))
-        return Scene.render(classes: config.classes, size: config.size, rng: &rng)
+        return Scene.render(classes: config.classes, offset: config.classOffset, size: config.size, rng: &rng)
+    }
+
+    /// The catalogue class (1...20) a decoy draw in classes...20 paints: always one that is not
+    /// an object class of a dataset with `classes` and `offset`.
+    public static func decoyClass(draw: Int, classes: Int, offset: Int) -> Int {
+        ClassCatalog.decoy(draw, classes: classes, offset: offset)
     }
 
     /// Class names for a K-class dataset: "background", then "<texture>-<shape>" such as
     /// "striped-ellipse", "checkered-rectangle", "dotted-triangle", "speckled-star".
-    public static func classNames(count: Int) -> [String] {
-        precondition((1...maxClasses).contains(count), "count must be in 1...\(maxClasses), got \(count)")
-        return (0..<count).map(ClassCatalog.name)
+    public static func classNames(count: Int, offset: Int = 0) -> [String] {
+        precondition((1...maxClasses).contains(count + offset), "count + offset must be in 1...\(maxClasses), got \(count + offset)")
+        return (0..<count).map { ClassCatalog.name($0 == 0 ? 0 : $0 + offset) }
     }
 }

@@ -17,6 +17,9 @@ struct DcotSynth: ParsableCommand {
     var val: Int = 100
     @Option(help: "Classes, background included (2...\(SynthRenderer.maxClasses)).")
     var classes: Int = 6
+    @Option(name: .customLong("class-offset"),
+            help: "Draw object class c from the catalogue's class c + N: datasets with different offsets have disjoint object classes (a pretraining stand-in).")
+    var classOffset: Int = 0
     @Option(help: "Long side of each image in pixels.")
     var size: Int = 128
     @Option(help: "Random seed.")
@@ -28,7 +31,7 @@ struct DcotSynth: ParsableCommand {
 
     func run() throws {
         runReportingErrors {
-            let o = SynthWriteOptions(config: SynthConfig(classes: classes, size: size, seed: seed), train: train, val: val,
+            let o = SynthWriteOptions(config: SynthConfig(classes: classes, size: size, seed: seed, classOffset: classOffset), train: train, val: val,
                                       out: out, jobs: max(1, jobs), quiet: quiet)
             print(try SynthDataset.write(o))
         }

@@ -50,4 +50,40 @@ final class PipelineMakeTests: XCTestCase {
         XCTAssertTrue(log.contains("dcot-train"), log)
         XCTAssertEqual(try make(["-q", "eval", "MODELS=cnn+cnn-dct"] + vars, cwd: root).0, 0)
     }
+
+    /// The demo target at tiny sizes: synthetic data, pretraining on disjoint classes, SupOnly and
+    /// 2-cps runs from the pretrained backbones through the run targets, and the report with its
+    /// table, curves and overlays; a second make is a no-op.
+    func testDemoThroughMake() throws {
+        let f = TrainerFixture.shared
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        let cfg = "\(f.dir)/democonfigs"
+        try makeDirectory(cfg)
+        for c in ["cnn-rgb", "cnn-dct", "mit"] {
+            try FileManager.default.copyItem(atPath: "\(f.configs)/\(c).yaml", toPath: "\(cfg)/\(c).yaml")
+        }
+        let demo = "\(f.dir)/demo"
+        let vars = ["DEMO=\(demo)", "DEMO_SETUP=true", "DEMO_CONFIGS=\(cfg)", "BIN=\(root)/.build/release", "THREADS=2",
+                    "DEMO_TRAIN=16", "DEMO_VAL=4", "DEMO_SIZE=48", "DEMO_CROP=32", "DEMO_PRE_TRAIN=8", "DEMO_PRE_ITERS=2",
+                    "DEMO_ITERS=2", "DEMO_EVAL_EVERY=2", "DEMO_LABELS=8", "DEMO_METHODS=sup-cnn cnn+cnn-dct"]
+        let (code, log) = try make(["demo"] + vars, cwd: root)
+        XCTAssertEqual(code, 0, log)
+        for m in ["cnn", "cnn-dct"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: "\(demo)/pretrain/\(m).safetensors"), log)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(demo)/pretrain/mit.safetensors"), "only the methods' models pretrain")
+        let co = "\(demo)/runs/cnn+cnn-dct-8-crop32-s0"
+        let header = try String(contentsOfFile: "\(co)/metrics.jsonl", encoding: .utf8)
+        XCTAssertTrue(header.contains("\"eval\""), header)
+        let report = try String(contentsOfFile: "\(demo)/report.md", encoding: .utf8)
+        XCTAssertTrue(report.contains("| sup-cnn"), report)
+        XCTAssertTrue(report.contains("| cnn+cnn-dct"), report)
+        XCTAssertTrue(report.contains(".svg)"), report)
+        XCTAssertTrue(report.contains("overlays-m1/"), report)
+        XCTAssertTrue(log.contains("threshold 0.95"), "the demo co-trains with the confidence threshold\n\(log)")
+        XCTAssertEqual(try make(["-q", "demo"] + vars, cwd: root).0, 1, "demo is phony: -q answers 1")
+        let again = try make(["demo"] + vars, cwd: root)
+        XCTAssertEqual(again.0, 0, again.1)
+        XCTAssertFalse(again.1.contains("release/dcot-train "), "a second make retrains nothing\n\(again.1)")
+    }
 }

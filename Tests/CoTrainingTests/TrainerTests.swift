@@ -227,3 +227,28 @@ final class SGDResumeTests: XCTestCase {
                        try Data(contentsOf: URL(fileURLWithPath: "\(f.dir)/adamw-resumed/latest-m1.safetensors")))
     }
 }
+
+final class RunIdentityTests: XCTestCase {
+    /// The run's identity covers the pretrained files' content and the unsupervised weight, so make's
+    /// --restart-if-changed starts over when either changes; a missing file is a one-line error.
+    func testPretrainedFilesAndUnsupWeightArePartOfTheRunIdentity() throws {
+        let f = TrainerFixture.shared
+        let a = "\(f.dir)/pre-a.safetensors", b = "\(f.dir)/pre-b.safetensors"
+        try Data("one".utf8).write(to: URL(fileURLWithPath: a))
+        try Data("two".utf8).write(to: URL(fileURLWithPath: b))
+        var o = f.options(["cnn-rgb", "cnn-dct"], out: "identity", iterations: 1)
+        let plain = try RunSettings(o).configHash
+        o.pretrained = [1: a]
+        let withA = try RunSettings(o).configHash
+        o.pretrained = [1: b]
+        let withB = try RunSettings(o).configHash
+        XCTAssertEqual(Set([plain, withA, withB]).count, 3)
+        o.pretrained = [:]
+        o.unsupWeight = 0.5
+        XCTAssertNotEqual(try RunSettings(o).configHash, plain)
+        o.pretrained = [2: "\(f.dir)/missing.safetensors"]
+        XCTAssertThrowsError(try RunSettings(o)) { e in
+            XCTAssertTrue("\(e)".contains("missing.safetensors"), "\(e)")
+        }
+    }
+}

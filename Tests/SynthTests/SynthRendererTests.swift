@@ -144,4 +144,22 @@ final class SynthRendererTests: XCTestCase {
         XCTAssertEqual(all.count, 21)
         XCTAssertEqual(Set(all).count, 21)
     }
+
+    func testClassOffsetGivesDisjointClasses() {
+        XCTAssertEqual(SynthRenderer.classNames(count: 3, offset: 2),
+                       ["background"] + SynthRenderer.classNames(count: 5).suffix(2))
+        for (classes, offset) in [(3, 2), (9, 2), (2, 19), (10, 11)] {
+            let decoys = (classes...(SynthRenderer.maxClasses - 1)).map {
+                SynthRenderer.decoyClass(draw: $0, classes: classes, offset: offset)
+            }
+            let own = Set((1..<classes).map { $0 + offset })
+            XCTAssertEqual(Set(decoys).count, decoys.count, "decoy draws map one to one")
+            XCTAssertEqual(Set(decoys).union(own), Set(1..<SynthRenderer.maxClasses))
+            XCTAssertTrue(Set(decoys).isDisjoint(with: own))
+        }
+        let base = SynthRenderer.render(SynthConfig(classes: 3, size: 64, seed: 5), split: "train", index: 0)
+        let shifted = SynthRenderer.render(SynthConfig(classes: 3, size: 64, seed: 5, classOffset: 2), split: "train", index: 0)
+        XCTAssertNotEqual(base.rgb, shifted.rgb)
+        XCTAssertTrue(shifted.label.allSatisfy { $0 < 3 || $0 == 255 })
+    }
 }
