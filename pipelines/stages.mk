@@ -9,7 +9,9 @@ NAMES      := $(if $(SUPERVISED),$(patsubst sup-%,%,$(MODELS)),$(subst +, ,$(MOD
 MODEL_CONFIGS := $(foreach n,$(NAMES),$(or $(CONFIG_$(n)),$(error unknown model '$(n)' in MODELS=$(MODELS))))
 SPLIT_NAME := $(notdir $(SPLIT))
 SHARDS     := $(CACHE)/shards/manifest.json
-SPLIT_DIR  := $(CACHE)/splits/$(SPLIT_NAME)
+# A drawn split is named by its seed (SPLIT_SEED, default SEED); an imported partition is not.
+SPLIT_SEED ?= $(SEED)
+SPLIT_DIR  := $(CACHE)/splits/$(SPLIT_NAME)$(if $(wildcard $(SPLIT)/labeled.txt),,-s$(SPLIT_SEED))
 RUN        := $(CACHE)/runs/$(MODELS)-$(SPLIT_NAME)-crop$(CROP)-s$(SEED)
 LAST_MODEL := m$(words $(NAMES))
 
@@ -38,7 +40,7 @@ $(SHARDS): $(TRAIN_LIST) $(VAL_LIST)
 
 $(SPLIT_DIR)/labeled.txt: $(TRAIN_LIST) $(VAL_LIST) $(if $(findstring _,$(SPLIT)),,$(BASE_LIST))
 	$(BIN)/dcot-split --dataset $(DATASET) --root $(ROOT) --list $(TRAIN_LIST) --val $(VAL_LIST) \
-	    $(split_args) --seed $(SEED) --out $(SPLIT_DIR)
+	    $(split_args) --seed $(SPLIT_SEED) --out $(SPLIT_DIR)
 
 $(RUN)/done.json: $(SHARDS) $(SPLIT_DIR)/labeled.txt $(MODEL_CONFIGS) $(PRETRAINED_FILES)
 	$(BIN)/dcot-train $(foreach c,$(MODEL_CONFIGS),--config $(c)) --shards $(CACHE)/shards \
@@ -60,13 +62,20 @@ $(RUN)/pseudo/manifest.json: $(RUN)/done.json
 	    --out $(RUN)/pseudo --threshold $(PSEUDO_THR) --quiet
 
 # A report (tables, curves, overlays; dcot-report) of every evaluated run under $(CACHE)/runs, or of
-# REPORT_RUNS (run directories); rebuilt when one of them is re-evaluated.
-REPORT      ?= $(CACHE)/report.md
-REPORT_RUNS ?= $(patsubst %/eval.done,%,$(wildcard $(CACHE)/runs/*/eval.done))
+# REPORT_RUNS (run directories), titled REPORT_TITLE with an optional REPORT_NOTE line. It is rebuilt
+# when a run is re-evaluated or when the list of runs or the title changes (recorded in $(REPORT).args).
+REPORT       ?= $(CACHE)/report.md
+REPORT_RUNS  ?= $(patsubst %/eval.done,%,$(wildcard $(CACHE)/runs/*/eval.done))
+REPORT_TITLE ?= dcot runs under $(CACHE)
+REPORT_NOTE  ?=
+REPORT_ARGS  := $(strip $(REPORT_RUNS)) | $(REPORT_TITLE) | $(REPORT_NOTE)
+ifneq ($(filter report,$(MAKECMDGOALS)),)
+$(shell mkdir -p $(dir $(REPORT)) && { [ "$$(cat $(REPORT).args 2>/dev/null)" = '$(REPORT_ARGS)' ] || printf '%s\n' '$(REPORT_ARGS)' > $(REPORT).args; })
+endif
 report: $(REPORT)
-$(REPORT): $(addsuffix /eval.done,$(REPORT_RUNS))
+$(REPORT): $(addsuffix /eval.done,$(REPORT_RUNS)) $(REPORT).args
 	$(if $(REPORT_RUNS),,$(error no evaluated runs under $(CACHE)/runs: run 'make eval' first or set REPORT_RUNS))
-	$(BIN)/dcot-report --out $@ --title "dcot runs under $(CACHE)" $(REPORT_RUNS)
+	$(BIN)/dcot-report --out $@ --title "$(REPORT_TITLE)" $(if $(REPORT_NOTE),--note "$(REPORT_NOTE)") $(REPORT_RUNS)
 
 clean-run:
 	rm -rf $(RUN)

@@ -19,14 +19,21 @@ final class PipelineMakeTests: XCTestCase {
         return (p.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 
-    func testEveryStageThroughMake() throws {
+    /// The repository root and a private copy of the demo configs (the tests touch them).
+    func rootAndConfigs(_ name: String) throws -> (root: String, configs: String) {
         let f = TrainerFixture.shared
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-        let cfg = "\(f.dir)/mkconfigs"
+        let cfg = "\(f.dir)/\(name)"
         try makeDirectory(cfg)
         for c in ["cnn-rgb", "cnn-dct", "mit"] {
             try FileManager.default.copyItem(atPath: "\(f.configs)/\(c).yaml", toPath: "\(cfg)/\(c).yaml")
         }
+        return (root, cfg)
+    }
+
+    func testEveryStageThroughMake() throws {
+        let f = TrainerFixture.shared
+        let (root, cfg) = try rootAndConfigs("mkconfigs")
         let vars = ["DATASET=generic", "VOC_ROOT=\(f.dir)/data", "TRAIN_LIST=\(f.dir)/data/train.txt",
                     "VAL_LIST=\(f.dir)/data/val.txt", "BASE_LIST=", "CROP=32", "GPUS=1", "ITERS=3", "CACHE=\(f.dir)/mk",
                     "SPLIT=8", "THREADS=2", "DEMO_CONFIGS=\(cfg)", "BIN=\(root)/.build/release"]
@@ -56,12 +63,7 @@ final class PipelineMakeTests: XCTestCase {
     /// table, curves and overlays; a second make is a no-op.
     func testDemoThroughMake() throws {
         let f = TrainerFixture.shared
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
-        let cfg = "\(f.dir)/democonfigs"
-        try makeDirectory(cfg)
-        for c in ["cnn-rgb", "cnn-dct", "mit"] {
-            try FileManager.default.copyItem(atPath: "\(f.configs)/\(c).yaml", toPath: "\(cfg)/\(c).yaml")
-        }
+        let (root, cfg) = try rootAndConfigs("democonfigs")
         let demo = "\(f.dir)/demo"
         let vars = ["DEMO=\(demo)", "DEMO_SETUP=true", "DEMO_CONFIGS=\(cfg)", "BIN=\(root)/.build/release", "THREADS=2",
                     "DEMO_TRAIN=16", "DEMO_VAL=4", "DEMO_SIZE=48", "DEMO_CROP=32", "DEMO_PRE_TRAIN=8", "DEMO_PRE_ITERS=2",
@@ -85,5 +87,14 @@ final class PipelineMakeTests: XCTestCase {
         let again = try make(["demo"] + vars, cwd: root)
         XCTAssertEqual(again.0, 0, again.1)
         XCTAssertFalse(again.1.contains("release/dcot-train "), "a second make retrains nothing\n\(again.1)")
+        // SEEDS adds runs and the report follows the list of runs both ways.
+        let two = try make(["demo", "SEEDS=0 1"] + vars, cwd: root)
+        XCTAssertEqual(two.0, 0, two.1)
+        XCTAssertTrue(try String(contentsOfFile: "\(demo)/report.md", encoding: .utf8).contains("(2 per cell)"), two.1)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(demo)/runs/sup-cnn-8-crop32-s1/eval.done"))
+        let one = try make(["demo", "SEEDS=0"] + vars, cwd: root)
+        XCTAssertEqual(one.0, 0, one.1)
+        XCTAssertFalse(one.1.contains("release/dcot-train "), one.1)
+        XCTAssertTrue(try String(contentsOfFile: "\(demo)/report.md", encoding: .utf8).contains("(1 per cell)"), one.1)
     }
 }
