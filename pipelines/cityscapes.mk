@@ -21,6 +21,7 @@ THR        ?= 0.0
 ITERS      ?=
 EPOCHS     ?=
 GPUS       ?= 8
+BATCH      ?=
 THREADS    ?= $(shell nproc)
 SEED       ?= 0
 PRETRAINED ?=

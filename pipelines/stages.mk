@@ -45,7 +45,7 @@ $(SPLIT_DIR)/labeled.txt: $(TRAIN_LIST) $(VAL_LIST) $(if $(findstring _,$(SPLIT)
 $(RUN)/done.json: $(SHARDS) $(SPLIT_DIR)/labeled.txt $(MODEL_CONFIGS) $(PRETRAINED_FILES)
 	$(BIN)/dcot-train $(foreach c,$(MODEL_CONFIGS),--config $(c)) --shards $(CACHE)/shards \
 	    --labeled $(SPLIT_DIR)/labeled.txt $(if $(SUPERVISED),,--unlabeled $(SPLIT_DIR)/unlabeled.txt) \
-	    --val $(VAL_LIST) --out $(RUN) --crop $(CROP) --threshold $(THR) --gpus $(GPUS) --threads $(THREADS) \
+	    --val $(VAL_LIST) --out $(RUN) --crop $(CROP) --threshold $(THR) --gpus $(GPUS) $(if $(BATCH),--batch-size $(BATCH)) --threads $(THREADS) \
 	    --seed $(SEED) $(if $(ITERS),--iterations $(ITERS)) $(if $(EPOCHS),--epochs $(EPOCHS)) \
 	    $(if $(VAL_LIMIT),--val-limit $(VAL_LIMIT)) $(if $(EVAL_EVERY),--eval-every $(EVAL_EVERY)) $(foreach p,$(PRETRAINED_ALL),--pretrained $(p)) --restart-if-changed
 

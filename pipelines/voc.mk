@@ -7,6 +7,7 @@
 #   make -f pipelines/voc.mk all VOC_ROOT=data/VOC SPLIT=1_16 MODELS=segformer-b2+r50-dct \
 #        PRETRAINED="m1=weights/mit_b2.safetensors m2=weights/resnet50_dct_64.safetensors"
 #
+# The reference's 513 runs use 8 GPUs x 2: CROP=513 GPUS=8 BATCH=2.
 # SPLIT: 92 183 366 732 1464 (labeled drawn from BASE_LIST), 1_32 1_16 1_8 1_4 (fractions of
 # TRAIN_LIST), or a directory holding a published partition (labeled.txt [+ unlabeled.txt]).
 # MODELS: model names joined by '+' (2 or 3 = co-training, in slot order; slot 2 is the DCT model in
@@ -25,6 +26,7 @@ THR        ?= 0.0
 ITERS      ?=
 EPOCHS     ?=
 GPUS       ?= 4
+BATCH      ?=
 THREADS    ?= $(shell nproc)
 SEED       ?= 0
 PRETRAINED ?=
@@ -43,6 +45,8 @@ CONFIG_r50           := $(CONFIGS)/r50_4x4.yaml
 CONFIG_r101          := $(CONFIGS)/r101_4x4.yaml
 CONFIG_r50-dct       := $(CONFIGS)/r50_dct_4x4.yaml
 CONFIG_segformer-b2  := $(CONFIGS)/segformerb2_4x4.yaml
+CONFIG_r101-dct      := $(CONFIGS)/r101_dct_4x4.yaml
+CONFIG_segformer-b3  := $(CONFIGS)/segformerb3_4x4.yaml
 DEMO_CONFIGS ?= pipelines/configs/demo
 CONFIG_cnn           := $(DEMO_CONFIGS)/cnn-rgb.yaml
 CONFIG_cnn-dct       := $(DEMO_CONFIGS)/cnn-dct.yaml

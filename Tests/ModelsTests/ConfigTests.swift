@@ -98,4 +98,31 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(r.namedParameters().first!.0, "backbone.layer1.0.conv1.weight")
         XCTAssertEqual(r.namedParameters().first!.1.shape, [16, 64, 3, 3])
     }
+
+    /// Every model name the pipelines know (CONFIG_<name> := <dir>/<file> in pipelines/*.mk) names a
+    /// config file that exists and loads, with the backbone its name promises.
+    func testEveryPipelineModelNameHasALoadableConfig() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
+        let dirs = ["$(CONFIGS)/": ["voc.mk": "pipelines/configs/voc/", "cityscapes.mk": "pipelines/configs/cityscapes/"],
+                    "$(DEMO_CONFIGS)/": ["voc.mk": "pipelines/configs/demo/"]]
+        var checked = 0
+        for mk in ["voc.mk", "cityscapes.mk"] {
+            let text = try String(contentsOfFile: "\(root)/pipelines/\(mk)", encoding: .utf8)
+            for line in text.split(separator: "\n") where line.hasPrefix("CONFIG_") {
+                let parts = line.split(separator: " ", omittingEmptySubsequences: true)
+                let name = String(parts[0].dropFirst("CONFIG_".count)), value = String(parts[2])
+                guard let prefix = dirs.keys.first(where: { value.hasPrefix($0) }), let dir = dirs[prefix]?[mk] else {
+                    XCTFail("\(mk): \(line)"); continue
+                }
+                let path = "\(root)/\(dir)\(value.dropFirst(prefix.count))"
+                let c = try ModelConfig.load(path)
+                let expected = ["r50": "resnet50", "r101": "resnet101", "r50-dct": "resnet50_dct_64", "r101-dct": "resnet101_dct_64",
+                                "segformer-b2": "mit-b2", "segformer-b3": "mit-b3"][name]
+                if let expected { XCTAssertEqual(c.backbone, expected, "\(mk): \(name)") }
+                checked += 1
+            }
+        }
+        XCTAssertGreaterThanOrEqual(checked, 15)
+    }
 }
