@@ -101,8 +101,9 @@ public struct RunSettings: Sendable {
     public var seed: UInt64
     /// The schedule length when given as iterations (part of the hash: the lr depends on it).
     public var totalIterations: Int?
-    /// What else decides the run's outcome: the unsupervised weight and the pretrained files'
-    /// sha256 (so make's --restart-if-changed starts over when a pretrained file changes).
+    /// What else decides the run's outcome when not at its default: the unsupervised weight and
+    /// the pretrained files' sha256 (so make's --restart-if-changed starts over when a pretrained
+    /// file changes). Empty by default, which keeps the hashes of runs made before it existed.
     public var identity: String
 
     public init(_ o: TrainOptions) throws {
@@ -134,7 +135,7 @@ public struct RunSettings: Sendable {
         threshold = o.threshold ?? 0
         totalIterations = o.iterations ?? o.epochs.map { -$0 }
         seed = o.seed ?? configs[0].seed ?? 0
-        identity = "uw=\(o.unsupWeight)"
+        identity = o.unsupWeight == 1 ? "" : "uw=\(o.unsupWeight)"
         for k in o.pretrained.keys.sorted() {
             let path = o.pretrained[k]!
             guard FileManager.default.fileExists(atPath: path) else {
@@ -155,7 +156,7 @@ public struct RunSettings: Sendable {
             h.update(Array(c.raw.keys.sorted().map { "\($0)=\(c.raw[$0]!)" }.joined(separator: ";").utf8))
         }
         h.update(Array("\(run)|\(mode)|\(crop)|\(batchPerRank)|\(ranks)|\(threshold)|\(seed)|\(totalIterations ?? 0)".utf8))
-        if identity != "uw=1.0" { h.update(Array(identity.utf8)) }
+        if !identity.isEmpty { h.update(Array(identity.utf8)) }
         return h.finalize()
     }
 }
