@@ -156,8 +156,8 @@ public enum Trainer {
             }
             let last = it == total - 1
             if !o.dryRun && !val.isEmpty && ((it + 1) % evalEvery == 0 || last) {
-                let mode = evalMode(settings, epoch: epoch, totalEpochs: (total + perEpoch - 1) / perEpoch)
                 for (k, m) in models.enumerated() {
+                    let mode = evalMode(settings, isDCT: m.domain == .dct, epoch: epoch, totalEpochs: (total + perEpoch - 1) / perEpoch)
                     let (miou, table) = try evaluate(m, reader: reader, ids: Array(val.prefix(o.valLimit ?? val.count)), mode: mode)
                     let key = "m\(k + 1)"
                     try dir.appendMetrics("{\"kind\": \"eval\", \"iteration\": \(it), \"model\": \"\(key)\", \"miou\": \(miou), \"protocol\": \"\(mode.name)\", \"per_class_iou\": \(table)}")
@@ -197,11 +197,15 @@ public enum Trainer {
         return (["dcot-train: finished \(total) iterations → \(o.out)"] + rows).joined(separator: "\n")
     }
 
-    /// VOC: original; Cityscapes: center_crop until the last 20 epochs, then sliding_window.
-    static func evalMode(_ s: RunSettings, epoch: Int, totalEpochs: Int) -> InferenceMode {
+    /// The reference's evaluation protocol during training. VOC: `original`. Cityscapes: the
+    /// co-training scripts slide at every evaluation, for every model; only `supervised.py` uses
+    /// `center_crop` until the last 20 epochs, and never for a DCT model (`supervised_dct.py`'s
+    /// evaluate has no center_crop), so a supervised DCT model slides throughout.
+    public static func evalMode(_ s: RunSettings, isDCT: Bool, epoch: Int, totalEpochs: Int) -> InferenceMode {
         guard s.run.dataset == "cityscapes" else { return .original }
-        if epoch < totalEpochs - 20 { return .centerCrop(s.crop) }
-        return .slidingWindow(window: s.crop, dctWindow: s.configs.compactMap(\.cropSizeDct).first ?? (s.crop + 3) / 4)
+        let sliding = InferenceMode.slidingWindow(window: s.crop, dctWindow: s.configs.compactMap(\.cropSizeDct).first ?? (s.crop + 3) / 4)
+        guard s.mode == .supervised, !isDCT else { return sliding }
+        return epoch < totalEpochs - 20 ? .centerCrop(s.crop) : sliding
     }
 
     static func evaluate(_ m: Segmentor, reader: ShardReader, ids: [String], mode: InferenceMode) throws -> (Double, String) {
