@@ -35,7 +35,7 @@ final class PipelineMakeTests: XCTestCase {
         let f = TrainerFixture.shared
         let (root, cfg) = try rootAndConfigs("mkconfigs")
         let vars = ["DATASET=generic", "VOC_ROOT=\(f.dir)/data", "TRAIN_LIST=\(f.dir)/data/train.txt",
-                    "VAL_LIST=\(f.dir)/data/val.txt", "BASE_LIST=", "CROP=32", "GPUS=1", "ITERS=3", "CACHE=\(f.dir)/mk",
+                    "VAL_LIST=\(f.dir)/data/val.txt", "BASE_LIST=", "CROP=32", "GPUS=1", "BATCH=4", "ITERS=3", "CACHE=\(f.dir)/mk",
                     "SPLIT=8", "THREADS=2", "DEMO_CONFIGS=\(cfg)", "BIN=\(root)/.build/release"]
         for models in ["sup-cnn", "cnn+cnn-dct"] {
             let (code, log) = try make(["eval", "pseudo", "MODELS=\(models)"] + vars, cwd: root)
@@ -67,7 +67,8 @@ final class PipelineMakeTests: XCTestCase {
         let demo = "\(f.dir)/demo"
         let vars = ["DEMO=\(demo)", "DEMO_SETUP=true", "DEMO_CONFIGS=\(cfg)", "BIN=\(root)/.build/release", "THREADS=2",
                     "DEMO_TRAIN=16", "DEMO_VAL=4", "DEMO_SIZE=48", "DEMO_CROP=32", "DEMO_PRE_TRAIN=8", "DEMO_PRE_ITERS=2",
-                    "DEMO_ITERS=2", "DEMO_EVAL_EVERY=2", "DEMO_LABELS=8", "DEMO_METHODS=sup-cnn cnn+cnn-dct"]
+                    "DEMO_ITERS=2", "DEMO_EVAL_EVERY=2", "DEMO_LABELS=8", "DEMO_METHODS=sup-cnn cnn+cnn-dct",
+                    "BATCH=4"] // SupOnly at 2 x 4 = the 8 labels
         let (code, log) = try make(["demo"] + vars, cwd: root)
         XCTAssertEqual(code, 0, log)
         for m in ["cnn", "cnn-dct"] {
