@@ -53,6 +53,7 @@ struct DcotPseudo: ParsableCommand {
             o.out = out
             o.threshold = threshold
             o.png = png
+            try checkFlag("--threads", threads, in: threadRange, fix: "give the number of threads (default: all cores)")
             Parallel.setThreads(threads)
             print(try PseudoLabels.run(o))
         }
