@@ -12,11 +12,17 @@ public func linear(_ x: Variable, _ w: Variable, bias: Variable? = nil) -> Varia
     let (sx, sw, sb, xShape) = (x.slot, w.slot, bias?.slot, x.shape)
     let xv: Tensor? = sw != nil ? x.value : nil, wv: Tensor? = sx != nil ? w.value : nil
     return Tape.record(y, [x, w] + (bias.map { [$0] } ?? [])) { g in
-        if let sb { sb.accumulate(Elementwise.reduceSum(g.reshaped([rows, out]), to: [1, out]).reshaped([out])) }
+        // Weight and bias gradients sum over rows (batch-major tokens): one partial per replica.
+        if let sb {
+            accumulatePerReplica(sb, [g.reshaped([rows, out])]) { t in Elementwise.reduceSum(t[0], to: [1, out]).reshaped([out]) }
+        }
         if let sw, let xv {
-            let dw = Tensor(shape: [out, inF])
-            Gemm.sgemm(transA: true, m: out, n: inF, k: rows, a: g.data, lda: out, b: xv.data, ldb: inF, c: dw.data, ldc: inF)
-            sw.accumulate(dw)
+            accumulatePerReplica(sw, [g.reshaped([rows, out]), xv.reshaped([rows, inF])]) { t in
+                let dw = Tensor(shape: [out, inF])
+                Gemm.sgemm(transA: true, m: out, n: inF, k: t[0].shape[0], a: t[0].data, lda: out, b: t[1].data, ldb: inF,
+                           c: dw.data, ldc: inF)
+                return dw
+            }
         }
         if let sx, let wv {
             let dx = Tensor(shape: xShape)

@@ -147,7 +147,11 @@ public func atrousConv2d(_ x: Variable, _ w: Variable, dilation: Int, padding: I
     let (sx, sw, xShape, wShape) = (x.slot, w.slot, x.shape, w.shape)
     let xv: Tensor? = sw != nil ? x.value : nil, wv: Tensor? = sx != nil ? w.value : nil
     return Tape.record(y, [x, w]) { g in
-        if let sw, let xv { sw.accumulate(AtrousConv.backwardWeight(g, xv, weightShape: wShape, dilation: dilation, padding: padding)) }
+        if let sw, let xv {
+            accumulatePerReplica(sw, [g, xv]) { t in
+                AtrousConv.backwardWeight(t[0], t[1], weightShape: wShape, dilation: dilation, padding: padding)
+            }
+        }
         if let sx, let wv { sx.accumulate(AtrousConv.backwardInput(g, wv, inputShape: xShape, dilation: dilation, padding: padding)) }
     }
 }

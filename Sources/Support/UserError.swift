@@ -43,3 +43,13 @@ public func printError(_ line: String) {
     if !text.hasSuffix("\n") { text += "\n" }
     _ = text.withCString { fputs($0, stderr) }
 }
+
+/// An error every process of a multi-process job raises at the same point (a start-up mismatch, a
+/// non-finite loss seen through the shared loss values): reported once, every process exits with
+/// `exitCode`.
+public struct AllRanksError: Error, CustomStringConvertible {
+    public let message: String
+    public let exitCode: Int32
+    public init(_ message: String, exitCode: Int32 = 1) { (self.message, self.exitCode) = (message, exitCode) }
+    public var description: String { message }
+}
