@@ -1,12 +1,16 @@
 // Open MPI as dcot's Collective: MPI_COMM_WORLD of a job started by mpirun or srun --mpi=pmix.
 // MPI starts only when a launcher's environment is present, so a program run by hand is one
-// process that never initialises MPI. Every collective is non-blocking and polled against a
-// deadline (DCOT_MPI_TIMEOUT seconds, default 900): a rank that stops answering ends the job with a
-// message instead of a hang. Polling sleeps between tests, leaving the cores to the working ranks.
+// process that never initialises MPI. Collectives are MPI's blocking ones, watched by a thread: one
+// that has waited DCOT_MPI_TIMEOUT seconds (default 900) for the other ranks ends this process with
+// a message, and the launcher then ends the job, so a rank that stops answering cannot hang it.
 import Autograd
 import CMPI
 import Foundation
 import Support
+import Synchronization
+
+/// Start of the collective in progress (monotonic ns), 0 when none.
+private let collectiveStart = Atomic<UInt64>(0)
 
 public final class MPIWorld: Collective {
     public let rank: Int
@@ -37,6 +41,7 @@ public final class MPIWorld: Collective {
         let timeout = ProcessInfo.processInfo.environment["DCOT_MPI_TIMEOUT"].flatMap(Double.init) ?? 900
         let w = MPIWorld(rank: Int(r), size: Int(s), comm: comm, timeout: timeout)
         w.program = program
+        w.startWatchdog()
         return w
     }
 
@@ -64,21 +69,28 @@ public final class MPIWorld: Collective {
         return out
     }
 
-    /// Polls a request until it completes or the deadline passes (then the job ends).
-    func wait(_ request: inout MPI_Request?, _ what: String) {
-        let start = Date()
-        var flag: Int32 = 0, polls = 0
-        while true {
-            guard MPI_Test(&request, &flag, dcot_mpi_status_ignore()) == dcot_mpi_success() else {
-                fail("MPI \(what) failed")
-            }
-            if flag != 0 { return }
-            polls += 1
-            if polls > 200 { usleep(polls > 5000 ? 1000 : 50) }
-            if polls % 64 == 0 && Date().timeIntervalSince(start) > timeout {
-                fail("waited \(Int(timeout)) s in MPI \(what) for the other ranks (one stopped answering); set DCOT_MPI_TIMEOUT to wait longer")
+    /// Runs one blocking collective under the watchdog.
+    func watched(_ what: String, _ call: () -> Int32) {
+        collectiveStart.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed)
+        let rc = call()
+        collectiveStart.store(0, ordering: .relaxed)
+        if rc != dcot_mpi_success() { fail("MPI \(what) failed (code \(rc))") }
+    }
+
+    /// The watchdog: checks once a second whether a collective has waited longer than the timeout.
+    func startWatchdog() {
+        let timeoutNs = UInt64(timeout * 1e9), rank = rank, size = size, program = program
+        let t = Thread {
+            while true {
+                sleep(1)
+                let start = collectiveStart.load(ordering: .relaxed)
+                if start != 0 && DispatchTime.now().uptimeNanoseconds > start + timeoutNs {
+                    printError("error: \(program): rank \(rank) of \(size): waited \(Int(timeoutNs / 1_000_000_000)) s in a collective for the other ranks (one stopped answering); set DCOT_MPI_TIMEOUT to wait longer")
+                    _exit(1)
+                }
             }
         }
+        t.start()
     }
 
     func fail(_ message: String) -> Never {
@@ -87,31 +99,23 @@ public final class MPIWorld: Collective {
     }
 
     public func allgather(_ input: UnsafeRawPointer, _ output: UnsafeMutableRawPointer, count: Int, kind: ElementKind) {
-        var req: MPI_Request? = dcot_mpi_request_null()
-        MPI_Iallgather(input, count32(count), datatype(kind), output, count32(count), datatype(kind), comm, &req)
-        wait(&req, "allgather")
+        watched("allgather") { MPI_Allgather(input, count32(count), datatype(kind), output, count32(count), datatype(kind), comm) }
     }
 
     public func allgatherv(_ input: UnsafeRawPointer, _ output: UnsafeMutableRawPointer, counts: [Int], kind: ElementKind) {
         let c32 = counts.map(count32), d32 = displacements(counts)
-        var req: MPI_Request? = dcot_mpi_request_null()
-        MPI_Iallgatherv(input, c32[rank], datatype(kind), output, c32, d32, datatype(kind), comm, &req)
-        wait(&req, "allgatherv")
+        watched("allgatherv") { MPI_Allgatherv(input, c32[rank], datatype(kind), output, c32, d32, datatype(kind), comm) }
     }
 
     public func alltoallv(_ input: UnsafeRawPointer, sendCounts: [Int], _ output: UnsafeMutableRawPointer, recvCounts: [Int],
                           kind: ElementKind) {
         let sc = sendCounts.map(count32), sd = displacements(sendCounts)
         let rc = recvCounts.map(count32), rd = displacements(recvCounts)
-        var req: MPI_Request? = dcot_mpi_request_null()
-        MPI_Ialltoallv(input, sc, sd, datatype(kind), output, rc, rd, datatype(kind), comm, &req)
-        wait(&req, "alltoallv")
+        watched("alltoallv") { MPI_Alltoallv(input, sc, sd, datatype(kind), output, rc, rd, datatype(kind), comm) }
     }
 
     public func broadcast(_ buffer: UnsafeMutableRawPointer, count: Int, kind: ElementKind, root: Int) {
-        var req: MPI_Request? = dcot_mpi_request_null()
-        MPI_Ibcast(buffer, count32(count), datatype(kind), Int32(root), comm, &req)
-        wait(&req, "broadcast")
+        watched("broadcast") { MPI_Bcast(buffer, count32(count), datatype(kind), Int32(root), comm) }
     }
 
     public func abort(_ code: Int32) -> Never {
