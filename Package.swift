@@ -52,7 +52,7 @@ let package = Package(
         .executableTarget(name: "dcot-split", dependencies: ["Pipeline", "Support", argumentParser]),
         .executableTarget(name: "dcot-eval", dependencies: ["Metrics", "Cluster", "Autograd", "Tensor", "Support", argumentParser]),
         .executableTarget(name: "dcot-train", dependencies: ["CoTraining", "Cluster", "Support", argumentParser]),
-        .executableTarget(name: "dcot-pseudo", dependencies: ["Metrics", "Cluster", "Tensor", "Support", argumentParser]),
+        .executableTarget(name: "dcot-pseudo", dependencies: ["Metrics", "Cluster", "Autograd", "Tensor", "Support", argumentParser]),
         .executableTarget(name: "dcot-report", dependencies: ["Report", "Support", argumentParser]),
         .executableTarget(name: "dcot-bench",
                           dependencies: ["ImageIO", "Shards", "Pipeline", "Synth", "Tensor", "Autograd", "NN", "Support", "CZstd",

@@ -91,6 +91,22 @@ public enum Replicas {
         return out
     }
 
+    /// Every rank's bytes (any length), in rank order.
+    public static func gatherBytes(_ bytes: [UInt8]) -> [[UInt8]] {
+        guard let c = collective else { return [bytes] }
+        var n = Int64(bytes.count)
+        var counts = [Int64](repeating: 0, count: c.size)
+        withUnsafeBytes(of: &n) { i in counts.withUnsafeMutableBytes { o in c.allgather(i.baseAddress!, o.baseAddress!, count: 1, kind: .int64) } }
+        var all = [UInt8](repeating: 0, count: Int(counts.reduce(0, +)))
+        bytes.withUnsafeBytes { i in all.withUnsafeMutableBytes { o in
+            c.allgatherv(i.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, o.baseAddress ?? UnsafeMutableRawPointer(bitPattern: 1)!,
+                         counts: counts.map { Int($0) }, kind: .byte)
+        } }
+        var out = [[UInt8]](), at = 0
+        for k in counts { out.append(Array(all[at..<(at + Int(k))])); at += Int(k) }
+        return out
+    }
+
     /// Per-replica partial sums [local][k] → Σ over all W replicas in replica order: [k].
     public static func sumInOrder(_ partials: [Double], width k: Int) -> [Double] {
         let all = gather(partials)

@@ -114,6 +114,27 @@ final class MPIRunTests: XCTestCase {
         XCTAssertEqual(e2.status, 0, e2.output)
         XCTAssertNotNil(f.bytes("eval1.json"))
         XCTAssertEqual(f.bytes("eval1.json"), f.bytes("eval2.json"), "dcot-eval: metrics.json for 1 and 2 ranks")
+        // dcot-pseudo: rank-own shard files, one manifest; the same labels, confidences and histogram.
+        func pseudo(_ out: String) -> [String] {
+            ["--config", "\(f.repo)/pipelines/configs/demo/cnn-rgb.yaml", "--checkpoint", "\(f.dir)/r1/latest-m1.safetensors",
+             "--shards", "\(f.dir)/shards", "--list", "\(f.dir)/split/unlabeled.txt", "--out", "\(f.dir)/\(out)", "--png",
+             "--threshold", "0.5", "--quiet"]
+        }
+        let p1 = try ClusterFixture.run(["\(f.bin)/dcot-pseudo"] + pseudo("pseudo1"), timeout: 120)
+        XCTAssertEqual(p1.status, 0, p1.output)
+        let p2 = try f.mpirun(2, pseudo("pseudo2"), program: "dcot-pseudo", timeout: 120)
+        XCTAssertEqual(p2.status, 0, p2.output)
+        let pngs = try FileManager.default.contentsOfDirectory(atPath: "\(f.dir)/pseudo1/png").sorted()
+        XCTAssertEqual(pngs.count, 32)
+        XCTAssertEqual(pngs, try FileManager.default.contentsOfDirectory(atPath: "\(f.dir)/pseudo2/png").sorted())
+        for p in pngs { XCTAssertEqual(f.bytes("pseudo1/png/\(p)"), f.bytes("pseudo2/png/\(p)"), "dcot-pseudo: \(p)") }
+        func manifest(_ d: String) throws -> [String: Any] {
+            try JSONSerialization.jsonObject(with: f.bytes("\(d)/manifest.json")!) as! [String: Any]
+        }
+        let m1 = try manifest("pseudo1"), m2 = try manifest("pseudo2")
+        XCTAssertEqual((m1["samples"] as! [String: Any]).keys.sorted(), (m2["samples"] as! [String: Any]).keys.sorted())
+        XCTAssertEqual(String(describing: m1["pseudo"]!), String(describing: m2["pseudo"]!))
+        XCTAssertEqual((m2["shards"] as! [[String: Any]]).count, 2, "one shard file per rank")
     }
 
     func testResumingWithAnotherRankCountEqualsTheStraightRun() throws {
