@@ -18,6 +18,8 @@ let package = Package(
         .systemLibrary(name: "CTurboJPEG", pkgConfig: "libturbojpeg", providers: [.apt(["libturbojpeg0-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        // Open MPI through its own pkg-config name (the `mpi` alternative may point at MPICH).
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
         // The one C target: libpng/libjpeg calls that need setjmp, and SHA-256.
         .target(name: "CNative",
                 cSettings: [.unsafeFlags(["-O3"])],
@@ -41,14 +43,16 @@ let package = Package(
         .target(name: "Metrics", dependencies: ["ImageIO", "Shards", "Pipeline", "Models", "Checkpoint", "NN", "Autograd",
                                                 "Tensor", "Support"]),
         .target(name: "Report", dependencies: ["Support"]),
+        // Open MPI as the Collective of Autograd's replicas; only the programs link it.
+        .target(name: "Cluster", dependencies: ["CMPI", "Autograd", "Support"]),
 
         // Programs: thin wrappers over one library entry point each.
         .executableTarget(name: "dcot-synth", dependencies: ["Synth", "Support", argumentParser]),
         .executableTarget(name: "dcot-prep", dependencies: ["Pipeline", "Shards", "Support", argumentParser]),
         .executableTarget(name: "dcot-split", dependencies: ["Pipeline", "Support", argumentParser]),
-        .executableTarget(name: "dcot-eval", dependencies: ["Metrics", "Tensor", "Support", argumentParser]),
-        .executableTarget(name: "dcot-train", dependencies: ["CoTraining", "Support", argumentParser]),
-        .executableTarget(name: "dcot-pseudo", dependencies: ["Metrics", "Tensor", "Support", argumentParser]),
+        .executableTarget(name: "dcot-eval", dependencies: ["Metrics", "Cluster", "Autograd", "Tensor", "Support", argumentParser]),
+        .executableTarget(name: "dcot-train", dependencies: ["CoTraining", "Cluster", "Support", argumentParser]),
+        .executableTarget(name: "dcot-pseudo", dependencies: ["Metrics", "Cluster", "Autograd", "Tensor", "Support", argumentParser]),
         .executableTarget(name: "dcot-report", dependencies: ["Report", "Support", argumentParser]),
         .executableTarget(name: "dcot-bench",
                           dependencies: ["ImageIO", "Shards", "Pipeline", "Synth", "Tensor", "Autograd", "NN", "Support", "CZstd",
@@ -63,6 +67,7 @@ let package = Package(
                                                          "SafeTensors", "Support"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "Tensor"]),
+        .testTarget(name: "ClusterTests"),
         .testTarget(name: "NNTests", dependencies: ["NN", "Autograd", "Tensor"]),
         .testTarget(name: "ModelsTests", dependencies: ["Models", "Checkpoint", "Optim", "NN", "Autograd", "Tensor",
                                                         "SafeTensors", "Support"]),

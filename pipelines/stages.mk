@@ -62,14 +62,18 @@ $(SPLIT_DIR)/labeled.txt: $(TRAIN_LIST) $(VAL_LIST) $(if $(findstring _,$(SPLIT)
 	$(BIN)/dcot-split --dataset $(DATASET) --root $(ROOT) --list $(TRAIN_LIST) --val $(VAL_LIST) \
 	    $(split_args) --seed $(SPLIT_SEED) --out $(SPLIT_DIR)
 
-TRAIN = $(BIN)/dcot-train $(foreach c,$(MODEL_CONFIGS),--config $(c)) --shards $(CACHE)/shards --val $(VAL_LIST) \
+# LAUNCH: a launcher in front of dcot-train, dcot-eval and dcot-pseudo, e.g. LAUNCH="mpirun -np 4
+# --hostfile hosts" or LAUNCH="srun --mpi=pmix -n 4"; THREADS is then per rank. The ranks split GPUS
+# replicas (a rank count must divide GPUS) and evaluation lists; results do not depend on LAUNCH.
+LAUNCH ?=
+TRAIN = $(LAUNCH) $(BIN)/dcot-train $(foreach c,$(MODEL_CONFIGS),--config $(c)) --shards $(CACHE)/shards --val $(VAL_LIST) \
 	    --crop $(CROP) --threshold $(RUN_THR) --gpus $(GPUS) $(if $(RUN_BATCH),--batch-size $(RUN_BATCH)) --threads $(THREADS) \
 	    --seed $(SEED) $(if $(ITERS),--iterations $(ITERS)) $(if $(EPOCHS),--epochs $(EPOCHS)) \
 	    $(if $(VAL_LIMIT),--val-limit $(VAL_LIMIT)) $(if $(EVAL_EVERY),--eval-every $(EVAL_EVERY)) $(foreach p,$(PRETRAINED_ALL),--pretrained $(p)) --restart-if-changed
 # STOP_AFTER=N: the run stops with a checkpoint after N iterations (done.json is not written, so the
 # next make resumes it): time-boxed jobs, and the resume tests.
 STOP_ARGS = $(if $(STOP_AFTER),--stop-after $(STOP_AFTER))
-PSEUDO = $(BIN)/dcot-pseudo --config $(firstword $(MODEL_CONFIGS)) $(EVAL_ARGS) --shards $(CACHE)/shards --quiet
+PSEUDO = $(LAUNCH) $(BIN)/dcot-pseudo --config $(firstword $(MODEL_CONFIGS)) $(EVAL_ARGS) --shards $(CACHE)/shards --quiet
 
 ifeq ($(PREFIX),stpp)
 # ST++ (Yang et al., CVPR 2022): a supervised teacher saving 3 snapshots (1/3, 2/3, end) → rank the
@@ -100,12 +104,12 @@ endif
 # Every trained model's best checkpoint (an EMA teacher's last), evaluated (metrics.json format, protocol included).
 $(RUN)/eval.done: $(RUN)/done.json
 	set -e; i=0; for c in $(EVAL_CONFIGS); do i=$$((i + 1)); \
-	    $(BIN)/dcot-eval --config $$c --checkpoint $(RUN)/best-m$$i.safetensors --shards $(CACHE)/shards $(EVAL_ARGS) \
+	    $(LAUNCH) $(BIN)/dcot-eval --config $$c --checkpoint $(RUN)/best-m$$i.safetensors --shards $(CACHE)/shards $(EVAL_ARGS) \
 	        --list $(VAL_LIST) --out $(RUN)/eval-m$$i.json --overlays $(RUN)/overlays-m$$i --quiet > $(RUN)/eval-m$$i.txt; done
 	touch $@
 
 $(RUN)/pseudo/manifest.json: $(RUN)/done.json
-	$(BIN)/dcot-pseudo --config $(lastword $(EVAL_CONFIGS)) --checkpoint $(RUN)/best-$(LAST_MODEL).safetensors $(EVAL_ARGS) \
+	$(LAUNCH) $(BIN)/dcot-pseudo --config $(lastword $(EVAL_CONFIGS)) --checkpoint $(RUN)/best-$(LAST_MODEL).safetensors $(EVAL_ARGS) \
 	    --shards $(CACHE)/shards --list $(SPLIT_DIR)/unlabeled.txt \
 	    --out $(RUN)/pseudo --threshold $(PSEUDO_THR) --quiet
 

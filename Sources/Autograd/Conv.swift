@@ -5,12 +5,18 @@ public func conv2d(_ x: Variable, _ w: Variable, bias: Variable? = nil, stride: 
                    dilation: Int = 1, groups: Int = 1) -> Variable {
     let g = ConvGeometry(input: x.shape, weight: w.shape, stride: stride, padding: padding, dilation: dilation, groups: groups)
     let y = Conv.forward(x.value, w.value, bias: bias?.value, g)
-    let (sx, sw, sb) = (x.slot, w.slot, bias?.slot)
+    let (sx, sw, sb, wShape) = (x.slot, w.slot, bias?.slot, w.shape)
     let xv: Tensor? = sw != nil ? x.value : nil          // needed only for the weight gradient
     let wv: Tensor? = sx != nil ? w.value : nil          // needed only for the input gradient
     return Tape.record(y, [x, w] + (bias.map { [$0] } ?? [])) { dy in
-        if let sb { sb.accumulate(Conv.backwardBias(dy)) }
-        if let sw, let xv { sw.accumulate(Conv.backwardWeight(dy, xv, g)) }
+        // Weight and bias gradients sum over samples: one partial per replica.
+        if let sb { accumulatePerReplica(sb, [dy]) { Conv.backwardBias($0[0]) } }
+        if let sw, let xv {
+            accumulatePerReplica(sw, [dy, xv]) { t in
+                Conv.backwardWeight(t[0], t[1], t[1].count == xv.count ? g
+                    : ConvGeometry(input: t[1].shape, weight: wShape, stride: stride, padding: padding, dilation: dilation, groups: groups))
+            }
+        }
         if let sx, let wv { sx.accumulate(Conv.backwardInput(dy, wv, g)) }
     }
 }

@@ -84,27 +84,35 @@ public func mean(_ x: Variable, to shape: [Int]) -> Variable {
 
 // MARK: random masks (counter-based: element i of the mask is a pure function of (seed, i))
 
-/// Keep-mask of `shape` scaled by 1/(1-p): keep with probability 1-p.
-public func dropoutMask(_ shape: [Int], p: Float, seed: UInt64) -> Tensor {
+/// Keep-mask of `shape` scaled by 1/(1-p): keep with probability 1-p. Element i draws counter
+/// `counterOffset + i`.
+public func dropoutMask(_ shape: [Int], p: Float, seed: UInt64, counterOffset: Int = 0) -> Tensor {
     let m = Tensor(shape: shape), keep = 1 - p, s = keep > 0 ? 1 / keep : 0
-    for i in 0..<m.count { m.data[i] = Random.uniform(seed: seed, counter: UInt64(i)) < keep ? s : 0 }
+    for i in 0..<m.count { m.data[i] = Random.uniform(seed: seed, counter: UInt64(counterOffset + i)) < keep ? s : 0 }
     return m
+}
+
+/// A mask over a replica-major batch tensor: counters continue from the rows of the replicas before
+/// this process's, so every replica draws the mask it draws when one process runs them all.
+func batchMask(_ shape: [Int], p: Float, seed: UInt64) -> Tensor {
+    let l = Replicas.layout, count = shape.reduce(1, *)
+    return dropoutMask(shape, p: p, seed: seed, counterOffset: l.first * (count / l.local))
 }
 
 /// Elementwise dropout (training only; identity when p == 0).
 public func dropout(_ x: Variable, p: Float, seed: UInt64) -> Variable {
     if p == 0 { return x }
-    return mul(x, Variable(dropoutMask(x.shape, p: p, seed: seed)))
+    return mul(x, Variable(batchMask(x.shape, p: p, seed: seed)))
 }
 
 /// Dropout2d: zeroes whole channels of x [N, C, H, W].
 public func dropout2d(_ x: Variable, p: Float, seed: UInt64) -> Variable {
     if p == 0 { return x }
-    return mul(x, Variable(dropoutMask([x.shape[0], x.shape[1]] + [Int](repeating: 1, count: x.shape.count - 2), p: p, seed: seed)))
+    return mul(x, Variable(batchMask([x.shape[0], x.shape[1]] + [Int](repeating: 1, count: x.shape.count - 2), p: p, seed: seed)))
 }
 
 /// DropPath (stochastic depth): drops whole samples of x [N, ...], survivors scaled by 1/(1-p).
 public func dropPath(_ x: Variable, p: Float, seed: UInt64) -> Variable {
     if p == 0 { return x }
-    return mul(x, Variable(dropoutMask([x.shape[0]] + [Int](repeating: 1, count: x.shape.count - 1), p: p, seed: seed)))
+    return mul(x, Variable(batchMask([x.shape[0]] + [Int](repeating: 1, count: x.shape.count - 1), p: p, seed: seed)))
 }

@@ -6,21 +6,36 @@ public func linear(_ x: Variable, _ w: Variable, bias: Variable? = nil) -> Varia
     let (out, inF) = (w.shape[0], w.shape[1])
     precondition(x.shape.last == inF, "linear: x \(x.shape) for weight \(w.shape)")
     let rows = x.value.count / inF
+    // One GEMM per sample of [B, L, in] tokens: a GEMM over several samples' rows gives a sample other
+    // bits than it gets alone (OpenBLAS picks kernels by size); replicas need the same in any batch.
+    let samples = x.shape.count > 2 ? x.shape[0] : 1, per = rows / samples
     let y = Tensor(shape: Array(x.shape.dropLast()) + [out])
-    Gemm.sgemm(transB: true, m: rows, n: out, k: inF, a: x.value.data, lda: inF, b: w.value.data, ldb: inF, c: y.data, ldc: out)
+    for s in 0..<samples {
+        Gemm.sgemm(transB: true, m: per, n: out, k: inF, a: x.value.data + s * per * inF, lda: inF, b: w.value.data, ldb: inF,
+                   c: y.data + s * per * out, ldc: out)
+    }
     if let bias { let b = Elementwise.binary(y.reshaped([rows, out]), bias.value.reshaped([1, out]), .add); y.data.update(from: b.data, count: y.count) }
     let (sx, sw, sb, xShape) = (x.slot, w.slot, bias?.slot, x.shape)
     let xv: Tensor? = sw != nil ? x.value : nil, wv: Tensor? = sx != nil ? w.value : nil
     return Tape.record(y, [x, w] + (bias.map { [$0] } ?? [])) { g in
-        if let sb { sb.accumulate(Elementwise.reduceSum(g.reshaped([rows, out]), to: [1, out]).reshaped([out])) }
+        // Weight and bias gradients sum over rows (batch-major tokens): one partial per replica.
+        if let sb {
+            accumulatePerReplica(sb, [g.reshaped([rows, out])]) { t in Elementwise.reduceSum(t[0], to: [1, out]).reshaped([out]) }
+        }
         if let sw, let xv {
-            let dw = Tensor(shape: [out, inF])
-            Gemm.sgemm(transA: true, m: out, n: inF, k: rows, a: g.data, lda: out, b: xv.data, ldb: inF, c: dw.data, ldc: inF)
-            sw.accumulate(dw)
+            accumulatePerReplica(sw, [g.reshaped([rows, out]), xv.reshaped([rows, inF])]) { t in
+                let dw = Tensor(shape: [out, inF])
+                Gemm.sgemm(transA: true, m: out, n: inF, k: t[0].shape[0], a: t[0].data, lda: out, b: t[1].data, ldb: inF,
+                           c: dw.data, ldc: inF)
+                return dw
+            }
         }
         if let sx, let wv {
             let dx = Tensor(shape: xShape)
-            Gemm.sgemm(m: rows, n: inF, k: out, a: g.data, lda: out, b: wv.data, ldb: inF, c: dx.data, ldc: inF)
+            for s in 0..<samples {
+                Gemm.sgemm(m: per, n: inF, k: out, a: g.data + s * per * out, lda: out, b: wv.data, ldb: inF,
+                           c: dx.data + s * per * inF, ldc: inF)
+            }
             sx.accumulate(dx)
         }
     }

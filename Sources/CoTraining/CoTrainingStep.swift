@@ -18,10 +18,69 @@ public struct StepLosses: Sendable {
     /// Fraction of non-padded pixels above the confidence threshold (the reference's "Mask").
     public var maskRatio: Double
     public var total: Double
+    /// The first replica with a non-finite loss term, if any.
+    public var nonFiniteReplica: Int?
+}
+
+/// One step's loss terms per local replica and its exact pixel counters, before they are combined
+/// over every replica (`combined`), so the reported values do not depend on the process count.
+struct StepTerms {
+    /// terms[t][r]: term t (supervised per model, then the unsupervised pairs k←j) of local replica r.
+    var supervised: [[Float]] = []
+    var unsupervised: [[[Float]]] = []
+    /// same, total (agreement); kept, total (mask ratio).
+    var counters = [Int](repeating: 0, count: 4)
+
+    /// Every replica's terms combined in replica order as the loss graph combines them:
+    /// mean over W replicas, mean over partners, L_k = sup + uw·unsup, total = mean over models.
+    func combined(unsupWeight: Double) -> StepLosses {
+        let flat = supervised + unsupervised.flatMap { $0 }
+        let local = flat.first?.count ?? 1
+        var mine = [Double]()
+        for r in 0..<local { for t in flat { mine.append(Double(t[r])) } }
+        mine += counters.map(Double.init)
+        let width = flat.count * local + counters.count
+        let all = Replicas.gather(mine)
+        let ranks = all.count / width, w = ranks * local
+        func value(_ t: Int, _ replica: Int) -> Float {
+            Float(all[(replica / local) * width + (replica % local) * flat.count + t])
+        }
+        var means = [Float](), bad: Int?
+        for t in flat.indices {
+            var acc = value(t, 0)
+            for r in 0..<w {
+                if !value(t, r).isFinite && bad.map({ r < $0 }) ?? true { bad = r }
+                if r > 0 { acc = acc + value(t, r) }
+            }
+            means.append(acc * (1 / Float(w)))
+        }
+        var sums = [Int](repeating: 0, count: counters.count)
+        for q in 0..<ranks { for c in counters.indices { sums[c] += Int(all[q * width + flat.count * local + c]) } }
+        let m = supervised.count
+        let sup = Array(means[0..<m])
+        var unsup = [Float]()
+        var at = m
+        for k in unsupervised.indices {
+            let n = unsupervised[k].count
+            let terms = means[at..<(at + n)]
+            unsup.append(terms.dropFirst().reduce(terms.first!) { $0 + $1 } * (1 / Float(n)))
+            at += n
+        }
+        var total: Float?
+        for k in 0..<m {
+            let l = k < unsup.count ? sup[k] + unsup[k] * Float(unsupWeight) : sup[k]
+            total = total.map { $0 + l } ?? l
+        }
+        return StepLosses(supervised: sup.map(Double.init), unsupervised: unsup.map(Double.init),
+                          agreement: sums[1] > 0 ? Double(sums[0]) / Double(sums[1]) : 1,
+                          maskRatio: sums[3] > 0 ? Double(sums[2]) / Double(sums[3]) : 1,
+                          total: Double(total! * (1 / Float(m))), nonFiniteReplica: bad)
+    }
 }
 
 public struct CoTrainingStep {
     let models: [Segmentor]
+    /// W: data-parallel replicas over all processes (this one runs Replicas.local of them).
     let ranks: Int
     let threshold: Double
     let unsupWeight: Double
@@ -30,64 +89,70 @@ public struct CoTrainingStep {
     var teacher: Segmentor? = nil
 
     func supervisedLoss(_ logits: Variable, _ labels: LabelMap) -> Variable {
-        perRank(logits.shape[0]) { start, n in
-            let l = slice(logits, axis: 0, start: start, length: n)
-            let y = labels.rows(start, n)
-            if let o = ohem { return ohemCrossEntropy(l, y, threshold: o.threshold, minKept: o.minKept) }
-            return crossEntropy(l, y)
-        }
+        if let o = ohem { return ohemCrossEntropy(logits, labels, threshold: o.threshold, minKept: o.minKept) }
+        return crossEntropy(logits, labels)
     }
 
-    /// Mean over ranks of f(rank's first row, rows per rank).
-    func perRank(_ rows: Int, _ f: (Int, Int) -> Variable) -> Variable {
-        let per = rows / ranks
-        var acc: Variable?
-        for r in 0..<ranks {
-            let v = f(r * per, per)
+    /// Σ over local replicas of f(replica) / W for the backward (the mean over every replica, as DDP
+    /// averages per-GPU gradients), and each local replica's value for the report.
+    func perReplica(_ f: (Int) -> Variable) -> (Variable, [Float]) {
+        var acc: Variable?, values = [Float]()
+        for r in 0..<Replicas.local {
+            let v = f(r)
+            values.append(v.value.data[0])
             acc = acc.map { add($0, v) } ?? v
         }
-        return scale(acc!, 1 / Float(ranks))
+        return (scale(acc!, 1 / Float(ranks)), values)
     }
 
-    /// Runs forward and backward; returns the loss terms. Gradients accumulate into the parameters.
+    /// Runs forward and backward; returns the loss terms combined over every replica. Gradients
+    /// accumulate per replica into the parameters (combineReplicaGradients folds them).
     func run(_ x: StepInputs, seed: UInt64) -> StepLosses {
         if let teacher { return runTeacherStudent(x, teacher: teacher, seed: seed) }
-        let nl = x.labels.shape[0]
+        let local = Replicas.local
+        let nl = x.labels.shape[0], b = nl / local
         let s = x.crop
         var supervised = [Variable](), strongLogits = [Variable]()
+        var terms = StepTerms()
         var pseudo = [(labels: LabelMap, confidence: Tensor)]()
         for (k, m) in models.enumerated() {
             let d = m.domain
             let isCPS = models.count > 1
-            let input = isCPS ? catBatch(x.labeled(d), x.weak(d)) : x.labeled(d)
+            // Replica-major: replica r's B labeled rows, then its B weak rows (one BN batch).
+            let input = isCPS ? interleaveReplicas(x.labeled(d), x.weak(d), replicas: local) : x.labeled(d)
             let out = m(Variable(input), outputSize: (s, s), seed: Random.derive(seed, UInt64(2 * k + 1)))
-            let predL = isCPS ? slice(out, axis: 0, start: 0, length: nl) : out
-            supervised.append(supervisedLoss(predL, x.labels))
+            let per = isCPS ? 2 * b : b
+            let (sup, values) = perReplica { r in
+                supervisedLoss(slice(out, axis: 0, start: r * per, length: b), x.labels.rows(r * b, b))
+            }
+            supervised.append(sup)
+            terms.supervised.append(values)
             guard isCPS else { continue }
-            let nu = out.shape[0] - nl
-            let weak = ShapeKernel.slice(out.value, axis: 0, start: nl, length: nu)
+            let weak = ShapeKernel.concat((0..<local).map { ShapeKernel.slice(out.value, axis: 0, start: $0 * per + b, length: b) }, axis: 0)
             let (lab, conf) = argmaxConfidence(weak)
             pseudo.append(mixPseudo(lab, conf, x))
             strongLogits.append(m(Variable(x.strong(d)), outputSize: (s, s), seed: Random.derive(seed, UInt64(2 * k + 2))))
         }
         var unsupervised = [Variable]()
-        var maskKept = 0.0, maskTotal = 0.0
         if models.count > 1 {
             for k in models.indices {
-                var terms = [Variable]()
+                var pair = [Variable](), pairValues = [[Float]]()
                 for j in models.indices where j != k {
                     let (lab, conf) = pseudo[j]
-                    terms.append(perRank(strongLogits[k].shape[0]) { start, n in
-                        CoTrainingStep.unsupervisedTerm(slice(strongLogits[k], axis: 0, start: start, length: n),
+                    let (v, values) = perReplica { r in
+                        CoTrainingStep.unsupervisedTerm(slice(strongLogits[k], axis: 0, start: r * b, length: b),
                                                         pseudo: lab, confidence: conf, ignore: x.ignore,
-                                                        firstRow: start, threshold: threshold)
-                    })
+                                                        firstRow: r * b, threshold: threshold)
+                    }
+                    pair.append(v)
+                    pairValues.append(values)
                     for i in 0..<x.ignore.count where x.ignore[i] != 255 {
-                        maskTotal += 1
-                        if Double(conf.data[i]) >= threshold { maskKept += 1 }
+                        terms.counters[3] += 1
+                        if Double(conf.data[i]) >= threshold { terms.counters[2] += 1 }
                     }
                 }
-                unsupervised.append(scale(terms.dropFirst().reduce(terms[0]) { add($0, $1) }, 1 / Float(terms.count)))
+                unsupervised.append(scale(pair.dropFirst().reduce(pair[0]) { add($0, $1) }, 1 / Float(pair.count)))
+                terms.unsupervised.append(pairValues)
             }
         }
         var total: Variable?
@@ -96,13 +161,9 @@ public struct CoTrainingStep {
             if models.count > 1 { l = add(l, scale(unsupervised[k], Float(unsupWeight))) }
             total = total.map { add($0, l) } ?? l
         }
-        let loss = scale(total!, 1 / Float(models.count))
-        backward(loss)
-        return StepLosses(supervised: supervised.map { Double($0.value.data[0]) },
-                          unsupervised: unsupervised.map { Double($0.value.data[0]) },
-                          agreement: agreement(pseudo, ignore: x.ignore),
-                          maskRatio: maskTotal > 0 ? maskKept / maskTotal : 1,
-                          total: Double(loss.value.data[0]))
+        backward(scale(total!, 1 / Float(models.count)))
+        (terms.counters[0], terms.counters[1]) = agreementCounts(pseudo, ignore: x.ignore)
+        return terms.combined(unsupWeight: unsupWeight)
     }
 
     /// One CPS term Lu(k←j) for rows [firstRow, firstRow + n) of the batch: the sum over non-padded
@@ -138,9 +199,10 @@ public struct CoTrainingStep {
         return (LabelMap(shape: lab.shape, values: l), Tensor(shape: conf.shape, values: c))
     }
 
-    func agreement(_ p: [(labels: LabelMap, confidence: Tensor)], ignore: [UInt8]) -> Double {
-        guard p.count > 1 else { return 1 }
-        var same = 0.0, total = 0.0
+    /// Pixels where each pair of models' weak pseudo-labels agree, and pixels compared (non-padded).
+    func agreementCounts(_ p: [(labels: LabelMap, confidence: Tensor)], ignore: [UInt8]) -> (Int, Int) {
+        guard p.count > 1 else { return (0, 0) }
+        var same = 0, total = 0
         for a in 0..<p.count {
             for b in (a + 1)..<p.count {
                 for i in 0..<ignore.count where ignore[i] != 255 {
@@ -149,7 +211,7 @@ public struct CoTrainingStep {
                 }
             }
         }
-        return total > 0 ? same / total : 1
+        return (same, total)
     }
 }
 

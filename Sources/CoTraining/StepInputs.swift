@@ -50,10 +50,14 @@ struct StepInputs {
     func strong(_ d: InputDomain) -> Tensor { d == .rgb ? strongRGB! : strongDCT! }
 }
 
-/// Concatenates two tensors along the batch axis.
-func catBatch(_ a: Tensor, _ b: Tensor) -> Tensor {
+/// Concatenates two replica-major batches replica by replica: replica r's rows of a, then its rows
+/// of b (so the result is replica-major too).
+func interleaveReplicas(_ a: Tensor, _ b: Tensor, replicas: Int) -> Tensor {
     let t = Tensor(shape: [a.shape[0] + b.shape[0]] + Array(a.shape.dropFirst()))
-    t.data.update(from: a.data, count: a.count)
-    t.data.advanced(by: a.count).update(from: b.data, count: b.count)
+    let pa = a.count / replicas, pb = b.count / replicas
+    for r in 0..<replicas {
+        t.data.advanced(by: r * (pa + pb)).update(from: a.data + r * pa, count: pa)
+        t.data.advanced(by: r * (pa + pb) + pa).update(from: b.data + r * pb, count: pb)
+    }
     return t
 }

@@ -16,28 +16,28 @@ extension CoTrainingStep {
     /// One teacher-student iteration; gradients accumulate into the student only.
     func runTeacherStudent(_ x: StepInputs, teacher: Segmentor, seed: UInt64) -> StepLosses {
         let student = models[0], d = student.domain, s = x.crop
+        let b = x.labels.shape[0] / Replicas.local
         let predL = student(Variable(x.labeled(d)), outputSize: (s, s), seed: Random.derive(seed, 1))
-        let supervised = supervisedLoss(predL, x.labels)
+        let (supervised, supValues) = perReplica { r in
+            supervisedLoss(slice(predL, axis: 0, start: r * b, length: b), x.labels.rows(r * b, b))
+        }
         let teacherProbs = withNoGrad { softmax(teacher(Variable(x.weak(d)), outputSize: (s, s)), axis: 1).value }
         let (probs, confidence) = mixProbabilities(teacherProbs, x)
         let strong = student(Variable(x.strong(d)), outputSize: (s, s), seed: Random.derive(seed, 2))
-        let unsupervised = perRank(strong.shape[0]) { start, n in
-            CoTrainingStep.consistencyTerm(slice(strong, axis: 0, start: start, length: n), teacher: probs, confidence: confidence,
-                                           ignore: x.ignore, firstRow: start, threshold: threshold)
+        let (unsupervised, unsupValues) = perReplica { r in
+            CoTrainingStep.consistencyTerm(slice(strong, axis: 0, start: r * b, length: b), teacher: probs, confidence: confidence,
+                                           ignore: x.ignore, firstRow: r * b, threshold: threshold)
         }
-        let loss = add(supervised, scale(unsupervised, Float(unsupWeight)))
-        backward(loss)
-        var kept = 0.0, valid = 0.0, same = 0.0
+        backward(add(supervised, scale(unsupervised, Float(unsupWeight))))
+        var terms = StepTerms(supervised: [supValues], unsupervised: [[unsupValues]])
         let (studentLabels, _) = argmaxConfidence(strong.value)
         let (teacherLabels, _) = argmaxConfidence(probs)
         for i in 0..<x.ignore.count where x.ignore[i] != 255 {
-            valid += 1
-            if Double(confidence.data[i]) >= threshold { kept += 1 }
-            if studentLabels[i] == teacherLabels[i] { same += 1 }
+            terms.counters[1] += 1; terms.counters[3] += 1
+            if Double(confidence.data[i]) >= threshold { terms.counters[2] += 1 }
+            if studentLabels[i] == teacherLabels[i] { terms.counters[0] += 1 }
         }
-        return StepLosses(supervised: [Double(supervised.value.data[0])], unsupervised: [Double(unsupervised.value.data[0])],
-                          agreement: valid > 0 ? same / valid : 1, maskRatio: valid > 0 ? kept / valid : 1,
-                          total: Double(loss.value.data[0]))
+        return terms.combined(unsupWeight: unsupWeight)
     }
 
     /// The teacher's probabilities and confidences CutMix-ed like the strong view (identity partners

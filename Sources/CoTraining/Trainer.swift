@@ -26,8 +26,19 @@ public enum Trainer {
     /// Exit code for a non-finite loss.
     public static let nonFiniteExitCode: Int32 = 3
 
-    public static func run(_ o: TrainOptions) throws -> String {
+    /// Trains in this process, or as one rank of a multi-process job over `collective` (Open MPI):
+    /// the W replicas split evenly over the ranks, rank 0 alone touches the run directory, and every
+    /// number is identical for any rank count (Replicas.swift).
+    public static func run(_ o: TrainOptions, collective: (any Collective)? = nil) throws -> String {
         let settings = try RunSettings(o)
+        let ranks = collective?.size ?? 1
+        guard settings.ranks % ranks == 0 else {
+            throw AllRanksError("--gpus \(settings.ranks) replicas do not split over \(ranks) ranks; start a number of ranks that divides --gpus")
+        }
+        Replicas.configure(total: settings.ranks, collective: collective)
+        defer { Replicas.configure(total: 1, collective: nil) }
+        let writer = Replicas.rank == 0          // only rank 0 touches the run directory
+        let quiet = o.quiet || !writer
         Parallel.setThreads(o.threads)
         let reader = try ShardReader(directory: o.shards)
         let layout = DatasetLayout(kind: DatasetKind(rawValue: reader.manifest.dataset) ?? .generic, root: reader.manifest.source_root)
@@ -35,13 +46,13 @@ public enum Trainer {
         let unlabeled = try o.unlabeled.map { try IdList.read($0, layout: layout).map(\.id) } ?? []
         let val = try o.val.map { try IdList.read($0, layout: layout).map(\.id) } ?? []
         try InputChecks.lists(o, settings, reader: reader)
-        let runLock = try RunDirectory(path: o.out).lock()
-        defer { runLock.release() }
+        let runLock = writer ? try RunDirectory(path: o.out).lock() : nil   // the job holds it through rank 0
+        defer { runLock?.release() }
         let models = try settings.configs.enumerated().map { k, c -> Segmentor in
             let m = try Segmentor(config: c, seed: settings.seed &+ UInt64(k) &* 1000)
             if let p = o.pretrained[k + 1] {
                 try Checkpoint.loadPretrainedBackbone(m.backbone, from: p)
-            } else if o.logEvery > 0 && !o.quiet {
+            } else if o.logEvery > 0 && !quiet {
                 printError(Checkpoint.randomBackboneWarning(backbone: c.backbone))
             }
             m.train(true)
@@ -68,7 +79,7 @@ public enum Trainer {
         let loader = try Loader(reader: reader, labeled: labeled, unlabeled: semi ? unlabeled : [],
                                 plan: plan, maker: ViewMaker(crop: settings.crop, withDCT: needDCT, seed: settings.seed),
                                 mode: semi ? .coTraining : .supervised, jobs: max(1, o.threads),
-                                labelReaders: pseudoReaders, strongPseudo: o.strongPseudo)
+                                labelReaders: pseudoReaders, strongPseudo: o.strongPseudo, replicas: Replicas.layout.range)
         let perEpoch = max(1, loader.iterationsPerEpoch)
         let total = o.dryRun ? 3 : (o.iterations ?? (o.epochs ?? settings.run.epochs) * perEpoch)
         // Parameter groups: backbone at lr, the rest at lr · lr_multi; model 1's schedule for all
@@ -81,20 +92,26 @@ public enum Trainer {
         }
         let baseLRs = models.indices.map { k in optimizers[k].groups.map { Double($0.lr) } }
         let dir = RunDirectory(path: o.out)
-        try makeDirectory(o.out)
+        if writer { try makeDirectory(o.out) }
         let pseudoHash: String = pseudoReaders.map { $0.manifest.shards.map(\.sha256).joined() }.joined(separator: ",")
         let splitText: String = labeled.joined(separator: "\n") + "|" + unlabeled.joined(separator: "\n") + "|" + pseudoHash
         let splitHash = SHA256.hex(of: Array(splitText.utf8))
+        var optionsText = o
+        (optionsText.threads, optionsText.quiet, optionsText.logEvery) = (0, false, 0)
+        try RankAgreement.check([("dcot builds", RankAgreement.buildHash()), ("configs", settings.configHash), ("splits", splitHash),
+                                 ("shards", SHA256.hex(of: Array(reader.manifest.shards.map(\.sha256).joined().utf8))),
+                                 ("options", SHA256.hex(of: Array(String(describing: optionsText).utf8)))],
+                                fix: "give every rank the same dcot build, files and flags")
         var start = 0
         var best = [String: RunState.Best]()
         var lastMIoU = [String: Double]()
         var fresh = o.fresh
-        if dir.exists() && !fresh && o.restartIfChanged, let state = try? dir.loadState(),
+        if writer && dir.exists() && !fresh && o.restartIfChanged, let state = try? dir.loadState(),
            state.config_sha256 != settings.configHash || state.split_sha256 != splitHash {
-            if !o.quiet { printError("dcot-train: configs or splits changed since \(dir.statePath) was written; starting over") }
+            if !quiet { printError("dcot-train: configs or splits changed since \(dir.statePath) was written; starting over") }
             fresh = true
         }
-        if dir.exists() && !fresh {
+        if writer && dir.exists() && !fresh {
             let state = try dir.loadState()
             guard state.config_sha256 == settings.configHash, state.split_sha256 == splitHash else {
                 throw UserError(dir.statePath, "was written by a run with other configs or splits; dcot-train refuses to mix them",
@@ -103,23 +120,30 @@ public enum Trainer {
             try dir.restore(models: models, optimizers: optimizers, teacher: teacher, state: state)
             start = state.iteration + 1
             best = state.best
-        } else if o.resume {
+        } else if o.resume && writer {
             throw UserError(dir.statePath, "not found: nothing to resume", fix: "drop --resume to start a new run")
         }
-        if fresh {
+        if Replicas.isDistributed {
+            // Rank 0's decision and state on every rank.
+            let header = RankAgreement.broadcast(writer ? Array(try JSONEncoder().encode(ResumePoint(start: start, best: best))) : [])
+            let point = try JSONDecoder().decode(ResumePoint.self, from: Data(header))
+            (start, best) = (point.start, point.best)
+            if start > 0 { RankAgreement.broadcastState(models: models, optimizers: optimizers, teacher: teacher) }
+        }
+        if fresh && writer {
             for f in ["done.json", "metrics.jsonl", "latest.json"] { try? FileManager.default.removeItem(atPath: "\(o.out)/\(f)") }
         }
-        try AtomicFile.write(settings.configPaths.map { "# \($0)\n" + ((try? String(contentsOfFile: $0, encoding: .utf8)) ?? "") }
-            .joined(separator: "\n---\n"), to: "\(o.out)/config.yaml")
+        if writer { try AtomicFile.write(settings.configPaths.map { "# \($0)\n" + ((try? String(contentsOfFile: $0, encoding: .utf8)) ?? "") }
+            .joined(separator: "\n---\n"), to: "\(o.out)/config.yaml") }
 
         let header = """
         dcot-train: \(settings.mode.rawValue) with \(models.count) model(s): \(settings.configs.map { "\($0.backbone) (\($0.isDCT ? "DCT" : "RGB"))" }.joined(separator: ", "))\(teacher == nil ? "" : " + EMA teacher (decay \(o.emaDecay)\(o.emaWarmup ? ", warm-up" : ""))")
           data: \(labeled.count) labeled, \(unlabeled.count) unlabeled, \(val.count) val; crop \(settings.crop); batch \(settings.batchPerRank) x \(settings.ranks) emulated GPU(s) per list
           schedule: \(total) iterations (\(perEpoch)/epoch), lr \(settings.run.lr) (head x\(settings.run.lrMulti)), poly 0.9, \(settings.run.optim); threshold \(settings.threshold); unsup weight \(o.unsupWeight)
-          threads \(o.threads), seed \(settings.seed), config \(settings.configHash.prefix(12)), split \(splitHash.prefix(12)), manifest \(reader.manifest.shards.first?.sha256.prefix(12) ?? "-"), dcot \(gitCommit())
+          \(Replicas.isDistributed ? "ranks \(Replicas.ranks) x \(Replicas.local) replica(s), " : "")threads \(o.threads), seed \(settings.seed), config \(settings.configHash.prefix(12)), split \(splitHash.prefix(12)), manifest \(reader.manifest.shards.first?.sha256.prefix(12) ?? "-"), dcot \(gitCommit())
           \(start > 0 ? "resuming at iteration \(start)" : "starting fresh") → \(o.out)
         """
-        if !o.quiet { printError(header) }
+        if !quiet { printError(header) }
 
         let step = CoTrainingStep(models: models, ranks: settings.ranks, threshold: settings.threshold, unsupWeight: o.unsupWeight,
                                   ohem: settings.run.ohem ? (settings.run.ohemThreshold, settings.run.ohemMinKept) : nil, teacher: teacher)
@@ -129,6 +153,7 @@ public enum Trainer {
         signal(SIGINT) { _ in stopSignal = SIGINT }
         let saveEvery = o.saveEvery ?? perEpoch
         let evalEvery = o.evalEvery ?? perEpoch
+        let gradientSlots = models.flatMap { $0.trainableParameters().compactMap(\.1.variable.slot) }
         loader.start(at: start)
         defer { loader.stop() }
         let t0 = Date()
@@ -143,9 +168,14 @@ public enum Trainer {
             for opt in optimizers { opt.zeroGrad() }
             Tape.reset()
             let losses = step.run(x, seed: Random.derive(settings.seed, UInt64(it)))
-            guard losses.total.isFinite else {
-                throw TrainingDiverged(iteration: it, message: "iteration \(it + 1): non-finite loss (sup \(losses.supervised), unsup \(losses.unsupervised)); labeled \(batch.labeledIDs), unlabeled \(batch.unlabeledIDs); the last good checkpoint in \(o.out) is kept; lower the learning rate")
+            if let bad = losses.nonFiniteReplica ?? (losses.total.isFinite ? nil : 0) {
+                let owner = bad / Replicas.local
+                let ids = owner == Replicas.rank ? "; labeled \(batch.labeledIDs), unlabeled \(batch.unlabeledIDs)" : ""
+                let message = "iteration \(it + 1): non-finite loss (sup \(losses.supervised), unsup \(losses.unsupervised)) from replica \(bad)\(Replicas.isDistributed ? " (rank \(owner))" : "")\(ids); the last good checkpoint in \(o.out) is kept; lower the learning rate"
+                if Replicas.isDistributed { throw AllRanksError(message, exitCode: nonFiniteExitCode) }
+                throw TrainingDiverged(iteration: it, message: message)
             }
+            combineReplicaGradients(gradientSlots)
             for opt in optimizers { opt.step() }
             if let teacher {
                 CoTrainingStep.emaUpdate(teacher: teacher, student: models[0],
@@ -161,7 +191,7 @@ public enum Trainer {
                     String(format: "m%d sup %.3f%@", k + 1, losses.supervised[k],
                            k < losses.unsupervised.count ? String(format: " unsup %.3f", losses.unsupervised[k]) : "")
                 }.joined(separator: " | ")
-                if !o.quiet {
+                if !quiet {
                     printError(String(format: "it %d/%d ep %d lr %.5f | %@ | agree %.3f | %.2f it/s ETA %@ | data wait %.3fs",
                                       it + 1, total, epoch, baseLRs[0][0] * factor, terms, losses.agreement, rate,
                                       formatDuration(Double(total - it - 1) / rate), batch.waitSeconds))
@@ -169,7 +199,7 @@ public enum Trainer {
                 let lossJSON = models.indices.map { k in
                     "\"m\(k + 1)\": {\"sup\": \(losses.supervised[k]), \"unsup\": \(k < losses.unsupervised.count ? losses.unsupervised[k] : 0)}"
                 }.joined(separator: ", ")
-                try dir.appendMetrics("{\"kind\": \"step\", \"iteration\": \(it), \"epoch\": \(epoch), \"lr\": \(baseLRs[0][0] * factor), \"loss\": {\(lossJSON)}, \"agreement\": \(losses.agreement), \"mask_ratio\": \(losses.maskRatio), \"seconds\": \(stepTimes.last!), \"data_wait_seconds\": \(batch.waitSeconds)}")
+                if writer { try dir.appendMetrics("{\"kind\": \"step\", \"iteration\": \(it), \"epoch\": \(epoch), \"lr\": \(baseLRs[0][0] * factor), \"loss\": {\(lossJSON)}, \"agreement\": \(losses.agreement), \"mask_ratio\": \(losses.maskRatio), \"seconds\": \(stepTimes.last!), \"data_wait_seconds\": \(batch.waitSeconds)}") }
             }
             let last = it == total - 1
             if !o.dryRun && !val.isEmpty && ((it + 1) % evalEvery == 0 || last) {
@@ -177,39 +207,53 @@ public enum Trainer {
                     let mode = evalMode(settings, isDCT: m.domain == .dct, epoch: epoch, totalEpochs: (total + perEpoch - 1) / perEpoch)
                     let (miou, table) = try evaluate(m, reader: reader, ids: Array(val.prefix(o.valLimit ?? val.count)), mode: mode)
                     let key = "m\(k + 1)"
-                    try dir.appendMetrics("{\"kind\": \"eval\", \"iteration\": \(it), \"model\": \"\(key)\", \"miou\": \(miou), \"protocol\": \"\(mode.name)\", \"per_class_iou\": \(table)}")
-                    if !o.quiet { printError(String(format: "eval it %d %@: mIoU %.2f (%@)", it + 1, key, miou, mode.name)) }
+                    if writer { try dir.appendMetrics("{\"kind\": \"eval\", \"iteration\": \(it), \"model\": \"\(key)\", \"miou\": \(miou), \"protocol\": \"\(mode.name)\", \"per_class_iou\": \(table)}") }
+                    if !quiet { printError(String(format: "eval it %d %@: mIoU %.2f (%@)", it + 1, key, miou, mode.name)) }
                     lastMIoU[key] = miou
                     if miou > (best[key]?.miou ?? -1) {
                         best[key] = .init(miou: miou, iteration: it)
-                        try dir.saveBest(m, k: k, miou: miou, iteration: it, protocol: mode.name)
+                        if writer { try dir.saveBest(m, k: k, miou: miou, iteration: it, protocol: mode.name) }
                     }
                 }
             }
-            if o.snapshots > 0 && !o.dryRun && (1...o.snapshots).contains(where: { it + 1 == total * $0 / o.snapshots }) {
+            if writer && o.snapshots > 0 && !o.dryRun && (1...o.snapshots).contains(where: { it + 1 == total * $0 / o.snapshots }) {
                 for (k, m) in evaluated.enumerated() {
                     try Checkpoint.save(m, to: "\(o.out)/snapshot-m\(k + 1)-it\(it + 1).safetensors", metadata: ["iteration": String(it)])
                 }
             }
-            let stopping = stopSignal != 0 || (o.stopAfter.map { it + 1 >= $0 } ?? false)
+            // A signal reaches the ranks at different moments: they stop together at the first
+            // iteration where any rank saw one.
+            let signalled = Int32(Replicas.isDistributed ? Replicas.gather([Double(stopSignal)]).max()! : Double(stopSignal))
+            let stopping = signalled != 0 || (o.stopAfter.map { it + 1 >= $0 } ?? false)
             if !o.dryRun && ((it + 1) % saveEvery == 0 || last || stopping) {
-                try dir.save(models: models, optimizers: optimizers, teacher: teacher, iteration: it, epoch: epoch, seed: settings.seed,
-                             configHash: settings.configHash, splitHash: splitHash, best: best)
+                try RankAgreement.check([("parameters", RankAgreement.parameterHash(evaluated))],
+                                        fix: "the replicas diverged by iteration \(it + 1) (a non-deterministic kernel or different hardware); report it")
+                if writer { try dir.save(models: models, optimizers: optimizers, teacher: teacher, iteration: it, epoch: epoch, seed: settings.seed,
+                             configHash: settings.configHash, splitHash: splitHash, best: best) }
             }
             if stopping {
-                if stopSignal == 0 { return "dcot-train: stopped after iteration \(it + 1) (--stop-after); rerun to resume" }
-                printError("dcot-train: stopped by signal \(stopSignal) after iteration \(it + 1); rerun the same command to resume")
-                exit(128 + stopSignal)
+                if signalled == 0 { return "dcot-train: stopped after iteration \(it + 1) (--stop-after); rerun to resume" }
+                let message = "dcot-train: stopped by signal \(signalled) after iteration \(it + 1); rerun the same command to resume"
+                if Replicas.isDistributed { throw AllRanksError(message, exitCode: 128 + signalled) }
+                printError(message)
+                exit(128 + signalled)
             }
             it += 1
         }
         if o.dryRun {
             let sPerIt = stepTimes.count > 1 ? stepTimes.dropFirst().reduce(0, +) / Double(stepTimes.count - 1) : stepTimes.first ?? 0
             let full = (o.iterations ?? (o.epochs ?? settings.run.epochs) * perEpoch)
+            let steps = Double(max(1, stepTimes.count))
+            let rss = Replicas.gather([peakRSSMegabytes()])
+            let comm = Replicas.isDistributed
+                ? String(format: "; communication %.3f s/iteration, %.1f MB/iteration sent+received per rank; peak RSS per rank %@ MB",
+                         Replicas.secondsInCollectives / steps, Double(Replicas.bytesMoved) / steps / 1e6,
+                         rss.map { String(format: "%.0f", $0) }.joined(separator: ", "))
+                : ""
             return String(format: "dcot-train --dry-run: %.2f s/iteration, peak RSS %.0f MB; the whole run (%d iterations) would take %@",
-                          sPerIt, peakRSSMegabytes(), full, formatDuration(sPerIt * Double(full)))
+                          sPerIt, rss.max()!, full, formatDuration(sPerIt * Double(full))) + comm
         }
-        try dir.writeJSON(["iterations": String(total), "finished": ISO8601DateFormatter().string(from: Date())], to: "\(o.out)/done.json")
+        if writer { try dir.writeJSON(["iterations": String(total), "finished": ISO8601DateFormatter().string(from: Date())], to: "\(o.out)/done.json") }
         let rows = evaluated.indices.map { k -> String in
             let b = best["m\(k + 1)"]
             let name = k < models.count ? settings.configs[k].backbone : "\(settings.configs[0].backbone) EMA teacher"
@@ -236,12 +280,13 @@ public enum Trainer {
         defer { m.train(wasTraining) }
         let inference = Inference(models: [SegmentorModel(m)], options: InferenceOptions(mode: mode))
         var matrix = ConfusionMatrix(classes: m.nclass)
-        for id in ids {
+        for id in itemsForThisRank(ids) {
             let s = try reader.sample(id)
             guard let image = s.image, let label = s.label else { continue }
             let p = try inference.predict(image: image, dct: s.dct)
             matrix.add(prediction: p.labels, target: p.scored(label).labels)
         }
+        matrix = matrix.summedOverRanks()
         let perClass = "[" + matrix.iou.map { String(format: "%.6f", $0) }.joined(separator: ", ") + "]"
         return (matrix.meanIoU, perClass)
     }
@@ -266,4 +311,10 @@ public enum Trainer {
         getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
         return Double(usage.ru_maxrss) / 1024
     }
+}
+
+/// What rank 0 read from the run directory, for the other ranks.
+struct ResumePoint: Codable {
+    var start: Int
+    var best: [String: RunState.Best]
 }

@@ -6,8 +6,8 @@
 public struct ConfusionMatrix: Sendable, Equatable {
     public let classes: Int
     /// counts[gt * classes + pred], over pixels with gt != 255. Int64: whole datasets overflow Int32.
-    public private(set) var counts: [Int64]
-    public private(set) var images = 0
+    public internal(set) var counts: [Int64]
+    public internal(set) var images = 0
 
     public init(classes: Int) {
         precondition(classes > 0 && classes < 255)
@@ -39,7 +39,7 @@ public struct ConfusionMatrix: Sendable, Equatable {
     }
 
     /// Valid target pixels whose prediction was not a class index (kept out of the matrix).
-    public private(set) var outsideTargets: [Int64] = []
+    public internal(set) var outsideTargets: [Int64] = []
 
     public mutating func merge(_ other: ConfusionMatrix) {
         precondition(other.classes == classes)

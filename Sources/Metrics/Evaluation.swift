@@ -2,6 +2,7 @@
 // over a shard list (or a folder of new images), accumulate the confusion matrix, write metrics.json,
 // prediction PNGs (VOC colour map or Cityscapes labelIds) and overlay panels.
 import Checkpoint
+import Autograd
 import Foundation
 import ImageIO
 import Models
@@ -127,8 +128,10 @@ public enum Evaluation {
         let classNames = reader.manifest.classes.names
         let palette = reader.manifest.classes.palette.flatMap { $0.map { UInt8(clamping: $0) } }
         var matrix = ConfusionMatrix(classes: inference.classes)
-        let progress = Progress(total: ids.count, label: "dcot-eval", quiet: o.quiet)
-        for id in ids {
+        // Under mpirun/srun each rank takes every R-th id; the matrices sum exactly (Int64).
+        let mine = itemsForThisRank(ids)
+        let progress = Progress(total: mine.count, label: "dcot-eval", quiet: o.quiet || Replicas.rank != 0)
+        for id in mine {
             let s = try reader.sample(id)
             guard let image = s.image, let label = s.label else {
                 throw UserError("\(listPath)", "sample '\(id)' has no label in the shards",
@@ -141,7 +144,8 @@ public enum Evaluation {
             progress.advance()
         }
         progress.finish()
-        if let out = o.out {
+        matrix = matrix.summedOverRanks()
+        if let out = o.out, Replicas.rank == 0 {
             try EvaluationReport(matrix: matrix, classNames: classNames, protocol: protocolInfo).write(to: out)
         }
         return EvaluationReport.table(matrix, classNames: classNames, protocol: protocolInfo)

@@ -2,6 +2,7 @@
 // threshold set to 255, `<id>/confidence` U8 = round(255 · max probability)) plus a manifest that
 // records the checkpoints, the protocol, the threshold and a class histogram. dcot-train reads such a
 // directory as the labels of those ids (self-training rounds chain through files).
+import Autograd
 import Foundation
 import ImageIO
 import Pipeline
@@ -47,15 +48,23 @@ public enum PseudoLabels {
         }
         var stabilities = [Double]()
         let protocolSummary = protocolInfo.summary
-        try Prep.checkOutputDirectory(o.out)
-        try makeDirectory(o.out)
-        try? FileManager.default.removeItem(atPath: "\(o.out)/\(Manifest.fileName)")
-        if o.png { try makeDirectory("\(o.out)/png") }
+        // Under mpirun/srun each rank labels every R-th id into its own shard files in --out (a shared
+        // directory); rank 0 prepares the directory first and writes the one manifest last.
+        let rank = Replicas.rank, distributed = Replicas.isDistributed
+        if rank == 0 {
+            try Prep.checkOutputDirectory(o.out)
+            try makeDirectory(o.out)
+            try? FileManager.default.removeItem(atPath: "\(o.out)/\(Manifest.fileName)")
+            if o.png { try makeDirectory("\(o.out)/png") }
+        }
+        _ = Replicas.gather([0])                 // the directory exists before any rank writes
+        let mine = itemsForThisRank(Array(ids.indices))
         let k = inference.classes
         var histogram = [Int64](repeating: 0, count: k + 1)
         var output = ShardAccumulator(directory: o.out, dataset: reader.manifest.dataset, targetBytes: Int(o.shardMB * 1e6))
-        let progress = Progress(total: ids.count, label: "dcot-pseudo", quiet: eo.quiet)
-        for id in ids {
+        if distributed { output.namePrefix = "shard-r\(rank)-" }
+        let progress = Progress(total: mine.count, label: "dcot-pseudo", quiet: eo.quiet || rank != 0)
+        for id in mine.map({ ids[$0] }) {
             let s = try reader.sample(id)
             guard let image = s.image else { throw UserError(reader.directory, "sample '\(id)' has no image", fix: "rerun dcot-prep") }
             let n = image.width * image.height
@@ -87,9 +96,21 @@ public enum PseudoLabels {
         }
         try output.flush()
         progress.finish()
+        var shards = output.shards, samples = output.samples
+        if distributed {
+            let part = RankOutput(shards: output.shards, samples: output.samples, histogram: histogram, indices: mine, stabilities: stabilities)
+            let parts = try Replicas.gatherBytes(Array(JSONEncoder().encode(part))).map { try JSONDecoder().decode(RankOutput.self, from: Data($0)) }
+            shards = parts.flatMap(\.shards)
+            samples = parts.reduce(into: [:]) { all, p in all.merge(p.samples) { a, _ in a } }
+            histogram = (0...k).map { c in parts.reduce(Int64(0)) { $0 + $1.histogram[c] } }
+            var byIndex = [Int: Double]()
+            for p in parts { for (i, v) in zip(p.indices, p.stabilities) { byIndex[i] = v } }
+            stabilities = snapshots.isEmpty ? [] : ids.indices.map { byIndex[$0]! }
+        }
+        guard rank == 0 else { return "" }
         var m = Manifest(dataset: reader.manifest.dataset, classes: reader.manifest.classes, sourceRoot: reader.manifest.source_root,
-                         createdBy: CommandLine.arguments.joined(separator: " "), shards: output.shards,
-                         samples: output.samples, inputsSHA256: nil)
+                         createdBy: CommandLine.arguments.joined(separator: " "), shards: shards,
+                         samples: samples, inputsSHA256: nil)
         m.pseudo = .init(checkpoints: eo.models.map(\.checkpoint), configs: eo.models.map(\.config), protocol: protocolSummary,
                          threshold: o.threshold, classHistogram: histogram)
         try m.write(to: o.out)
@@ -104,4 +125,13 @@ public enum PseudoLabels {
         return String(format: "dcot-pseudo: %d images, %.1f%% of pixels above threshold %.2f (%@) → %@", ids.count,
                       total > 0 ? 100 * Double(kept) / Double(total) : 0, o.threshold, protocolSummary, o.out) + selected
     }
+}
+
+/// One rank's part of a dcot-pseudo run, gathered by rank 0 for the manifest.
+struct RankOutput: Codable {
+    var shards: [Manifest.Shard]
+    var samples: [String: Manifest.Sample]
+    var histogram: [Int64]
+    var indices: [Int]
+    var stabilities: [Double]
 }

@@ -90,7 +90,22 @@ public enum AtrousConv {
         return out
     }
 
+    /// Calls `one` on each sample of a batch and stacks the results: a GEMM over several samples'
+    /// columns gives a sample other bits than it gets alone (OpenBLAS picks kernels by size), and a
+    /// data-parallel replica's rows must compute the same in any batch (Autograd/Replicas.swift).
+    static func perSample(_ x: Tensor, outShape: [Int], _ one: (Tensor) -> Tensor) -> Tensor {
+        let n = x.shape[0], out = Tensor(shape: outShape), per = out.count / n
+        for s in 0..<n {
+            let y = one(ShapeKernel.slice(x, axis: 0, start: s, length: 1))
+            (out.data + s * per).update(from: y.data, count: per)
+        }
+        return out
+    }
+
     public static func forward(_ x: Tensor, _ w: Tensor, dilation: Int, padding: Int) -> Tensor {
+        if x.shape[0] > 1 {
+            return perSample(x, outShape: [x.shape[0], w.shape[0], x.shape[2], x.shape[3]]) { forward($0, w, dilation: dilation, padding: padding) }
+        }
         let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (o, k) = (w.shape[0], w.shape[2])
         let y = Tensor(zeros: [n, o, h, wd])
@@ -107,6 +122,11 @@ public enum AtrousConv {
     }
 
     public static func backwardInput(_ g: Tensor, _ w: Tensor, inputShape: [Int], dilation: Int, padding: Int) -> Tensor {
+        if inputShape[0] > 1 {
+            return perSample(g, outShape: inputShape) {
+                backwardInput($0, w, inputShape: [1] + inputShape.dropFirst(), dilation: dilation, padding: padding)
+            }
+        }
         let (n, c, h, wd) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
         let (o, k) = (w.shape[0], w.shape[2])
         let dx = Tensor(zeros: inputShape)
@@ -147,7 +167,11 @@ public func atrousConv2d(_ x: Variable, _ w: Variable, dilation: Int, padding: I
     let (sx, sw, xShape, wShape) = (x.slot, w.slot, x.shape, w.shape)
     let xv: Tensor? = sw != nil ? x.value : nil, wv: Tensor? = sx != nil ? w.value : nil
     return Tape.record(y, [x, w]) { g in
-        if let sw, let xv { sw.accumulate(AtrousConv.backwardWeight(g, xv, weightShape: wShape, dilation: dilation, padding: padding)) }
+        if let sw, let xv {
+            accumulatePerReplica(sw, [g, xv]) { t in
+                AtrousConv.backwardWeight(t[0], t[1], weightShape: wShape, dilation: dilation, padding: padding)
+            }
+        }
         if let sx, let wv { sx.accumulate(AtrousConv.backwardInput(g, wv, inputShape: xShape, dilation: dilation, padding: padding)) }
     }
 }

@@ -20,7 +20,7 @@ public final class Parameter {
     public init(_ name: String, _ value: Tensor, kind: ParameterKind = .parameter) {
         self.name = name
         self.kind = kind
-        variable = Variable(value, requiresGrad: kind == .parameter)
+        variable = Variable(value, requiresGrad: kind == .parameter, perReplica: true)
     }
 
     public var value: Tensor { variable.value }

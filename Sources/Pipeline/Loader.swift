@@ -37,6 +37,9 @@ public final class Loader: @unchecked Sendable {
     public let strongPseudo: Bool
     /// Co-training: the labeled indices of every epoch (EpochPlan.labeledSchedule, drawn once).
     public let labeledSchedule: [Int]
+    /// The data-parallel replicas (of plan.ranks) whose samples this process builds: their global
+    /// slots key the augmentation, so a replica's views do not depend on which process builds them.
+    public let replicas: Range<Int>
 
     private let condition = NSCondition()
     private var ready: [Int: Result<TrainingBatch, Error>] = [:]
@@ -46,7 +49,8 @@ public final class Loader: @unchecked Sendable {
     private var thread: Thread?
 
     public init(reader: ShardReader, labeled: [String], unlabeled: [String], plan: EpochPlan, maker: ViewMaker,
-                mode: Mode, jobs: Int = 1, prefetch: Int = 2, labelReaders: [ShardReader] = [], strongPseudo: Bool = false) throws {
+                mode: Mode, jobs: Int = 1, prefetch: Int = 2, labelReaders: [ShardReader] = [], strongPseudo: Bool = false,
+                replicas: Range<Int>? = nil) throws {
         for id in labeled + unlabeled where !reader.contains(id) {
             throw UserError("\(reader.directory)/manifest.json", "sample '\(id)' of the split is not in the shards",
                             fix: "run dcot-prep over the list this split was made from")
@@ -65,6 +69,8 @@ public final class Loader: @unchecked Sendable {
         self.prefetch = max(1, prefetch)
         self.labelReaders = labelReaders
         self.strongPseudo = strongPseudo
+        self.replicas = replicas ?? 0..<plan.ranks
+        precondition(self.replicas.lowerBound >= 0 && self.replicas.upperBound <= plan.ranks && !self.replicas.isEmpty)
         labeledSchedule = mode == .coTraining ? plan.labeledSchedule(labeled: labeled.count, unlabeled: unlabeled.count) : []
     }
 
@@ -141,7 +147,11 @@ public final class Loader: @unchecked Sendable {
             unlabeledIdx = plan.batches(Array(unlabeledIDs.indices), epoch: epoch, purpose: .pairedOrder)[local]
         }
         let slots = labeledIdx.count
-        let views = try ParallelWork.map(labeledIdx.count + unlabeledIdx.count, jobs: jobs) { j -> (LabeledViews?, UnlabeledViews?) in
+        // This process's replicas: rows [a·B, b·B) of each list; j below is the global batch position.
+        let b = plan.batchPerRank, mine = (replicas.lowerBound * b)..<(replicas.upperBound * b)
+        let positions = Array(mine.clamped(to: 0..<slots)) + (unlabeledIdx.isEmpty ? [] : mine.map { slots + $0 })
+        let views = try ParallelWork.map(positions.count, jobs: jobs) { p -> (LabeledViews?, UnlabeledViews?) in
+            let j = positions[p]
             let slot = local * (slots + unlabeledIdx.count) + j
             if j < slots {
                 let id = labeledIDs[labeledIdx[j]]
@@ -160,9 +170,11 @@ public final class Loader: @unchecked Sendable {
             return (nil, maker.unlabeled(image: image, mask: s.label, epoch: epoch, index: slot))
         }
         var prng = SplitMix64(seed: plan.seed, keys: UInt64(epoch), UInt64(local), RandomPurpose.cutmixPartners.rawValue)
-        let partners = unlabeledIdx.isEmpty ? [] : CutMix.partners(batch: unlabeledIdx.count, groupSize: plan.batchPerRank, rng: &prng)
-        return TrainingBatch(iteration: iteration, epoch: epoch, labeledIDs: labeledIdx.map { labeledIDs[$0] },
-                             unlabeledIDs: unlabeledIdx.map { unlabeledIDs[$0] }, labeled: views.compactMap(\.0),
-                             unlabeled: views.compactMap(\.1), partners: partners)
+        // Partners are drawn for the whole batch (one stream), then made local to this process's rows.
+        let partners = unlabeledIdx.isEmpty ? []
+            : CutMix.partners(batch: unlabeledIdx.count, groupSize: b, rng: &prng)[mine].map { $0 - mine.lowerBound }
+        return TrainingBatch(iteration: iteration, epoch: epoch, labeledIDs: labeledIdx[mine.clamped(to: 0..<slots)].map { labeledIDs[$0] },
+                             unlabeledIDs: unlabeledIdx.isEmpty ? [] : unlabeledIdx[mine].map { unlabeledIDs[$0] },
+                             labeled: views.compactMap(\.0), unlabeled: views.compactMap(\.1), partners: partners)
     }
 }

@@ -6,6 +6,8 @@ public struct ShardAccumulator {
     public let dataset: String
     public let targetBytes: Int
     public let level: Int32
+    /// Shard file names are `<namePrefix>NNNNN.dcshard` (ranks of one job write their own files).
+    public var namePrefix = "shard-"
     public private(set) var shards: [Manifest.Shard] = []
     public private(set) var samples: [String: Manifest.Sample] = [:]
     public private(set) var bytes = 0
@@ -29,7 +31,7 @@ public struct ShardAccumulator {
     /// Writes the pending samples as the next shard (no-op when there are none).
     public mutating func flush() throws {
         guard !pending.isEmpty else { return }
-        let name = String(format: "shard-%05d.\(ShardFormat.fileExtension)", shards.count)
+        let name = namePrefix + String(format: "%05d.\(ShardFormat.fileExtension)", shards.count)
         let written = try ShardWriter.write(pending.map(\.0), name: name, directory: directory, dataset: dataset, level: level)
         for (encoded, var info) in pending {
             let placed = written.samples[encoded.id]!

@@ -79,3 +79,13 @@ public func checkFlag<T: Comparable>(_ flag: String, _ value: T?, in range: Clos
 
 /// Thread counts the programs accept (`--threads`).
 public let threadRange = 1...1024
+
+/// An error every process of a multi-process job raises at the same point (a start-up mismatch, a
+/// non-finite loss seen through the shared loss values): reported once, every process exits with
+/// `exitCode`.
+public struct AllRanksError: Error, CustomStringConvertible {
+    public let message: String
+    public let exitCode: Int32
+    public init(_ message: String, exitCode: Int32 = 1) { (self.message, self.exitCode) = (message, exitCode) }
+    public var description: String { message }
+}

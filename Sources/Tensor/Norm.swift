@@ -23,6 +23,80 @@ public enum BatchNormKernel {
         return (mean, variance)
     }
 
+    /// Per-replica partial sums for synchronised batch norm, [replicas][C] (x's samples split into
+    /// `replicas` equal consecutive chunks): Σ x, or with `mean` Σ (x - mean)², Float SIMD per plane,
+    /// Double across planes in sample order.
+    public static func partialSums(_ x: Tensor, replicas: Int, mean: [Double]? = nil) -> [Double] {
+        let n = x.shape[0], c = x.shape[1], hw = x.count / max(n * c, 1), per = n / replicas
+        precondition(per * replicas == n, "batch of \(n) is not \(replicas) equal replica chunks")
+        var out = [Double](repeating: 0, count: replicas * c)
+        let xp = x.data
+        out.withUnsafeMutableBufferPointer { op in
+            nonisolated(unsafe) let oq = op
+            Parallel.for(c) { r in
+                for ch in r {
+                    let mu = mean.map { Float($0[ch]) }
+                    for rep in 0..<replicas {
+                        var s = 0.0
+                        for i in (rep * per)..<((rep + 1) * per) {
+                            let plane = xp + (i * c + ch) * hw
+                            s += Double(mu.map { Reduce.sumSquaredDeviation(plane, hw, $0) } ?? Reduce.sum(plane, hw))
+                        }
+                        oq[rep * c + ch] = s
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// Per-replica backward partials [replicas][2C]: Σ dy, then Σ dy·(x - mean), per channel.
+    public static func backwardPartials(_ dy: Tensor, _ x: Tensor, mean: [Float], replicas: Int) -> [Double] {
+        let n = x.shape[0], c = x.shape[1], hw = x.count / max(n * c, 1), per = n / replicas
+        precondition(per * replicas == n, "batch of \(n) is not \(replicas) equal replica chunks")
+        var out = [Double](repeating: 0, count: replicas * 2 * c)
+        let xp = x.data, dyp = dy.data
+        out.withUnsafeMutableBufferPointer { op in
+            nonisolated(unsafe) let oq = op
+            Parallel.for(c) { r in
+                for ch in r {
+                    let mu = mean[ch]
+                    for rep in 0..<replicas {
+                        var sdy = 0.0, sdyx = 0.0
+                        for i in (rep * per)..<((rep + 1) * per) {
+                            let g = dyp + (i * c + ch) * hw, s = xp + (i * c + ch) * hw
+                            let sg = Double(Reduce.sum(g, hw))
+                            sdy += sg
+                            sdyx += Double(Reduce.dot(g, s, hw)) - Double(mu) * sg
+                        }
+                        oq[rep * 2 * c + ch] = sdy; oq[rep * 2 * c + c + ch] = sdyx
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// dx = gamma·invstd·(dy - Σdy/m - xhat·Σ(dy·xhat)/m) with the sums over every replica's batch
+    /// (`sumDy`, `sumDyXhat` per channel) and m the element count per channel over all replicas.
+    public static func backwardInput(_ dy: Tensor, _ x: Tensor, mean: [Float], invstd: [Float], gamma: Tensor,
+                                     sumDy: [Float], sumDyXhat: [Float], count m: Float) -> Tensor {
+        let n = x.shape[0], c = x.shape[1], hw = x.count / max(n * c, 1)
+        let dx = Tensor(shape: x.shape)
+        let xp = x.data, dyp = dy.data, gp = gamma.data, dxp = dx.data
+        Parallel.for(c) { r in
+            for ch in r {
+                let mu = mean[ch], inv = invstd[ch]
+                let k = gp[ch] * inv, a = sumDy[ch] / m, b = sumDyXhat[ch] / m
+                for i in 0..<n {
+                    let g = dyp + (i * c + ch) * hw, s = xp + (i * c + ch) * hw, d = dxp + (i * c + ch) * hw
+                    for t in 0..<hw { d[t] = k * (g[t] - a - (s[t] - mu) * inv * b) }
+                }
+            }
+        }
+        return dx
+    }
+
     /// y = (x - mean) * invstd * gamma + beta, per channel.
     public static func normalize(_ x: Tensor, mean: [Float], invstd: [Float], gamma: Tensor, beta: Tensor) -> Tensor {
         let n = x.shape[0], c = x.shape[1], hw = x.count / max(n * c, 1)

@@ -91,11 +91,11 @@ extension Conv {
         }
     }
 
-    /// Sample ranges whose transformed input and output (V and M) fit in `winogradMaxBytes`.
+    /// One sample at a time: a GEMM over several samples' tiles gives a sample other bits than it
+    /// gets alone (OpenBLAS picks kernels by size), and a data-parallel replica's rows must compute
+    /// the same in any batch (Autograd/Replicas.swift).
     static func winogradChunks(_ g: ConvGeometry) -> [(Int, ConvGeometry)] {
-        let tiles = ((g.ho + 1) / 2) * ((g.wo + 1) / 2)
-        let perSample = 16 * (g.c + g.o) * tiles * 4
-        let step = max(1, winogradMaxBytes / max(perSample, 1))
+        let step = 1
         return stride(from: 0, to: g.n, by: step).map { s0 in
             (s0, ConvGeometry(input: [min(step, g.n - s0), g.c, g.h, g.w], weight: [g.o, g.c, 3, 3], padding: g.padding))
         }

@@ -1,5 +1,7 @@
 // dcot-eval: mIoU (dataset-level, as the reference), per-class IoU, predictions and overlays.
 import ArgumentParser
+import Autograd
+import Cluster
 import Metrics
 import Support
 import Tensor
@@ -43,7 +45,10 @@ struct DcotEval: ParsableCommand {
     var quiet = false
 
     func run() throws {
-        runReportingErrors {
+        // One rank of an mpirun/srun job (each evaluates every R-th id), or the only process.
+        let world = MPIWorld.fromLauncher(program: "dcot-eval")
+        Replicas.configure(total: world?.size ?? 1, collective: world)
+        Job.run(world) {
             var o = EvaluationOptions()
             o.models = try EvaluationOptions.pairModels(configs: configs, checkpoints: checkpoints, program: "dcot-eval")
             o.shards = shards
@@ -61,7 +66,8 @@ struct DcotEval: ParsableCommand {
             o.quiet = quiet
             try checkFlag("--threads", threads, in: threadRange, fix: "give the number of threads (default: all cores)")
             Parallel.setThreads(threads)
-            print(try Evaluation.run(o))
+            let table = try Evaluation.run(o)
+            if Replicas.rank == 0 { print(table) }
         }
     }
 }

@@ -1,5 +1,7 @@
 // dcot-pseudo: pseudo-label shards (label + confidence) from one model or an ensemble.
 import ArgumentParser
+import Autograd
+import Cluster
 import Metrics
 import Support
 import Tensor
@@ -43,7 +45,10 @@ struct DcotPseudo: ParsableCommand {
     var quiet = false
 
     func run() throws {
-        runReportingErrors {
+        // One rank of an mpirun/srun job (each labels every R-th id), or the only process.
+        let world = MPIWorld.fromLauncher(program: "dcot-pseudo")
+        Replicas.configure(total: world?.size ?? 1, collective: world)
+        Job.run(world) {
             var o = PseudoLabelOptions()
             o.evaluation.models = try EvaluationOptions.pairModels(configs: configs, checkpoints: checkpoints, program: "dcot-pseudo")
             o.evaluation.shards = shards
@@ -61,7 +66,8 @@ struct DcotPseudo: ParsableCommand {
             o.reliableFraction = reliableFraction
             try checkFlag("--threads", threads, in: threadRange, fix: "give the number of threads (default: all cores)")
             Parallel.setThreads(threads)
-            print(try PseudoLabels.run(o))
+            let summary = try PseudoLabels.run(o)
+            if Replicas.rank == 0 { print(summary) }
         }
     }
 }

@@ -1,6 +1,7 @@
 // dcot-train: the supervised baseline, diverse or homogeneous cross pseudo supervision (2-/3-cps, CPS,
 // 3-CPS), and the teacher-student baselines Mean Teacher and CutMix-Seg.
 import ArgumentParser
+import Cluster
 import CoTraining
 import Foundation
 import Support
@@ -24,7 +25,7 @@ struct DcotTrain: ParsableCommand {
     @Option(help: "Total iterations (overrides epochs).") var iterations: Int?
     @Option(help: "Epochs (one epoch = one pass over the unlabeled set; labeled set when supervised).") var epochs: Int?
     @Option(name: .customLong("batch-size"), help: "Samples per emulated GPU per list (the reference's batch_size).") var batchSize: Int?
-    @Option(help: "Emulated GPUs W (global batch = W x batch size; CutMix within groups of batch size).") var gpus: Int?
+    @Option(help: "Data-parallel replicas W, the reference's GPUs (global batch = W x batch size; CutMix within groups of batch size; SyncBN over all W). Under mpirun/srun with R ranks (R divides W) each rank runs W/R of them; results do not depend on R.") var gpus: Int?
     @Option(help: "Crop size in pixels.") var crop: Int?
     @Option(help: "Pseudo-label confidence threshold (the reference's scripts use 0.0).") var threshold: Double?
     @Option(name: .customLong("unsup-weight"), help: "Weight of the unsupervised (CPS or consistency) loss.") var unsupWeight: Double = 1
@@ -47,7 +48,9 @@ struct DcotTrain: ParsableCommand {
     @Flag(help: "Less output.") var quiet = false
 
     func run() throws {
-        runReportingErrors {
+        // One rank of an mpirun/srun job, or (without a launcher) the only process.
+        let world = MPIWorld.fromLauncher(program: "dcot-train")
+        Job.run(world) {
             var o = TrainOptions()
             o.configs = configs
             o.shards = shards
@@ -94,7 +97,8 @@ struct DcotTrain: ParsableCommand {
             o.dryRun = dryRun
             o.quiet = quiet
             do {
-                print(try Trainer.run(o))
+                let summary = try Trainer.run(o, collective: world)
+                if (world?.rank ?? 0) == 0 { print(summary) }
             } catch let e as TrainingDiverged {
                 printError("error: \(e.message)")
                 Foundation.exit(Trainer.nonFiniteExitCode)
