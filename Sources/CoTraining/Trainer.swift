@@ -55,7 +55,8 @@ public enum Trainer {
             throw UserError("\(p.directory)/manifest.json", "is not a pseudo-label directory", fix: "pass a dcot-pseudo output to --pseudo")
         }
         let loader = try Loader(reader: reader, labeled: labeled, unlabeled: settings.mode == .cps ? unlabeled : [],
-                                plan: plan, maker: ViewMaker(crop: settings.crop, withDCT: needDCT, seed: settings.seed),
+                                plan: plan, maker: ViewMaker(crop: settings.crop, withDCT: needDCT, seed: settings.seed,
+                                                 scaleRange: settings.configs[0].scaleRange.map { ($0[0], $0[1]) } ?? Augment.ratioRange),
                                 mode: settings.mode == .cps ? .coTraining : .supervised, jobs: max(1, o.threads),
                                 labelReader: pseudoReader)
         let perEpoch = max(1, loader.iterationsPerEpoch)
