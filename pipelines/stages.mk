@@ -24,6 +24,13 @@ PRE_FROM_DIR   := $(if $(PRETRAINED_DIR),$(foreach i,$(SLOTS),$(if $(filter m$(i
 PRETRAINED_ALL := $(PRETRAINED) $(PRE_FROM_DIR)
 PRETRAINED_FILES := $(foreach p,$(PRETRAINED_ALL),$(word 2,$(subst =, ,$(p))))
 
+# The supervised baseline runs at SUP_BATCH_SCALE x the per-GPU batch (BATCH, else the config's
+# batch_size): the reference README doubles batch_size for SupOnly at the semi-supervised GPU count,
+# keeping the lr. SUP_BATCH_SCALE=1 trains it at the co-training batch instead.
+SUP_BATCH_SCALE ?= 2
+CONFIG_BATCH := $(shell sed -n 's/^batch_size:[[:space:]]*\([0-9][0-9]*\).*/\1/p' $(firstword $(MODEL_CONFIGS)))
+RUN_BATCH    := $(if $(SUPERVISED),$(shell echo $$(( $(SUP_BATCH_SCALE) * $(or $(BATCH),$(CONFIG_BATCH),4) ))),$(BATCH))
+
 split_args = $(if $(wildcard $(SPLIT)/labeled.txt),--import $(SPLIT),$(if $(findstring _,$(SPLIT)),--fraction $(SPLIT),--labeled $(SPLIT) $(if $(BASE_LIST),--base $(BASE_LIST))))
 
 .PHONY: all shards split run eval pseudo report clean-run
@@ -45,7 +52,7 @@ $(SPLIT_DIR)/labeled.txt: $(TRAIN_LIST) $(VAL_LIST) $(if $(findstring _,$(SPLIT)
 $(RUN)/done.json: $(SHARDS) $(SPLIT_DIR)/labeled.txt $(MODEL_CONFIGS) $(PRETRAINED_FILES)
 	$(BIN)/dcot-train $(foreach c,$(MODEL_CONFIGS),--config $(c)) --shards $(CACHE)/shards \
 	    --labeled $(SPLIT_DIR)/labeled.txt $(if $(SUPERVISED),,--unlabeled $(SPLIT_DIR)/unlabeled.txt) \
-	    --val $(VAL_LIST) --out $(RUN) --crop $(CROP) --threshold $(THR) --gpus $(GPUS) $(if $(BATCH),--batch-size $(BATCH)) --threads $(THREADS) \
+	    --val $(VAL_LIST) --out $(RUN) --crop $(CROP) --threshold $(THR) --gpus $(GPUS) $(if $(RUN_BATCH),--batch-size $(RUN_BATCH)) --threads $(THREADS) \
 	    --seed $(SEED) $(if $(ITERS),--iterations $(ITERS)) $(if $(EPOCHS),--epochs $(EPOCHS)) \
 	    $(if $(VAL_LIMIT),--val-limit $(VAL_LIMIT)) $(if $(EVAL_EVERY),--eval-every $(EVAL_EVERY)) $(foreach p,$(PRETRAINED_ALL),--pretrained $(p)) --restart-if-changed
 

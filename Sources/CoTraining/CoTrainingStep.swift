@@ -26,6 +26,8 @@ public struct CoTrainingStep {
     let threshold: Double
     let unsupWeight: Double
     let ohem: (threshold: Float, minKept: Int)?
+    /// Mean Teacher / CutMix-Seg: the EMA teacher of models[0] (TeacherStudent.swift); nil otherwise.
+    var teacher: Segmentor? = nil
 
     func supervisedLoss(_ logits: Variable, _ labels: LabelMap) -> Variable {
         perRank(logits.shape[0]) { start, n in
@@ -49,6 +51,7 @@ public struct CoTrainingStep {
 
     /// Runs forward and backward; returns the loss terms. Gradients accumulate into the parameters.
     func run(_ x: StepInputs, seed: UInt64) -> StepLosses {
+        if let teacher { return runTeacherStudent(x, teacher: teacher, seed: seed) }
         let nl = x.labels.shape[0]
         let s = x.crop
         var supervised = [Variable](), strongLogits = [Variable]()

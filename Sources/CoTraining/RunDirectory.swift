@@ -51,9 +51,15 @@ struct RunDirectory {
     }
 
     /// Saves weights and optimiser state of every model, then the marker, then moves the files in.
-    func save(models: [Segmentor], optimizers: [any Optimizer], iteration: Int, epoch: Int, seed: UInt64,
+    /// A teacher (Mean Teacher, CutMix-Seg) is the last model file, weights only.
+    func save(models: [Segmentor], optimizers: [any Optimizer], teacher: Segmentor? = nil, iteration: Int, epoch: Int, seed: UInt64,
               configHash: String, splitHash: String, best: [String: RunState.Best]) throws {
         var files = [String: String]()
+        if let teacher {
+            let w = "latest-m\(models.count + 1).safetensors"
+            try Checkpoint.save(teacher, to: "\(path)/\(w).next", metadata: ["iteration": String(iteration), "role": "ema-teacher"])
+            files[w] = try SHA256.hex(ofFile: "\(path)/\(w).next")
+        }
         for (k, (m, opt)) in zip(models, optimizers).enumerated() {
             let w = "latest-m\(k + 1).safetensors", st = "latest-m\(k + 1).state.safetensors"
             try Checkpoint.save(m, to: "\(path)/\(w).next", metadata: ["iteration": String(iteration)])
@@ -91,7 +97,7 @@ struct RunDirectory {
     }
 
     /// Restores weights and optimiser state after checking every file against the marker.
-    func restore(models: [Segmentor], optimizers: [any Optimizer], state: RunState) throws {
+    func restore(models: [Segmentor], optimizers: [any Optimizer], teacher: Segmentor? = nil, state: RunState) throws {
         try completeMoves(state, verify: true)
         for (name, sha) in state.files {
             let actual = try SHA256.hex(ofFile: "\(path)/\(name)")
@@ -106,6 +112,7 @@ struct RunDirectory {
             for n in st.names { named[n] = Tensor(shape: st.entry(n)!.shape, values: try st.floats(n)) }
             if let sgd = opt as? SGD { sgd.loadState(named) } else if let adamw = opt as? AdamW { adamw.loadState(named) }
         }
+        if let teacher { try Checkpoint.load(into: teacher, from: "\(path)/latest-m\(models.count + 1).safetensors") }
     }
 
     func saveBest(_ model: Segmentor, k: Int, miou: Double, iteration: Int, protocol p: String) throws {

@@ -4,7 +4,15 @@ import Foundation
 import Models
 import Support
 
-public enum TrainMode: String, Sendable { case supervised, cps }
+/// supervised: one model on labels (SupOnly); cps: 2 or 3 models by cross pseudo supervision (diverse
+/// or homogeneous CPS / 3-CPS); mt, cutmix: one student with an EMA teacher (Mean Teacher, CutMix-Seg).
+public enum TrainMode: String, Sendable, CaseIterable {
+    case supervised, cps, mt, cutmix
+
+    /// Uses unlabeled data (a co-training loader: labeled + weak/strong unlabeled views).
+    public var isSemiSupervised: Bool { self != .supervised }
+    public var hasTeacher: Bool { self == .mt || self == .cutmix }
+}
 
 public struct TrainOptions: Sendable {
     public var configs: [String] = []
@@ -23,6 +31,9 @@ public struct TrainOptions: Sendable {
     public var crop: Int?
     public var threshold: Double?
     public var unsupWeight = 1.0
+    /// Mean Teacher / CutMix-Seg: the teacher's EMA decay and whether it warms up as min(1 − 1/(t+1), decay).
+    public var emaDecay = 0.99
+    public var emaWarmup = true
     public var pretrained: [Int: String] = [:]
     public var ownSchedules = false
     public var evalEvery: Int?
@@ -122,6 +133,12 @@ public struct RunSettings: Sendable {
         if mode == .cps && o.configs.count < 2 {
             throw UserError("--mode cps", "needs two or three --config", fix: "add the models to co-train")
         }
+        if mode.hasTeacher && o.configs.count != 1 {
+            throw UserError("--mode \(mode.rawValue)", "takes one --config (the student; the teacher is its EMA)", fix: "drop the extra configs")
+        }
+        guard (0..<1).contains(o.emaDecay) else {
+            throw UserError("--ema-decay \(o.emaDecay)", "must be in [0, 1)", fix: "e.g. 0.99 (French et al.)")
+        }
         for (i, c) in configs.enumerated().dropFirst() where c.cropSize != nil && c.cropSize != configs[0].cropSize && o.crop == nil {
             throw UserError(o.configs[i], "crop_size \(c.cropSize!) differs from \(o.configs[0])'s \(configs[0].cropSize ?? 0)",
                             fix: "use one crop size for all models (or pass --crop)")
@@ -136,6 +153,7 @@ public struct RunSettings: Sendable {
         totalIterations = o.iterations ?? o.epochs.map { -$0 }
         seed = o.seed ?? configs[0].seed ?? 0
         identity = o.unsupWeight == 1 ? "" : "uw=\(o.unsupWeight)"
+        if mode.hasTeacher { identity += "|ema=\(o.emaDecay),\(o.emaWarmup)" }
         for k in o.pretrained.keys.sorted() {
             let path = o.pretrained[k]!
             guard FileManager.default.fileExists(atPath: path) else {

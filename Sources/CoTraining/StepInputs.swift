@@ -15,7 +15,8 @@ struct StepInputs {
     let partners: [Int]
     let crop: Int
 
-    init(_ b: TrainingBatch, needRGB: Bool, needDCT: Bool, crop s: Int) {
+    /// `cutmix` false (Mean Teacher) pairs every sample with itself, so nothing is mixed.
+    init(_ b: TrainingBatch, needRGB: Bool, needDCT: Bool, crop s: Int, cutmix: Bool = true) {
         crop = s
         func stack(_ planes: [FloatPlanes]) -> Tensor? {
             guard let first = planes.first else { return nil }
@@ -27,20 +28,21 @@ struct StepInputs {
         labeledRGB = needRGB ? stack(b.labeled.map(\.rgb)) : nil
         labeledDCT = needDCT ? stack(b.labeled.compactMap(\.dct)) : nil
         labels = LabelMap(shape: [b.labeled.count, s, s], values: b.labeled.flatMap(\.mask))
-        partners = b.partners
+        let pairs = cutmix ? b.partners : Array(b.partners.indices)
+        partners = pairs
         boxPixels = b.unlabeled.map(\.boxPixels)
         let grids = b.unlabeled.map(\.box.grid)
         weakRGB = needRGB ? stack(b.unlabeled.map(\.weakRGB)) : nil
         weakDCT = needDCT ? stack(b.unlabeled.compactMap(\.weakDCT)) : nil
         func mixed(_ planes: [FloatPlanes], masks: [[UInt8]]) -> Tensor? {
             guard let first = planes.first else { return nil }
-            let values = CutMix.mix(planes.flatMap(\.values), masks: masks, partners: b.partners, channels: first.shape[0],
+            let values = CutMix.mix(planes.flatMap(\.values), masks: masks, partners: pairs, channels: first.shape[0],
                                     plane: first.shape[1] * first.shape[2])
             return Tensor(shape: [planes.count] + first.shape, values: values)
         }
         strongRGB = needRGB ? mixed(b.unlabeled.map(\.strongRGB), masks: boxPixels) : nil
         strongDCT = needDCT ? mixed(b.unlabeled.compactMap(\.strongDCT), masks: grids) : nil
-        ignore = CutMix.mix(b.unlabeled.flatMap(\.ignore), masks: boxPixels, partners: b.partners, channels: 1, plane: s * s)
+        ignore = CutMix.mix(b.unlabeled.flatMap(\.ignore), masks: boxPixels, partners: pairs, channels: 1, plane: s * s)
     }
 
     func labeled(_ d: InputDomain) -> Tensor { d == .rgb ? labeledRGB! : labeledDCT! }

@@ -44,6 +44,13 @@ public enum Trainer {
             m.train(true)
             return m
         }
+        // Mean Teacher / CutMix-Seg: the teacher starts as a copy of the student and stays in eval mode.
+        let teacher: Segmentor? = try settings.mode.hasTeacher ? {
+            let t = try Segmentor(config: settings.configs[0], seed: settings.seed)
+            CoTrainingStep.copyState(from: models[0], to: t)
+            t.train(false)
+            return t
+        }() : nil
         guard reader.manifest.classes.count == settings.configs[0].nclass else {
             throw UserError(o.configs[0], "nclass \(settings.configs[0].nclass) but the shards have \(reader.manifest.classes.count) classes",
                             fix: "set nclass to the dataset's class count")
@@ -54,10 +61,11 @@ public enum Trainer {
         if let p = pseudoReader, p.manifest.pseudo == nil {
             throw UserError("\(p.directory)/manifest.json", "is not a pseudo-label directory", fix: "pass a dcot-pseudo output to --pseudo")
         }
-        let loader = try Loader(reader: reader, labeled: labeled, unlabeled: settings.mode == .cps ? unlabeled : [],
+        let semi = settings.mode.isSemiSupervised
+        let loader = try Loader(reader: reader, labeled: labeled, unlabeled: semi ? unlabeled : [],
                                 plan: plan, maker: ViewMaker(crop: settings.crop, withDCT: needDCT, seed: settings.seed,
-                                                 scaleRange: settings.configs[0].scaleRange.map { ($0[0], $0[1]) } ?? Augment.ratioRange),
-                                mode: settings.mode == .cps ? .coTraining : .supervised, jobs: max(1, o.threads),
+                                                             scaleRange: settings.configs[0].scaleRange.map { ($0[0], $0[1]) } ?? Augment.ratioRange),
+                                mode: semi ? .coTraining : .supervised, jobs: max(1, o.threads),
                                 labelReader: pseudoReader)
         let perEpoch = max(1, loader.iterationsPerEpoch)
         let total = o.dryRun ? 3 : (o.iterations ?? (o.epochs ?? settings.run.epochs) * perEpoch)
@@ -90,7 +98,7 @@ public enum Trainer {
                 throw UserError(dir.statePath, "was written by a run with other configs or splits; dcot-train refuses to mix them",
                                 fix: "use another --out, or --fresh to start this one over")
             }
-            try dir.restore(models: models, optimizers: optimizers, state: state)
+            try dir.restore(models: models, optimizers: optimizers, teacher: teacher, state: state)
             start = state.iteration + 1
             best = state.best
         } else if o.resume {
@@ -103,7 +111,7 @@ public enum Trainer {
             .joined(separator: "\n---\n"), to: "\(o.out)/config.yaml")
 
         let header = """
-        dcot-train: \(settings.mode.rawValue) with \(models.count) model(s): \(settings.configs.map { "\($0.backbone) (\($0.isDCT ? "DCT" : "RGB"))" }.joined(separator: ", "))
+        dcot-train: \(settings.mode.rawValue) with \(models.count) model(s): \(settings.configs.map { "\($0.backbone) (\($0.isDCT ? "DCT" : "RGB"))" }.joined(separator: ", "))\(teacher == nil ? "" : " + EMA teacher (decay \(o.emaDecay)\(o.emaWarmup ? ", warm-up" : ""))")
           data: \(labeled.count) labeled, \(unlabeled.count) unlabeled, \(val.count) val; crop \(settings.crop); batch \(settings.batchPerRank) x \(settings.ranks) emulated GPU(s) per list
           schedule: \(total) iterations (\(perEpoch)/epoch), lr \(settings.run.lr) (head x\(settings.run.lrMulti)), poly 0.9, \(settings.run.optim); threshold \(settings.threshold); unsup weight \(o.unsupWeight)
           threads \(o.threads), seed \(settings.seed), config \(settings.configHash.prefix(12)), split \(splitHash.prefix(12)), manifest \(reader.manifest.shards.first?.sha256.prefix(12) ?? "-"), dcot \(gitCommit())
@@ -112,7 +120,9 @@ public enum Trainer {
         if !o.quiet { printError(header) }
 
         let step = CoTrainingStep(models: models, ranks: settings.ranks, threshold: settings.threshold, unsupWeight: o.unsupWeight,
-                                  ohem: settings.run.ohem ? (settings.run.ohemThreshold, settings.run.ohemMinKept) : nil)
+                                  ohem: settings.run.ohem ? (settings.run.ohemThreshold, settings.run.ohemMinKept) : nil, teacher: teacher)
+        // Every model dcot-train evaluates and checkpoints: m1..mn, then the teacher.
+        let evaluated = models + (teacher.map { [$0] } ?? [])
         signal(SIGTERM) { _ in stopSignal = SIGTERM }
         signal(SIGINT) { _ in stopSignal = SIGINT }
         let saveEvery = o.saveEvery ?? perEpoch
@@ -123,11 +133,11 @@ public enum Trainer {
         var stepTimes = [Double]()
         var it = start
         while it < total {
-            let factor = CoTrainingStep.learningRateFactor(iteration: it, total: total, coTraining: settings.mode == .cps)
+            let factor = CoTrainingStep.learningRateFactor(iteration: it, total: total, coTraining: semi)
             for (k, opt) in optimizers.enumerated() { for (g, group) in opt.groups.enumerated() { group.lr = Float(baseLRs[k][g] * factor) } }
             let batch = try loader.next()
             let ts = Date()
-            let x = StepInputs(batch, needRGB: needRGB, needDCT: needDCT, crop: settings.crop)
+            let x = StepInputs(batch, needRGB: needRGB, needDCT: needDCT, crop: settings.crop, cutmix: settings.mode != .mt)
             for opt in optimizers { opt.zeroGrad() }
             Tape.reset()
             let losses = step.run(x, seed: Random.derive(settings.seed, UInt64(it)))
@@ -135,6 +145,10 @@ public enum Trainer {
                 throw TrainingDiverged(iteration: it, message: "iteration \(it + 1): non-finite loss (sup \(losses.supervised), unsup \(losses.unsupervised)); labeled \(batch.labeledIDs), unlabeled \(batch.unlabeledIDs); the last good checkpoint in \(o.out) is kept; lower the learning rate")
             }
             for opt in optimizers { opt.step() }
+            if let teacher {
+                CoTrainingStep.emaUpdate(teacher: teacher, student: models[0],
+                                         decay: CoTrainingStep.emaDecay(step: it + 1, decay: o.emaDecay, warmup: o.emaWarmup))
+            }
             Tape.reset()
             stepTimes.append(Date().timeIntervalSince(ts))
             let epoch = it / perEpoch
@@ -157,8 +171,8 @@ public enum Trainer {
             }
             let last = it == total - 1
             if !o.dryRun && !val.isEmpty && ((it + 1) % evalEvery == 0 || last) {
-                let mode = evalMode(settings, epoch: epoch, totalEpochs: (total + perEpoch - 1) / perEpoch)
-                for (k, m) in models.enumerated() {
+                for (k, m) in evaluated.enumerated() {
+                    let mode = evalMode(settings, isDCT: m.domain == .dct, epoch: epoch, totalEpochs: (total + perEpoch - 1) / perEpoch)
                     let (miou, table) = try evaluate(m, reader: reader, ids: Array(val.prefix(o.valLimit ?? val.count)), mode: mode)
                     let key = "m\(k + 1)"
                     try dir.appendMetrics("{\"kind\": \"eval\", \"iteration\": \(it), \"model\": \"\(key)\", \"miou\": \(miou), \"protocol\": \"\(mode.name)\", \"per_class_iou\": \(table)}")
@@ -172,7 +186,7 @@ public enum Trainer {
             }
             let stopping = stopSignal != 0 || (o.stopAfter.map { it + 1 >= $0 } ?? false)
             if !o.dryRun && ((it + 1) % saveEvery == 0 || last || stopping) {
-                try dir.save(models: models, optimizers: optimizers, iteration: it, epoch: epoch, seed: settings.seed,
+                try dir.save(models: models, optimizers: optimizers, teacher: teacher, iteration: it, epoch: epoch, seed: settings.seed,
                              configHash: settings.configHash, splitHash: splitHash, best: best)
             }
             if stopping {
@@ -189,24 +203,30 @@ public enum Trainer {
                           sPerIt, peakRSSMegabytes(), full, formatDuration(sPerIt * Double(full)))
         }
         try dir.writeJSON(["iterations": String(total), "finished": ISO8601DateFormatter().string(from: Date())], to: "\(o.out)/done.json")
-        let rows = models.indices.map { k -> String in
+        let rows = evaluated.indices.map { k -> String in
             let b = best["m\(k + 1)"]
-            return String(format: "  m%d %@: best mIoU %@, last %@", k + 1, settings.configs[k].backbone,
+            let name = k < models.count ? settings.configs[k].backbone : "\(settings.configs[0].backbone) EMA teacher"
+            return String(format: "  m%d %@: best mIoU %@, last %@", k + 1, name,
                           b.map { String(format: "%.2f at iteration %d", $0.miou, $0.iteration + 1) } ?? "-",
                           lastMIoU["m\(k + 1)"].map { String(format: "%.2f", $0) } ?? "-")
         }
         return (["dcot-train: finished \(total) iterations → \(o.out)"] + rows).joined(separator: "\n")
     }
 
-    /// VOC: original; Cityscapes: center_crop until the last 20 epochs, then sliding_window.
-    static func evalMode(_ s: RunSettings, epoch: Int, totalEpochs: Int) -> InferenceMode {
+    /// The reference's evaluation protocol during training. VOC: `original`. Cityscapes: the
+    /// co-training scripts slide at every evaluation, for every model; only `supervised.py` uses
+    /// `center_crop` until the last 20 epochs, and never for a DCT model (`supervised_dct.py`'s
+    /// evaluate has no center_crop), so a supervised DCT model slides throughout.
+    public static func evalMode(_ s: RunSettings, isDCT: Bool, epoch: Int, totalEpochs: Int) -> InferenceMode {
         guard s.run.dataset == "cityscapes" else { return .original }
-        if epoch < totalEpochs - 20 { return .centerCrop(s.crop) }
-        return .slidingWindow(window: s.crop, dctWindow: s.configs.compactMap(\.cropSizeDct).first ?? (s.crop + 3) / 4)
+        let sliding = InferenceMode.slidingWindow(window: s.crop, dctWindow: s.configs.compactMap(\.cropSizeDct).first ?? (s.crop + 3) / 4)
+        guard s.mode == .supervised, !isDCT else { return sliding }
+        return epoch < totalEpochs - 20 ? .centerCrop(s.crop) : sliding
     }
 
     static func evaluate(_ m: Segmentor, reader: ShardReader, ids: [String], mode: InferenceMode) throws -> (Double, String) {
-        defer { m.train(true) }
+        let wasTraining = m.training
+        defer { m.train(wasTraining) }
         let inference = Inference(models: [SegmentorModel(m)], options: InferenceOptions(mode: mode))
         var matrix = ConfusionMatrix(classes: m.nclass)
         for id in ids {

@@ -1,13 +1,18 @@
 // Which samples each iteration sees (METHOD.md section 1.3), emulating the reference's W GPUs in one
-// process: per epoch the labeled list is repeated ceil(|U|/|L|) times, shuffled and cut to |U|; each
-// list goes through a DistributedSampler-like split (rank r takes every W-th index of a padded
-// permutation) and a drop-last loader of B per rank, so iterations per epoch = floor(ceil(|U|/W)/B).
-// Every permutation is a pure function of (seed, epoch, purpose): resuming anywhere replays it.
+// process: the labeled list is repeated ceil(|U|/|L|) times, shuffled and cut to |U| once per run (the
+// reference does it in the dataset's constructor); each list goes through a DistributedSampler-like
+// split (rank r takes every W-th index of a padded permutation) and a drop-last loader of B per rank,
+// so iterations per epoch = floor(ceil(|U|/W)/B). In co-training both lists are ordered by the same
+// permutation each epoch (the reference's two samplers share seed and length), so position j of the
+// labeled schedule always meets unlabeled sample j. Every permutation is a pure function of
+// (seed, epoch, purpose): resuming anywhere replays it.
 import Support
 
 public struct EpochPlan: Sendable {
     public enum Purpose: UInt64, Sendable {
-        case labeledRepeat = 1, labeledOrder = 2, unlabeledOrder = 3
+        /// The run's one labeled schedule; the order of the supervised baseline's labeled list; the
+        /// per-epoch order shared by the labeled schedule and the unlabeled list in co-training.
+        case labeledRepeat = 1, labeledOrder = 2, pairedOrder = 3
     }
 
     /// Samples per rank per iteration (the reference's `batch_size`).
@@ -34,13 +39,13 @@ public struct EpochPlan: Sendable {
         return order
     }
 
-    /// The labeled indices of one co-training epoch: 0..<labeled repeated ceil(u/l) times, shuffled,
-    /// truncated to `unlabeled` entries.
-    public func labeledSchedule(labeled: Int, unlabeled: Int, epoch: Int) -> [Int] {
+    /// The labeled indices of every co-training epoch: 0..<labeled repeated ceil(u/l) times, shuffled,
+    /// truncated to `unlabeled` entries, drawn once per run.
+    public func labeledSchedule(labeled: Int, unlabeled: Int) -> [Int] {
         precondition(labeled >= 1)
         let repeats = (unlabeled + labeled - 1) / labeled
         let pool = (0..<(repeats * labeled)).map { $0 % labeled }
-        return permutation(pool.count, epoch: epoch, purpose: .labeledRepeat).prefix(unlabeled).map { pool[$0] }
+        return permutation(pool.count, epoch: 0, purpose: .labeledRepeat).prefix(unlabeled).map { pool[$0] }
     }
 
     /// Global batches of one epoch over `list` (indices into it): iteration → W·B indices, rank-major

@@ -32,6 +32,8 @@ public final class Loader: @unchecked Sendable {
     public let prefetch: Int
     /// Where labels come from when it has the id (pseudo-label shards of dcot-pseudo), else `reader`.
     public let labelReader: ShardReader?
+    /// Co-training: the labeled indices of every epoch (EpochPlan.labeledSchedule, drawn once).
+    public let labeledSchedule: [Int]
 
     private let condition = NSCondition()
     private var ready: [Int: Result<TrainingBatch, Error>] = [:]
@@ -59,6 +61,7 @@ public final class Loader: @unchecked Sendable {
         self.jobs = max(1, jobs)
         self.prefetch = max(1, prefetch)
         self.labelReader = labelReader
+        labeledSchedule = mode == .coTraining ? plan.labeledSchedule(labeled: labeled.count, unlabeled: unlabeled.count) : []
     }
 
     deinit { stop() }
@@ -129,9 +132,9 @@ public final class Loader: @unchecked Sendable {
             labeledIdx = plan.batches(Array(labeledIDs.indices), epoch: epoch, purpose: .labeledOrder)[local]
             unlabeledIdx = []
         case .coTraining:
-            let schedule = plan.labeledSchedule(labeled: labeledIDs.count, unlabeled: unlabeledIDs.count, epoch: epoch)
-            labeledIdx = plan.batches(schedule, epoch: epoch, purpose: .labeledOrder)[local]
-            unlabeledIdx = plan.batches(Array(unlabeledIDs.indices), epoch: epoch, purpose: .unlabeledOrder)[local]
+            // One permutation for both lists (equal lengths): labeled slot j meets unlabeled sample j.
+            labeledIdx = plan.batches(labeledSchedule, epoch: epoch, purpose: .pairedOrder)[local]
+            unlabeledIdx = plan.batches(Array(unlabeledIDs.indices), epoch: epoch, purpose: .pairedOrder)[local]
         }
         let slots = labeledIdx.count
         let views = try ParallelWork.map(labeledIdx.count + unlabeledIdx.count, jobs: jobs) { j -> (LabeledViews?, UnlabeledViews?) in

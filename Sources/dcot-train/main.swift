@@ -1,4 +1,5 @@
-// dcot-train: the supervised baseline and diverse co-training (2-cps, 3-cps).
+// dcot-train: the supervised baseline, diverse or homogeneous cross pseudo supervision (2-/3-cps, CPS,
+// 3-CPS), and the teacher-student baselines Mean Teacher and CutMix-Seg.
 import ArgumentParser
 import CoTraining
 import Foundation
@@ -7,7 +8,7 @@ import Support
 struct DcotTrain: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dcot-train",
-        abstract: "Train one model (supervised) or co-train two or three (cps) from shards and split lists.",
+        abstract: "Train one model (supervised), co-train two or three (cps), or a student with an EMA teacher (mt, cutmix).",
         discussion: "Rerunning with the same --out resumes from latest.json; --fresh starts over. Exit code 3: non-finite loss.")
 
     @Option(name: .customLong("config"), help: "Model config YAML (repeatable: 1 = supervised, 2-3 = cps; slot order matters).")
@@ -18,14 +19,16 @@ struct DcotTrain: ParsableCommand {
     @Option(help: "Validation list.") var val: String?
     @Option(help: "Pseudo-label shards (dcot-pseudo output): labels for the ids they contain (self-training rounds).") var pseudo: String?
     @Option(help: "Run directory.") var out: String
-    @Option(help: "supervised | cps (default: by the number of configs)") var mode: String?
+    @Option(help: "supervised | cps | mt (Mean Teacher) | cutmix (CutMix-Seg) (default: supervised for one config, cps for more)") var mode: String?
     @Option(help: "Total iterations (overrides epochs).") var iterations: Int?
     @Option(help: "Epochs (one epoch = one pass over the unlabeled set; labeled set when supervised).") var epochs: Int?
     @Option(name: .customLong("batch-size"), help: "Samples per emulated GPU per list (the reference's batch_size).") var batchSize: Int?
     @Option(help: "Emulated GPUs W (global batch = W x batch size; CutMix within groups of batch size).") var gpus: Int?
     @Option(help: "Crop size in pixels.") var crop: Int?
     @Option(help: "Pseudo-label confidence threshold (the reference's scripts use 0.0).") var threshold: Double?
-    @Option(name: .customLong("unsup-weight"), help: "Weight of the unsupervised loss.") var unsupWeight: Double = 1
+    @Option(name: .customLong("unsup-weight"), help: "Weight of the unsupervised (CPS or consistency) loss.") var unsupWeight: Double = 1
+    @Option(name: .customLong("ema-decay"), help: "mt/cutmix: the teacher's EMA decay (French et al.: 0.99).") var emaDecay: Double = 0.99
+    @Flag(name: .customLong("ema-warmup"), inversion: .prefixedNo, help: "mt/cutmix: warm the decay up as min(1 - 1/(t+1), decay).") var emaWarmup = true
     @Option(name: .customLong("pretrained"), help: "m<k>=FILE: pretrained backbone for model k (repeatable).") var pretrained: [String] = []
     @Flag(name: .customLong("own-schedules"), help: "Each model uses its own config's lr (the reference drives all with model 1's).") var ownSchedules = false
     @Option(name: .customLong("eval-every"), help: "Evaluate every N iterations (default: once per epoch).") var evalEvery: Int?
@@ -52,7 +55,7 @@ struct DcotTrain: ParsableCommand {
             o.out = out
             if let mode {
                 guard let m = TrainMode(rawValue: mode) else {
-                    throw UserError("--mode \(mode)", "unknown mode", fix: "use supervised or cps")
+                    throw UserError("--mode \(mode)", "unknown mode", fix: "use one of \(TrainMode.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
                 o.mode = m
             }
@@ -63,6 +66,8 @@ struct DcotTrain: ParsableCommand {
             o.crop = crop
             o.threshold = threshold
             o.unsupWeight = unsupWeight
+            o.emaDecay = emaDecay
+            o.emaWarmup = emaWarmup
             for p in pretrained {
                 let parts = p.split(separator: "=", maxSplits: 1)
                 guard parts.count == 2, parts[0].hasPrefix("m"), let k = Int(parts[0].dropFirst()), (1...3).contains(k) else {

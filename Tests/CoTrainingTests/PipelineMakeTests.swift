@@ -98,3 +98,27 @@ final class PipelineMakeTests: XCTestCase {
         XCTAssertTrue(try String(contentsOfFile: "\(demo)/report.md", encoding: .utf8).contains("(1 per cell)"), one.1)
     }
 }
+
+extension PipelineMakeTests {
+    /// The batch make passes to dcot-train: SupOnly doubles the per-GPU batch (the reference README),
+    /// co-training keeps it, SUP_BATCH_SCALE=1 turns the doubling off.
+    func testSupervisedBaselineRunsAtDoubleBatch() throws {
+        let f = TrainerFixture.shared
+        let (root, cfg) = try rootAndConfigs("batchconfigs")
+        let vars = ["DATASET=generic", "VOC_ROOT=\(f.dir)/data", "TRAIN_LIST=\(f.dir)/data/train.txt",
+                    "VAL_LIST=\(f.dir)/data/val.txt", "BASE_LIST=", "CACHE=\(f.dir)/mkbatch", "SPLIT=8",
+                    "DEMO_CONFIGS=\(cfg)", "BIN=\(root)/.build/release", "-B"]
+        func batch(_ extra: [String]) throws -> String? {
+            let (_, printed) = try make(["-n", "run"] + vars + extra, cwd: root)
+            let log = printed.replacingOccurrences(of: "\\\n", with: " ")
+            guard let line = log.split(separator: "\n").first(where: { $0.contains("release/dcot-train ") }) else { return nil }
+            guard let r = line.range(of: "--batch-size ") else { return "none" }
+            return String(line[r.upperBound...].prefix { $0.isNumber })
+        }
+        XCTAssertEqual(try batch(["MODELS=sup-cnn"]), "16") // demo config batch_size 8
+        XCTAssertEqual(try batch(["MODELS=sup-cnn", "BATCH=2"]), "4")
+        XCTAssertEqual(try batch(["MODELS=sup-cnn", "SUP_BATCH_SCALE=1"]), "8")
+        XCTAssertEqual(try batch(["MODELS=cnn+cnn-dct"]), "none")
+        XCTAssertEqual(try batch(["MODELS=cnn+cnn-dct", "BATCH=2"]), "2")
+    }
+}

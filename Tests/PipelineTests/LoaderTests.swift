@@ -38,6 +38,14 @@ final class LoaderTests: XCTestCase {
         // Every unlabeled id is seen once per epoch.
         let epoch0 = try (0..<4).flatMap { try other.makeBatch(iteration: $0).unlabeledIDs }
         XCTAssertEqual(Set(epoch0).count, 16)
+        // The reference's pairing: one labeled schedule for the run, walked in the unlabeled order, so
+        // the labeled id beside unlabeled sample p is always schedule[p].
+        let unlabeledIDs = Array(ids.dropFirst(4)), labeledIDs = Array(ids.prefix(4))
+        for it in [0, 3, 4, 9] {
+            let b = try other.makeBatch(iteration: it)
+            let expected = b.unlabeledIDs.map { labeledIDs[other.labeledSchedule[unlabeledIDs.firstIndex(of: $0)!]] }
+            XCTAssertEqual(b.labeledIDs, expected, "iteration \(it)")
+        }
         XCTAssertThrowsError(try Loader(reader: reader, labeled: ["missing"], unlabeled: [], plan: plan, maker: maker,
                                         mode: .supervised)) { XCTAssertTrue("\($0)".contains("'missing'")) }
     }

@@ -15,18 +15,37 @@ final class EpochPlanTests: XCTestCase {
 
     func testLabeledScheduleRepeatsEveryIdAndIsSeeded() {
         let plan = EpochPlan(batchPerRank: 2, ranks: 2, seed: 9)
-        let s = plan.labeledSchedule(labeled: 7, unlabeled: 30, epoch: 0)
+        let s = plan.labeledSchedule(labeled: 7, unlabeled: 30)
         XCTAssertEqual(s.count, 30)
         var counts = [Int](repeating: 0, count: 7)
         for i in s { counts[i] += 1 }
         // 5 copies of each id (35 slots), shuffled, cut to 30: at most 5 of each.
         XCTAssertTrue(counts.allSatisfy { $0 <= 5 }, "\(counts)")
-        XCTAssertEqual(s, plan.labeledSchedule(labeled: 7, unlabeled: 30, epoch: 0))
-        XCTAssertNotEqual(s, plan.labeledSchedule(labeled: 7, unlabeled: 30, epoch: 1))
-        let b = plan.batches(Array(100..<130), epoch: 0, purpose: .unlabeledOrder)
+        XCTAssertEqual(s, plan.labeledSchedule(labeled: 7, unlabeled: 30))
+        XCTAssertNotEqual(s, EpochPlan(batchPerRank: 2, ranks: 2, seed: 10).labeledSchedule(labeled: 7, unlabeled: 30))
+        let b = plan.batches(Array(100..<130), epoch: 0, purpose: .pairedOrder)
         XCTAssertEqual(b.count, 7) // floor(ceil(30/2)/2)
         XCTAssertTrue(b.allSatisfy { $0.count == 4 })
         XCTAssertEqual(Set(b.flatMap { $0 }).count, 28)
+    }
+}
+
+extension EpochPlanTests {
+    /// The reference draws the repeated labeled list once (in the dataset's constructor), and its two
+    /// DistributedSamplers (same seed, same length) give both lists the same permutation each epoch:
+    /// the labeled entry at schedule position p always meets unlabeled sample p.
+    func testLabeledAndUnlabeledArePairedByPositionEveryEpoch() {
+        let plan = EpochPlan(batchPerRank: 2, ranks: 2, seed: 3)
+        let schedule = plan.labeledSchedule(labeled: 5, unlabeled: 22)
+        var seenOrders = Set<[Int]>()
+        for epoch in 0..<4 {
+            let lab = plan.batches(schedule, epoch: epoch, purpose: .pairedOrder)
+            let unl = plan.batches(Array(0..<22), epoch: epoch, purpose: .pairedOrder)
+            XCTAssertEqual(lab.count, unl.count)
+            for (l, u) in zip(lab, unl) { XCTAssertEqual(l, u.map { schedule[$0] }, "epoch \(epoch)") }
+            seenOrders.insert(unl.flatMap { $0 })
+        }
+        XCTAssertEqual(seenOrders.count, 4, "the shared order still changes every epoch")
     }
 }
 

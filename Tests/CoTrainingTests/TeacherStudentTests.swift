@@ -1,0 +1,100 @@
+import Foundation
+import XCTest
+import Autograd
+import CoTraining
+import NN
+import Tensor
+
+/// Mean Teacher and CutMix-Seg: the EMA update, the decay warm-up and the consistency term against
+/// hand computations, then whole runs through the trainer (teacher evaluated, checkpointed, resumed).
+final class TeacherStudentTests: XCTestCase {
+    func testEMAUpdateIsTheWeightedSumOfEveryFloatTensor() {
+        let teacher = BatchNorm2d(2), student = BatchNorm2d(2)
+        let t: [Float] = [1, -2], s: [Float] = [3, 0.5]
+        for (m, v) in [(teacher, t), (student, s)] {
+            for p in [m.weight, m.bias, m.runningMean, m.runningVar] { for i in 0..<2 { p.value.data[i] = v[i] } }
+        }
+        teacher.numBatchesTracked.value.data[0] = 7
+        student.numBatchesTracked.value.data[0] = 40
+        CoTrainingStep.emaUpdate(teacher: teacher, student: student, decay: 0.9)
+        for p in [teacher.weight, teacher.bias, teacher.runningMean, teacher.runningVar] {
+            // 0.9 · 1 + 0.1 · 3 = 1.2 and 0.9 · (−2) + 0.1 · 0.5 = −1.75 (Float32, in this order).
+            XCTAssertEqual(p.value.data[0], Float(1) * 0.9 + Float(3) * (1 - Float(0.9)))
+            XCTAssertEqual(p.value.data[1], Float(-2) * 0.9 + Float(0.5) * (1 - Float(0.9)))
+            XCTAssertEqual(Double(p.value.data[0]), 1.2, accuracy: 1e-6)
+            XCTAssertEqual(Double(p.value.data[1]), -1.75, accuracy: 1e-6)
+        }
+        XCTAssertEqual(teacher.numBatchesTracked.value.data[0], 7, "the counter is not averaged")
+        XCTAssertEqual(student.weight.value.data[0], 3, "the student is untouched")
+    }
+
+    func testDecayWarmsUpAsTarvainen() {
+        XCTAssertEqual(CoTrainingStep.emaDecay(step: 1, decay: 0.99, warmup: true), 0.5)
+        XCTAssertEqual(CoTrainingStep.emaDecay(step: 9, decay: 0.99, warmup: true), 0.9)
+        XCTAssertEqual(CoTrainingStep.emaDecay(step: 99, decay: 0.99, warmup: true), 0.99)
+        XCTAssertEqual(CoTrainingStep.emaDecay(step: 5000, decay: 0.99, warmup: true), 0.99)
+        XCTAssertEqual(CoTrainingStep.emaDecay(step: 1, decay: 0.99, warmup: false), 0.99)
+    }
+
+    /// Two classes, student logits (0, ln 3) everywhere: p = (1/4, 3/4). Teacher probabilities per
+    /// pixel: (1, 0), (1/2, 1/2), (0, 1), padding. Squared errors: 9/8, 1/8, 1/8; threshold 0.9 keeps
+    /// 2 of the 3 non-padded pixels (confidence 1, 0.5, 1), so the term is (11/8)/3 · 2/3.
+    func testConsistencyIsFrenchEtAlsSquaredErrorWithTheMeanConfidenceMask() {
+        let logits = Tensor(zeros: [1, 2, 2, 2])
+        for i in 0..<4 { logits.data[4 + i] = Float(log(3.0)) }
+        let teacher = Tensor(shape: [1, 2, 2, 2], values: [1, 0.5, 0, 0.3, 0, 0.5, 1, 0.7])
+        let confidence = Tensor(shape: [1, 2, 2], values: [1, 0.5, 1, 0.7])
+        let ignore: [UInt8] = [0, 0, 0, 255]
+        let v = CoTrainingStep.consistencyTerm(Variable(logits, requiresGrad: true), teacher: teacher, confidence: confidence,
+                                               ignore: ignore, firstRow: 0, threshold: 0.9)
+        XCTAssertEqual(Double(v.value.data[0]), (11.0 / 8) / 3 * (2.0 / 3), accuracy: 1e-6)
+        let all = CoTrainingStep.consistencyTerm(Variable(logits, requiresGrad: true), teacher: teacher, confidence: confidence,
+                                                 ignore: ignore, firstRow: 0, threshold: 0)
+        XCTAssertEqual(Double(all.value.data[0]), (11.0 / 8) / 3, accuracy: 1e-6)
+        // Its gradient reaches the student's logits and vanishes on the padded pixel.
+        let x = Variable(logits, requiresGrad: true)
+        backward(CoTrainingStep.consistencyTerm(x, teacher: teacher, confidence: confidence, ignore: ignore, firstRow: 0, threshold: 0))
+        let g = x.grad!
+        XCTAssertNotEqual(g.data[0], 0)
+        XCTAssertEqual(g.data[3], 0)
+        XCTAssertEqual(g.data[7], 0)
+    }
+
+    /// Both methods train through the trainer: the student learns, the teacher is evaluated and
+    /// checkpointed as m2, and stopping half way then resuming equals the straight run byte for byte
+    /// (teacher included).
+    func testMeanTeacherAndCutMixSegRunAndResumeBitIdentically() throws {
+        let f = TrainerFixture.shared
+        for mode in [TrainMode.mt, .cutmix] {
+            var straight = f.options(["cnn-rgb"], out: "\(mode.rawValue)-straight", iterations: 6)
+            straight.mode = mode
+            straight.saveEvery = 3
+            straight.evalEvery = 3
+            straight.threshold = 0.5
+            let summary = try Trainer.run(straight)
+            XCTAssertTrue(summary.contains("m2 resnet18 EMA teacher: best mIoU"), summary)
+            let evals = try String(contentsOfFile: "\(f.dir)/\(mode.rawValue)-straight/metrics.jsonl", encoding: .utf8)
+            XCTAssertTrue(evals.contains("\"model\": \"m2\""), evals)
+            var resumed = straight
+            resumed.out = "\(f.dir)/\(mode.rawValue)-resumed"
+            resumed.stopAfter = 3
+            _ = try Trainer.run(resumed)
+            resumed.stopAfter = nil
+            _ = try Trainer.run(resumed)
+            for k in 1...2 {
+                XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: "\(f.dir)/\(mode.rawValue)-straight/latest-m\(k).safetensors")),
+                               try Data(contentsOf: URL(fileURLWithPath: "\(f.dir)/\(mode.rawValue)-resumed/latest-m\(k).safetensors")),
+                               "\(mode.rawValue): m\(k) after resume")
+            }
+            let steps = try f.steps("\(mode.rawValue)-straight")
+            XCTAssertEqual(steps.count, 6)
+            XCTAssertTrue(steps.allSatisfy { (($0["loss"] as! [String: Any])["m1"] as! [String: Any])["unsup"] as! Double >= 0 })
+        }
+        // The teacher's state differs from the student's (it is an average, not a copy).
+        XCTAssertNotEqual(try Data(contentsOf: URL(fileURLWithPath: "\(f.dir)/mt-straight/latest-m1.safetensors")),
+                          try Data(contentsOf: URL(fileURLWithPath: "\(f.dir)/mt-straight/latest-m2.safetensors")))
+        var two = f.options(["cnn-rgb", "cnn-dct"], out: "mt-two", iterations: 1)
+        two.mode = .mt
+        XCTAssertThrowsError(try Trainer.run(two)) { XCTAssertTrue("\($0)".contains("takes one --config"), "\($0)") }
+    }
+}
