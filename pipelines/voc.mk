@@ -52,6 +52,9 @@ CONFIG_cnn           := $(DEMO_CONFIGS)/cnn-rgb.yaml
 CONFIG_cnn-dct       := $(DEMO_CONFIGS)/cnn-dct.yaml
 CONFIG_mit           := $(DEMO_CONFIGS)/mit.yaml
 
+# make compare: the paper's comparison at the R101 scale (the table's rows in order).
+COMPARE_METHODS ?= sup-r101 r101+r101 r101+r101+r101 mt-r101 cutmix-r101 stpp-r101 r101+r101-dct r101+r101-dct+segformer-b3
+
 include pipelines/stages.mk
 
 # ---- the demo: a miniature of the paper's first table on the embedded dataset ----------------------
@@ -115,3 +118,12 @@ $(DEMO_PRE)/%.safetensors: $(DEMO_PRE)/%.yaml $(DEMO_PRE)/shards/manifest.json
 	    --val $(DEMO_PRE)/synth/val.txt --out $(DEMO_PRE)/run-$* --crop $(DEMO_CROP) --gpus 1 \
 	    --iterations $(DEMO_PRE_ITERS) --eval-every $(DEMO_PRE_ITERS) --threads $(THREADS) --log-every 100 --restart-if-changed
 	cp $(DEMO_PRE)/run-$*/latest-m1.safetensors $@.tmp && mv $@.tmp $@
+
+# ---- the comparison in miniature: every method on the demo's data at its lowest label count ---------
+DEMO_COMPARE_METHODS ?= sup-cnn cnn+cnn cnn+cnn+cnn mt-cnn cutmix-cnn stpp-cnn cnn+cnn-dct cnn+cnn-dct+mit
+.PHONY: demo-compare
+demo-compare: $(DEMO)/synth/train.txt $(foreach m,cnn cnn-dct mit,$(DEMO_PRE)/$(m).safetensors)
+	$(MAKE) --no-print-directory -f pipelines/voc.mk compare $(DEMO_VARS) SPLIT=$(firstword $(DEMO_LABELS)) SEEDS="$(SEEDS)" \
+	    COMPARE_METHODS="$(DEMO_COMPARE_METHODS)" COMPARE_REPORT=$(DEMO)/compare.md \
+	    COMPARE_TITLE="dcot demo: the paper's comparison on the embedded dataset, $(firstword $(DEMO_LABELS)) labels" \
+	    COMPARE_NOTE="Small models (pipelines/configs/demo), backbones pretrained on disjoint synthetic classes; $(DEMO_ITERS) iterations per run (ST++: per stage), crop $(DEMO_CROP), co-training threshold $(DEMO_THR), MT/CutMix-Seg threshold $(TEACHER_THR) and EMA decay $(EMA_DECAY); training seeds $(SEEDS), labeled subset drawn with seed 0."

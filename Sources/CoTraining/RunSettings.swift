@@ -20,8 +20,11 @@ public struct TrainOptions: Sendable {
     public var labeled = ""
     public var unlabeled: String?
     public var val: String?
-    /// Pseudo-label shards (dcot-pseudo) giving the labels of the ids they contain.
-    public var pseudo: String?
+    /// Pseudo-label shards (dcot-pseudo) giving the labels of the ids they contain; the first that
+    /// has an id wins.
+    public var pseudo: [String] = []
+    /// Pseudo-labelled samples get the strong photometric augmentation (ST++'s re-training).
+    public var strongPseudo = false
     public var out = ""
     public var mode: TrainMode?
     public var iterations: Int?
@@ -39,6 +42,8 @@ public struct TrainOptions: Sendable {
     public var evalEvery: Int?
     public var valLimit: Int?
     public var saveEvery: Int?
+    /// Save each model's weights K times, evenly over the schedule (ST++'s checkpoints for selection).
+    public var snapshots = 0
     public var seed: UInt64?
     public var threads = ProcessInfo.processInfo.activeProcessorCount
     public var resume = false
@@ -153,6 +158,7 @@ public struct RunSettings: Sendable {
         totalIterations = o.iterations ?? o.epochs.map { -$0 }
         seed = o.seed ?? configs[0].seed ?? 0
         identity = o.unsupWeight == 1 ? "" : "uw=\(o.unsupWeight)"
+        if o.strongPseudo { identity += "|strong-pseudo" }
         if mode.hasTeacher { identity += "|ema=\(o.emaDecay),\(o.emaWarmup)" }
         for k in o.pretrained.keys.sorted() {
             let path = o.pretrained[k]!

@@ -57,8 +57,8 @@ public enum Trainer {
         }
         let needRGB = models.contains { $0.domain == .rgb }, needDCT = models.contains { $0.domain == .dct }
         let plan = EpochPlan(batchPerRank: settings.batchPerRank, ranks: settings.ranks, seed: settings.seed)
-        let pseudoReader = try o.pseudo.map { try ShardReader(directory: $0) }
-        if let p = pseudoReader, p.manifest.pseudo == nil {
+        let pseudoReaders = try o.pseudo.map { try ShardReader(directory: $0) }
+        for p in pseudoReaders where p.manifest.pseudo == nil {
             throw UserError("\(p.directory)/manifest.json", "is not a pseudo-label directory", fix: "pass a dcot-pseudo output to --pseudo")
         }
         let semi = settings.mode.isSemiSupervised
@@ -66,7 +66,7 @@ public enum Trainer {
                                 plan: plan, maker: ViewMaker(crop: settings.crop, withDCT: needDCT, seed: settings.seed,
                                                              scaleRange: settings.configs[0].scaleRange.map { ($0[0], $0[1]) } ?? Augment.ratioRange),
                                 mode: semi ? .coTraining : .supervised, jobs: max(1, o.threads),
-                                labelReader: pseudoReader)
+                                labelReaders: pseudoReaders, strongPseudo: o.strongPseudo)
         let perEpoch = max(1, loader.iterationsPerEpoch)
         let total = o.dryRun ? 3 : (o.iterations ?? (o.epochs ?? settings.run.epochs) * perEpoch)
         // Parameter groups: backbone at lr, the rest at lr · lr_multi; model 1's schedule for all
@@ -80,7 +80,7 @@ public enum Trainer {
         let baseLRs = models.indices.map { k in optimizers[k].groups.map { Double($0.lr) } }
         let dir = RunDirectory(path: o.out)
         try makeDirectory(o.out)
-        let pseudoHash: String = pseudoReader?.manifest.shards.map(\.sha256).joined() ?? ""
+        let pseudoHash: String = pseudoReaders.map { $0.manifest.shards.map(\.sha256).joined() }.joined(separator: ",")
         let splitText: String = labeled.joined(separator: "\n") + "|" + unlabeled.joined(separator: "\n") + "|" + pseudoHash
         let splitHash = SHA256.hex(of: Array(splitText.utf8))
         var start = 0
@@ -182,6 +182,11 @@ public enum Trainer {
                         best[key] = .init(miou: miou, iteration: it)
                         try dir.saveBest(m, k: k, miou: miou, iteration: it, protocol: mode.name)
                     }
+                }
+            }
+            if o.snapshots > 0 && !o.dryRun && (1...o.snapshots).contains(where: { it + 1 == total * $0 / o.snapshots }) {
+                for (k, m) in evaluated.enumerated() {
+                    try Checkpoint.save(m, to: "\(o.out)/snapshot-m\(k + 1)-it\(it + 1).safetensors", metadata: ["iteration": String(it)])
                 }
             }
             let stopping = stopSignal != 0 || (o.stopAfter.map { it + 1 >= $0 } ?? false)

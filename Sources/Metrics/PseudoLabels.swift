@@ -14,6 +14,10 @@ public struct PseudoLabelOptions: Sendable {
     public var threshold = 0.0
     public var png = false
     public var shardMB = 256.0
+    /// ST++ selection: checkpoints of the first model's config in training order (the last is the
+    /// reference), and the most stable fraction of the list written to reliable.txt.
+    public var stability: [String] = []
+    public var reliableFraction = 0.5
     public init() {}
 }
 
@@ -29,6 +33,19 @@ public enum PseudoLabels {
         eo.predictions = nil
         eo.overlays = nil
         let (inference, reader, ids, protocolInfo) = try Evaluation.prepare(eo)
+        guard o.stability.isEmpty || o.stability.count >= 2 else {
+            throw UserError("--stability \(o.stability[0])", "needs at least two checkpoints (earlier ones and the last)",
+                            fix: "pass the teacher's snapshots in training order, e.g. snapshot-m1-it*.safetensors")
+        }
+        guard o.reliableFraction > 0 && o.reliableFraction <= 1 else {
+            throw UserError("--reliable-fraction \(o.reliableFraction)", "must be in (0, 1]", fix: "ST++ keeps half: 0.5")
+        }
+        let snapshots = try o.stability.map { checkpoint -> Inference in
+            var so = eo
+            so.models = [(eo.models[0].config, checkpoint)]
+            return try Evaluation.loadModels(so).0
+        }
+        var stabilities = [Double]()
         let protocolSummary = protocolInfo.summary
         try Prep.checkOutputDirectory(o.out)
         try makeDirectory(o.out)
@@ -43,6 +60,10 @@ public enum PseudoLabels {
             guard let image = s.image else { throw UserError(reader.directory, "sample '\(id)' has no image", fix: "rerun dcot-prep") }
             let n = image.width * image.height
             let prediction = try inference.predict(image: image, dct: s.dct)
+            if !snapshots.isEmpty {
+                let maps = try snapshots.map { try $0.predict(image: image, dct: s.dct).labels }
+                stabilities.append(Reliability.stability(maps, classes: k))
+            }
             var labels = prediction.labels
             let conf = prediction.confidence
             var confidence = [UInt8](repeating: 0, count: n)
@@ -72,8 +93,15 @@ public enum PseudoLabels {
         m.pseudo = .init(checkpoints: eo.models.map(\.checkpoint), configs: eo.models.map(\.config), protocol: protocolSummary,
                          threshold: o.threshold, classHistogram: histogram)
         try m.write(to: o.out)
+        var selected = ""
+        if !snapshots.isEmpty {
+            let entries = try IdList.read(eo.list!, layout: DatasetLayout(kind: DatasetKind(rawValue: reader.manifest.dataset) ?? .generic,
+                                                                          root: reader.manifest.source_root))
+            let n = try Reliability.write(entries: entries, scores: stabilities, fraction: o.reliableFraction, to: o.out)
+            selected = "; \(n) of \(ids.count) images reliable (ST++ stability over \(snapshots.count) checkpoints) → \(o.out)/reliable.txt"
+        }
         let kept = histogram.dropLast().reduce(0, +), total = histogram.reduce(0, +)
         return String(format: "dcot-pseudo: %d images, %.1f%% of pixels above threshold %.2f (%@) → %@", ids.count,
-                      total > 0 ? 100 * Double(kept) / Double(total) : 0, o.threshold, protocolSummary, o.out)
+                      total > 0 ? 100 * Double(kept) / Double(total) : 0, o.threshold, protocolSummary, o.out) + selected
     }
 }

@@ -30,8 +30,11 @@ public final class Loader: @unchecked Sendable {
     public let mode: Mode
     public let jobs: Int
     public let prefetch: Int
-    /// Where labels come from when it has the id (pseudo-label shards of dcot-pseudo), else `reader`.
-    public let labelReader: ShardReader?
+    /// Where labels come from: the first of these (pseudo-label shards of dcot-pseudo) that has the
+    /// id, else `reader`.
+    public let labelReaders: [ShardReader]
+    /// Pseudo-labelled samples also get the strong photometric augmentation (ST++).
+    public let strongPseudo: Bool
     /// Co-training: the labeled indices of every epoch (EpochPlan.labeledSchedule, drawn once).
     public let labeledSchedule: [Int]
 
@@ -43,7 +46,7 @@ public final class Loader: @unchecked Sendable {
     private var thread: Thread?
 
     public init(reader: ShardReader, labeled: [String], unlabeled: [String], plan: EpochPlan, maker: ViewMaker,
-                mode: Mode, jobs: Int = 1, prefetch: Int = 2, labelReader: ShardReader? = nil) throws {
+                mode: Mode, jobs: Int = 1, prefetch: Int = 2, labelReaders: [ShardReader] = [], strongPseudo: Bool = false) throws {
         for id in labeled + unlabeled where !reader.contains(id) {
             throw UserError("\(reader.directory)/manifest.json", "sample '\(id)' of the split is not in the shards",
                             fix: "run dcot-prep over the list this split was made from")
@@ -60,7 +63,8 @@ public final class Loader: @unchecked Sendable {
         self.mode = mode
         self.jobs = max(1, jobs)
         self.prefetch = max(1, prefetch)
-        self.labelReader = labelReader
+        self.labelReaders = labelReaders
+        self.strongPseudo = strongPseudo
         labeledSchedule = mode == .coTraining ? plan.labeledSchedule(labeled: labeled.count, unlabeled: unlabeled.count) : []
     }
 
@@ -142,12 +146,12 @@ public final class Loader: @unchecked Sendable {
             if j < slots {
                 let id = labeledIDs[labeledIdx[j]]
                 let s = try reader.sample(id)
-                let pseudo = try labelReader.flatMap { $0.contains(id) ? try $0.sample(id).label : nil }
+                let pseudo = try labelReaders.first { $0.contains(id) }.flatMap { try $0.sample(id).label }
                 guard let image = s.image, let mask = pseudo ?? s.label else {
                     throw UserError(reader.directory, "labeled sample '\(s.id)' has no label in the shards",
                                     fix: "prep the labeled list with its masks")
                 }
-                return (maker.labeled(image: image, mask: mask, epoch: epoch, index: slot), nil)
+                return (maker.labeled(image: image, mask: mask, epoch: epoch, index: slot, strong: strongPseudo && pseudo != nil), nil)
             }
             let s = try reader.sample(unlabeledIDs[unlabeledIdx[j - slots]])
             guard let image = s.image else {

@@ -54,10 +54,16 @@ public struct ViewMaker: Sendable {
         SplitMix64(seed: seed, keys: UInt64(epoch), UInt64(index), purpose.rawValue)
     }
 
-    public func labeled(image: RGBImage, mask: LabelImage, epoch: Int, index: Int) -> LabeledViews {
+    /// `strong`: also the photometric strong augmentation (ST++ trains its pseudo-labelled images so).
+    public func labeled(image: RGBImage, mask: LabelImage, epoch: Int, index: Int, strong: Bool = false) -> LabeledViews {
         var r = rng(epoch, index, .labeledWeak)
         let w = Augment.weak(image, mask: mask, crop: crop, labeled: true, scaleRange: scaleRange, rng: &r)
-        return LabeledViews(rgb: rgbPlanes(w.image), dct: withDCT ? dctPlanes(w.image) : nil, mask: w.mask.labels)
+        var view = w.image
+        if strong {
+            var rs = rng(epoch, index, .strongRGB)
+            view = Augment.strong(view, Augment.drawStrong(rng: &rs))
+        }
+        return LabeledViews(rgb: rgbPlanes(view), dct: withDCT ? dctPlanes(view) : nil, mask: w.mask.labels)
     }
 
     public func unlabeled(image: RGBImage, mask: LabelImage?, epoch: Int, index: Int) -> UnlabeledViews {

@@ -188,7 +188,7 @@ struct Grid {
     func resultsTable() -> String {
         var seedsPerCell = [(cell: String, seeds: [Int])]()
         let rows = methods.map { method in
-            [method] + splits.map { split -> String in
+            [MethodName.paper(method)] + splits.map { split -> String in
                 let scored = cell(method, split).compactMap { r in r.bestModel?.best.map { (seed: r.parsed.seed, miou: $0) } }
                 guard !scored.isEmpty else { return "–" }
                 seedsPerCell.append(("\(method) / \(split)", scored.map(\.seed).sorted()))

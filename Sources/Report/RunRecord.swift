@@ -102,8 +102,13 @@ public struct RunRecord: Sendable {
     }
 
     /// The backbone of model `mK` from config.yaml's K-th section, if known.
+    /// Mean Teacher / CutMix-Seg runs (mt-, cutmix-) have one config: their m2 is the EMA teacher.
     public func backbone(of model: String) -> String? {
-        guard let k = modelIndex(model), k >= 1, k <= backbones.count else { return nil }
+        guard let k = modelIndex(model), k >= 1 else { return nil }
+        if k == backbones.count + 1, backbones.count == 1, ["mt-", "cutmix-"].contains(where: parsed.method.hasPrefix) {
+            return backbones[0].map { "\($0) EMA teacher" } ?? "EMA teacher"
+        }
+        guard k <= backbones.count else { return nil }
         return backbones[k - 1]
     }
 

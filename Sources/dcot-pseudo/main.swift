@@ -31,6 +31,10 @@ struct DcotPseudo: ParsableCommand {
     var flip = false
     @Option(help: "Comma-separated test scales.")
     var scales: String = "1.0"
+    @Option(help: "ST++ reliable-image selection: the teacher's checkpoints in training order (repeatable, at least two; the last is the reference). Writes reliability.tsv, reliable.txt and unreliable.txt to OUT.")
+    var stability: [String] = []
+    @Option(name: .customLong("reliable-fraction"), help: "With --stability: the most stable fraction written to reliable.txt (ST++: 0.5).")
+    var reliableFraction: Double = 0.5
     @Flag(help: "Also write palette PNGs and confidence PNGs to OUT/png.")
     var png = false
     @Option(help: "Threads (default: all cores).")
@@ -53,6 +57,8 @@ struct DcotPseudo: ParsableCommand {
             o.out = out
             o.threshold = threshold
             o.png = png
+            o.stability = stability
+            o.reliableFraction = reliableFraction
             Parallel.setThreads(threads)
             print(try PseudoLabels.run(o))
         }

@@ -17,7 +17,8 @@ struct DcotTrain: ParsableCommand {
     @Option(help: "labeled.txt") var labeled: String
     @Option(help: "unlabeled.txt (cps)") var unlabeled: String?
     @Option(help: "Validation list.") var val: String?
-    @Option(help: "Pseudo-label shards (dcot-pseudo output): labels for the ids they contain (self-training rounds).") var pseudo: String?
+    @Option(help: "Pseudo-label shards (dcot-pseudo output): labels for the ids they contain (self-training rounds; repeatable, the first that has an id wins).") var pseudo: [String] = []
+    @Flag(name: .customLong("strong-pseudo"), help: "Pseudo-labelled samples also get the strong photometric augmentation (ST++).") var strongPseudo = false
     @Option(help: "Run directory.") var out: String
     @Option(help: "supervised | cps | mt (Mean Teacher) | cutmix (CutMix-Seg) (default: supervised for one config, cps for more)") var mode: String?
     @Option(help: "Total iterations (overrides epochs).") var iterations: Int?
@@ -34,9 +35,11 @@ struct DcotTrain: ParsableCommand {
     @Option(name: .customLong("eval-every"), help: "Evaluate every N iterations (default: once per epoch).") var evalEvery: Int?
     @Option(name: .customLong("val-limit"), help: "Evaluate on the first N validation ids only.") var valLimit: Int?
     @Option(name: .customLong("save-every"), help: "Checkpoint every N iterations (default: once per epoch).") var saveEvery: Int?
+    @Option(help: "Also save every model's weights K times, evenly over the schedule (snapshot-m<k>-it<N>.safetensors; ST++ uses 3).") var snapshots: Int = 0
     @Option(help: "Random seed.") var seed: UInt64?
     @Option(help: "Threads.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(name: .customLong("log-every"), help: "Log every N iterations.") var logEvery: Int = 10
+    @Option(name: .customLong("stop-after"), help: "Stop with a checkpoint once N iterations of the schedule are done (a time-boxed job); rerun to continue.") var stopAfter: Int?
     @Flag(help: "Require an existing run to resume.") var resume = false
     @Flag(help: "Start over even if the run directory has a checkpoint.") var fresh = false
     @Flag(name: .customLong("restart-if-changed"), help: "Start over when the run directory was made with other configs or splits (for make).") var restartIfChanged = false
@@ -52,6 +55,7 @@ struct DcotTrain: ParsableCommand {
             o.unlabeled = unlabeled
             o.val = val
             o.pseudo = pseudo
+            o.strongPseudo = strongPseudo
             o.out = out
             if let mode {
                 guard let m = TrainMode(rawValue: mode) else {
@@ -79,10 +83,12 @@ struct DcotTrain: ParsableCommand {
             o.evalEvery = evalEvery
             o.valLimit = valLimit
             o.saveEvery = saveEvery
+            o.snapshots = snapshots
             o.seed = seed
             o.threads = threads
             o.logEvery = logEvery
             o.resume = resume
+            o.stopAfter = stopAfter
             o.fresh = fresh
             o.restartIfChanged = restartIfChanged
             o.dryRun = dryRun

@@ -78,8 +78,8 @@ final class PipelineMakeTests: XCTestCase {
         let header = try String(contentsOfFile: "\(co)/metrics.jsonl", encoding: .utf8)
         XCTAssertTrue(header.contains("\"eval\""), header)
         let report = try String(contentsOfFile: "\(demo)/report.md", encoding: .utf8)
-        XCTAssertTrue(report.contains("| sup-cnn"), report)
-        XCTAssertTrue(report.contains("| cnn+cnn-dct"), report)
+        XCTAssertTrue(report.contains("| SupOnly (sup-cnn)"), report)
+        XCTAssertTrue(report.contains("| 2-cps (cnn+cnn-dct)"), report)
         XCTAssertTrue(report.contains(".svg)"), report)
         XCTAssertTrue(report.contains("overlays-m1/"), report)
         XCTAssertTrue(log.contains("threshold 0.95"), "the demo co-trains with the confidence threshold\n\(log)")
@@ -120,5 +120,59 @@ extension PipelineMakeTests {
         XCTAssertEqual(try batch(["MODELS=sup-cnn", "SUP_BATCH_SCALE=1"]), "8")
         XCTAssertEqual(try batch(["MODELS=cnn+cnn-dct"]), "none")
         XCTAssertEqual(try batch(["MODELS=cnn+cnn-dct", "BATCH=2"]), "2")
+    }
+}
+
+extension PipelineMakeTests {
+    static let methods = ["sup-cnn", "cnn+cnn", "cnn+cnn+cnn", "mt-cnn", "cutmix-cnn", "stpp-cnn", "cnn+cnn-dct", "cnn+cnn-dct+mit"]
+
+    /// `make compare` runs every method of the paper's table at tiny sizes and writes one report whose
+    /// rows carry the paper's names; each method's run, stopped half way (STOP_AFTER) and resumed by
+    /// the next make, ends byte-identical to the straight run.
+    func testEveryMethodThroughMakeAndResume() throws {
+        let f = TrainerFixture.shared
+        let (root, cfg) = try rootAndConfigs("methodconfigs")
+        func vars(_ cache: String) -> [String] {
+            ["DATASET=generic", "VOC_ROOT=\(f.dir)/data", "TRAIN_LIST=\(f.dir)/data/train.txt", "VAL_LIST=\(f.dir)/data/val.txt",
+             "BASE_LIST=", "CROP=32", "GPUS=1", "BATCH=2", "ITERS=4", "EVAL_EVERY=2", "CACHE=\(f.dir)/\(cache)", "SPLIT=8",
+             "THREADS=2", "TEACHER_THR=0.5", "DEMO_CONFIGS=\(cfg)", "BIN=\(root)/.build/release"]
+        }
+        let (code, log) = try make(["compare", "COMPARE_METHODS=\(Self.methods.joined(separator: " "))", "SEEDS=0"] + vars("mkmethods"),
+                                   cwd: root)
+        XCTAssertEqual(code, 0, log)
+        let report = try String(contentsOfFile: "\(f.dir)/mkmethods/compare-8.md", encoding: .utf8)
+        let rows = report.split(separator: "\n").filter { $0.hasPrefix("| ") }.map { String($0.split(separator: "|")[0]) }
+        for name in ["SupOnly", "CPS", "3-CPS", "MT", "CutMix-Seg", "ST++", "2-cps", "3-cps"] {
+            XCTAssertTrue(rows.contains { $0.trimmingCharacters(in: .whitespaces).hasPrefix(name + " (") }, "\(name) row\n\(report)")
+        }
+        let runs = "\(f.dir)/mkmethods/runs"
+        // The EMA teacher is evaluated as m2; ST++ left its stages, its selection and two pseudo-label sets.
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(runs)/mt-cnn-8-crop32-s0/eval-m2.json"))
+        XCTAssertTrue(log.contains("--mode cutmix"), log)
+        let st = "\(runs)/stpp-cnn-8-crop32-s0-stages"
+        for file in ["teacher/snapshot-m1-it2.safetensors", "teacher/snapshot-m1-it4.safetensors", "select/reliability.tsv",
+                     "select/reliable.txt", "relabel/manifest.json", "round1/done.json"] {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: "\(st)/\(file)"), "\(file)\n\(log)")
+        }
+        let unlabeled = try String(contentsOfFile: "\(f.dir)/mkmethods/splits/8-s0/unlabeled.txt", encoding: .utf8).split(separator: "\n").count
+        let reliable = try String(contentsOfFile: "\(st)/select/reliable.txt", encoding: .utf8).split(separator: "\n").count
+        XCTAssertEqual(reliable, unlabeled / 2, "ST++ keeps the more stable half")
+        XCTAssertEqual(try make(["-q", "compare", "COMPARE_METHODS=\(Self.methods.joined(separator: " "))"] + vars("mkmethods"),
+                                cwd: root).0, 1, "compare is phony")
+
+        for m in Self.methods {
+            let stop = try make(["run", "MODELS=\(m)", "STOP_AFTER=2"] + vars("mkresume"), cwd: root)
+            XCTAssertEqual(stop.0, 0, stop.1)
+            XCTAssertTrue(stop.1.contains("stopped after iteration 2"), "\(m)\n\(stop.1)")
+            let rest = try make(["run", "MODELS=\(m)"] + vars("mkresume"), cwd: root)
+            XCTAssertEqual(rest.0, 0, rest.1)
+            let name = "\(m)-8-crop32-s0"
+            let files = try FileManager.default.contentsOfDirectory(atPath: "\(runs)/\(name)").filter { $0.hasPrefix("latest-m") }
+            XCTAssertFalse(files.isEmpty)
+            for file in files {
+                XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: "\(runs)/\(name)/\(file)")),
+                               try Data(contentsOf: URL(fileURLWithPath: "\(f.dir)/mkresume/runs/\(name)/\(file)")), "\(m): \(file)")
+            }
+        }
     }
 }

@@ -126,10 +126,10 @@ final class SelfTrainingTests: XCTestCase {
         var r2 = f.options(["cnn-rgb"], out: "round2", iterations: 4)
         r2.unlabeled = nil
         r2.labeled = "\(f.dir)/round2.txt"
-        r2.pseudo = "\(f.dir)/pseudo1"
+        r2.pseudo = ["\(f.dir)/pseudo1"]
         XCTAssertTrue(try Trainer.run(r2).contains("finished 4 iterations"))
         // The main shards are not a pseudo-label directory.
-        r2.pseudo = "\(f.dir)/shards"
+        r2.pseudo = ["\(f.dir)/shards"]
         r2.out = "\(f.dir)/round2b"
         XCTAssertThrowsError(try Trainer.run(r2)) { XCTAssertTrue("\($0)".contains("not a pseudo-label directory"), "\($0)") }
     }

@@ -100,6 +100,20 @@ final class ReportTests: XCTestCase {
         XCTAssertEqual(run.steps[0].loss["m1"]!.unsup?.isNaN, true)
     }
 
+    /// The paper's method names from make's MODELS strings.
+    func testPaperMethodNames() {
+        XCTAssertEqual(MethodName.paper("sup-cnn"), "SupOnly (sup-cnn)")
+        XCTAssertEqual(MethodName.paper("cnn+cnn"), "CPS (cnn+cnn)")
+        XCTAssertEqual(MethodName.paper("r101+r101+r101"), "3-CPS (r101+r101+r101)")
+        XCTAssertEqual(MethodName.paper("mt-r101"), "MT (mt-r101)")
+        XCTAssertEqual(MethodName.paper("cutmix-cnn"), "CutMix-Seg (cutmix-cnn)")
+        XCTAssertEqual(MethodName.paper("stpp-r50-dct"), "ST++ (stpp-r50-dct)")
+        XCTAssertEqual(MethodName.paper("segformer-b2+r50-dct"), "2-cps (segformer-b2+r50-dct)")
+        XCTAssertEqual(MethodName.paper("cnn+cnn-dct+mit"), "3-cps (cnn+cnn-dct+mit)")
+        XCTAssertEqual(MethodName.paper("my-run"), "my-run")
+        XCTAssertEqual(MethodName.paper("sup-"), "sup-")
+    }
+
     func testStats() {
         let (mean, std) = Stats.meanAndStd([60, 62])
         XCTAssertEqual(mean, 61)
@@ -123,7 +137,7 @@ final class ReportTests: XCTestCase {
         let rows = text.split(separator: "\n").filter { $0.hasPrefix("| ") }.map {
             $0.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
         }
-        XCTAssertEqual(rows, [["method", "25", "100"], ["cot+x", "61.00 ± 1.41", "–"], ["sup", "30.50", "70.25"]])
+        XCTAssertEqual(rows, [["method", "25", "100"], ["2-cps (cot+x)", "61.00 ± 1.41", "–"], ["sup", "30.50", "70.25"]])
         XCTAssertTrue(text.contains("cot+x / 25: 2 (0, 1)"), text)
 
         let report = try String(contentsOfFile: out, encoding: .utf8)
