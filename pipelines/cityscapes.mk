@@ -41,4 +41,7 @@ CONFIG_r101-dct      := $(CONFIGS)/r101_dct_8x1.yaml
 CONFIG_segformer-b2  := $(CONFIGS)/segformerb2_8x1.yaml
 CONFIG_segformer-b3  := $(CONFIGS)/segformerb3_8x1.yaml
 
+# make compare: the paper's comparison (Cityscapes rows at the R101 scale, in table order).
+COMPARE_METHODS ?= sup-r101 r101+r101 r101+r101+r101 mt-r101 cutmix-r101 stpp-r101 r101+r101-dct r101+r101-dct+segformer-b3
+
 include pipelines/stages.mk

@@ -27,6 +27,7 @@ struct ModelBench: ParsableCommand {
     @Flag(help: "Split large GEMMs over our workers (OpenBLAS single-threaded).") var splitGemm = false
     @Option(help: "Load the whole model strictly from this safetensors file (default: random weights).") var weights: String?
     @Option(help: "Load pretrained backbone weights strictly from this safetensors file.") var pretrained: String?
+    @Option(help: "Time only this phase (train | inference), e.g. under a profiler; default both.") var only: String?
 
     func run() throws {
         runReportingErrors {
@@ -37,7 +38,10 @@ struct ModelBench: ParsableCommand {
             let model = try Segmentor(config: cfg, seed: 0)
             if let weights { try Checkpoint.load(into: model, from: weights) }
             if let pretrained { try Checkpoint.initializeBackbone(model.backbone, name: cfg.backbone, pretrained: pretrained) }
-            let result = ModelBenchRunner(model: model, batch: batch, crop: crop, runs: runs).measure()
+            guard only == nil || ["train", "inference"].contains(only!) else {
+                throw UserError("--only \(only!)", "unknown phase", fix: "use train or inference")
+            }
+            let result = ModelBenchRunner(model: model, batch: batch, crop: crop, runs: runs, only: only).measure()
             var out: [String: Any] = ["model": URL(fileURLWithPath: config).deletingPathExtension().lastPathComponent,
                                       "backbone": cfg.backbone, "batch": batch, "crop": crop, "threads": threads, "split_gemm": splitGemm]
             out.merge(result) { a, _ in a }
@@ -53,6 +57,7 @@ struct ModelBench: ParsableCommand {
 
 struct ModelBenchRunner {
     let model: Segmentor, batch: Int, crop: Int, runs: Int
+    var only: String? = nil
 
     func input() -> (Tensor, (Int, Int)) {
         switch model.domain {
@@ -80,16 +85,24 @@ struct ModelBenchRunner {
             let o = timeMs { sgd.step() }
             phases[0].append(f); phases[1].append(b); phases[2].append(o)
         }
-        step()                                                         // warm-up: pools, momentum buffers
-        phases = [[], [], []]
-        var train: [Double] = []
-        for _ in 0..<runs { train.append(timeMs(step)) }
+        var train: [Double] = [0]
+        if only != "inference" {
+            step()                                                     // warm-up: pools, momentum buffers
+            phases = [[], [], []]
+            train = []
+            for _ in 0..<runs { train.append(timeMs(step)) }
+        } else {
+            phases = [[0], [0], [0]]
+        }
 
         model.eval()
         let infer: () -> Void = { _ = withNoGrad { self.model(Variable(x), outputSize: size) } }
-        infer()
-        var inference: [Double] = []
-        for _ in 0..<runs { inference.append(timeMs(infer)) }
+        var inference: [Double] = [0]
+        if only != "train" {
+            infer()
+            inference = []
+            for _ in 0..<runs { inference.append(timeMs(infer)) }
+        }
         let flops = FlopCounter.count { _ = model(Variable(x), outputSize: size) }
 
         var usage = rusage()

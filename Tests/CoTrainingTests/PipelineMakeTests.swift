@@ -35,7 +35,7 @@ final class PipelineMakeTests: XCTestCase {
         let f = TrainerFixture.shared
         let (root, cfg) = try rootAndConfigs("mkconfigs")
         let vars = ["DATASET=generic", "VOC_ROOT=\(f.dir)/data", "TRAIN_LIST=\(f.dir)/data/train.txt",
-                    "VAL_LIST=\(f.dir)/data/val.txt", "BASE_LIST=", "CROP=32", "GPUS=1", "ITERS=3", "CACHE=\(f.dir)/mk",
+                    "VAL_LIST=\(f.dir)/data/val.txt", "BASE_LIST=", "CROP=32", "GPUS=1", "BATCH=4", "ITERS=3", "CACHE=\(f.dir)/mk",
                     "SPLIT=8", "THREADS=2", "DEMO_CONFIGS=\(cfg)", "BIN=\(root)/.build/release"]
         for models in ["sup-cnn", "cnn+cnn-dct"] {
             let (code, log) = try make(["eval", "pseudo", "MODELS=\(models)"] + vars, cwd: root)
