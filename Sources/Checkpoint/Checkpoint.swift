@@ -90,7 +90,14 @@ public enum Checkpoint {
             plan.append((e, p))
         }
         if !report.isEmpty { throw report }
-        for (e, p) in plan { try copy(file, e, into: p.value) }
+        for (e, p) in plan {
+            try copy(file, e, into: p.value)
+            // NaN or Inf weights would only surface later as a "non-finite loss" or noise predictions.
+            if let i = (0..<p.value.count).first(where: { !p.value.data[$0].isFinite }) {
+                throw UserError(source, "tensor '\(e.name)' holds a non-finite value (\(p.value.data[i]) at element \(i))",
+                                fix: "the file is damaged or was written by a diverged run; regenerate it")
+            }
+        }
     }
 
     /// Loads pretrained backbone weights strictly over `backbone` only (the head keeps its

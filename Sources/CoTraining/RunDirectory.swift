@@ -39,15 +39,36 @@ struct RunDirectory {
 
     func exists() -> Bool { FileManager.default.fileExists(atPath: statePath) }
 
+    /// The lock file of a running dcot-train (not a run file: latest.json does not list it).
+    static let lockName = "train.lock"
+
+    /// Creates the directory and locks it for this process (released on `release()` or exit, however
+    /// the process ends); a second trainer on the same directory fails here, naming the first.
+    func lock() throws -> DirectoryLock {
+        try DirectoryLock(directory: path, name: RunDirectory.lockName, program: "dcot-train", flag: "--out")
+    }
+
     func loadState() throws -> RunState {
         let bytes = try readFileBytes(statePath, what: "run state")
+        let s: RunState
         do {
-            let s = try JSONDecoder().decode(RunState.self, from: Data(bytes))
-            guard s.format == "dcot-run-state", s.version == 1 else { throw CocoaError(.coderInvalidValue) }
-            return s
+            s = try JSONDecoder().decode(RunState.self, from: Data(bytes))
         } catch {
-            throw UserError(statePath, "is not a dcot-train run state", fix: "start over with --fresh")
+            throw UserError(statePath, "is not a dcot-train run state (\(oneLine(error)))", fix: "start over with --fresh")
         }
+        guard s.format == "dcot-run-state", s.version == 1 else {
+            throw UserError(statePath, "is not a dcot-train run state (format \(s.format) version \(s.version))", fix: "start over with --fresh")
+        }
+        guard (0...InputChecks.maxIterations).contains(s.iteration), s.epoch >= 0 else {
+            throw UserError(statePath, "iteration \(s.iteration), epoch \(s.epoch) are impossible", fix: "start over with --fresh")
+        }
+        return s
+    }
+
+    /// The files a state of `models` models must name: weights and optimiser state of each.
+    static func expectedFiles(models: Int, teacher: Bool = false) -> Set<String> {
+        Set((1...max(1, models)).flatMap { ["latest-m\($0).safetensors", "latest-m\($0).state.safetensors"] })
+            .union(teacher ? ["latest-m\(models + 1).safetensors"] : [])
     }
 
     /// Saves weights and optimiser state of every model, then the marker, then moves the files in.
@@ -98,21 +119,65 @@ struct RunDirectory {
 
     /// Restores weights and optimiser state after checking every file against the marker.
     func restore(models: [Segmentor], optimizers: [any Optimizer], teacher: Segmentor? = nil, state: RunState) throws {
+        guard Set(state.files.keys) == RunDirectory.expectedFiles(models: models.count, teacher: teacher != nil) else {
+            throw UserError(statePath, "names \(state.files.keys.sorted()), not the files of \(models.count) model(s)\(teacher != nil ? " and a teacher" : "")",
+                            fix: "start over with --fresh")
+        }
         try completeMoves(state, verify: true)
         for (name, sha) in state.files {
-            let actual = try SHA256.hex(ofFile: "\(path)/\(name)")
-            guard actual == sha else {
-                throw UserError("\(path)/\(name)", "does not match latest.json (checksum)", fix: "restart with --fresh")
+            let file = "\(path)/\(name)"
+            guard FileManager.default.fileExists(atPath: file) else {
+                throw UserError(file, "is missing (latest.json names it)", fix: "restart with --fresh")
+            }
+            guard try SHA256.hex(ofFile: file) == sha else {
+                throw UserError(file, "does not match latest.json (checksum)", fix: "restart with --fresh")
             }
         }
         for (k, (m, opt)) in zip(models, optimizers).enumerated() {
             try Checkpoint.load(into: m, from: "\(path)/latest-m\(k + 1).safetensors")
-            let st = try SafeTensorsFile(contentsOf: "\(path)/latest-m\(k + 1).state.safetensors")
-            var named = [String: Tensor]()
-            for n in st.names { named[n] = Tensor(shape: st.entry(n)!.shape, values: try st.floats(n)) }
+            let file = "\(path)/latest-m\(k + 1).state.safetensors"
+            let named: [String: Tensor]
+            do { named = try optimizerState(file, opt) } catch let e as SafeTensorsError {
+                throw UserError(file, "is not a readable optimiser state (\(e))", fix: "restart with --fresh")
+            }
             if let sgd = opt as? SGD { sgd.loadState(named) } else if let adamw = opt as? AdamW { adamw.loadState(named) }
         }
         if let teacher { try Checkpoint.load(into: teacher, from: "\(path)/latest-m\(models.count + 1).safetensors") }
+    }
+
+    /// The state tensors of a file, each checked against the optimiser's parameters: the update
+    /// loops index a state tensor by its parameter's element count, so a wrong shape must stop here.
+    func optimizerState(_ file: String, _ opt: any Optimizer) throws -> [String: Tensor] {
+        let st = try SafeTensorsFile(contentsOf: file)
+        var shapes = [String: [Int]]()
+        for g in opt.groups {
+            for (n, p) in g.parameters { for prefix in ["momentum.", "exp_avg.", "exp_avg_sq."] { shapes[prefix + n] = p.shape } }
+        }
+        var named = [String: Tensor]()
+        for e in st.header.entries {
+            let values = try st.floats(e.name)
+            if e.name == "step" {
+                guard values.count == 1, let step = values.first, step >= 0, step <= Float(InputChecks.maxIterations), step == step.rounded() else {
+                    throw UserError(file, "step \(values) is not a step count", fix: "restart with --fresh")
+                }
+            } else {
+                guard let shape = shapes[e.name] else {
+                    throw UserError(file, "has state '\(e.name)' for no parameter of this model", fix: "restart with --fresh")
+                }
+                guard e.shape == shape else {
+                    throw UserError(file, "state '\(e.name)' is \(e.shape), its parameter is \(shape)", fix: "restart with --fresh")
+                }
+            }
+            if let v = values.first(where: { !$0.isFinite }) {
+                throw UserError(file, "state '\(e.name)' holds a non-finite value (\(v))", fix: "restart with --fresh")
+            }
+            // AdamW divides by the square root of its second moments.
+            if e.name.hasPrefix("exp_avg_sq."), let v = values.first(where: { $0 < 0 }) {
+                throw UserError(file, "state '\(e.name)' holds a negative second moment (\(v))", fix: "restart with --fresh")
+            }
+            named[e.name] = Tensor(shape: e.shape, values: values)
+        }
+        return named
     }
 
     func saveBest(_ model: Segmentor, k: Int, miou: Double, iteration: Int, protocol p: String) throws {

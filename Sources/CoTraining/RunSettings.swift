@@ -75,12 +75,12 @@ public struct RunKeys: Sendable, Equatable {
     public init(_ c: ModelConfig, source: String) throws {
         func num(_ k: String) throws -> Double? {
             guard let s = c.raw[k] else { return nil }
-            guard let v = Double(s) else { throw UserError("\(source): \(k)", "'\(s)' is not a number", fix: "write a number") }
+            guard let v = Double(s), v.isFinite else { throw UserError("\(source): \(k)", "'\(s)' is not a number", fix: "write a number") }
             return v
         }
         dataset = c.raw["dataset"] ?? "pascal"
-        epochs = Int(try num("epochs") ?? 80)
-        batchSize = Int(try num("batch_size") ?? 4)
+        epochs = try RunKeys.count(c, "epochs", 1...RunKeys.maxEpochs, source: source) ?? 80
+        batchSize = try RunKeys.count(c, "batch_size", 1...RunKeys.maxBatch, source: source) ?? 4
         guard let crop = c.cropSize else {
             throw UserError(source, "crop_size is missing", fix: "set crop_size (e.g. 321) or pass --crop")
         }
@@ -102,7 +102,25 @@ public struct RunKeys: Sendable, Equatable {
             ohemMinKept = Int(criterion[m.upperBound...].prefix { $0.isNumber }) ?? 100_000
         }
         confThresh = try num("conf_thresh") ?? 0
+        guard lr >= 0, lrMulti >= 0 else {
+            throw UserError("\(source): \(lr < 0 ? "lr" : "lr_multi")", "must not be negative", fix: "write a learning rate (factor) of 0 or more")
+        }
     }
+
+    /// A whole-number run key in `range` (YAML may write it as 4 or 4.0), nil when absent.
+    static func count(_ c: ModelConfig, _ k: String, _ range: ClosedRange<Int>, source: String) throws -> Int? {
+        guard let text = c.raw[k] else { return nil }
+        guard let v = Double(text), v == v.rounded(), let n = Int(exactly: v), range.contains(n) else {
+            throw UserError("\(source): \(k)", "'\(text)' is not a whole number in \(range.lowerBound)...\(range.upperBound)",
+                            fix: "write \(k) as a whole number in that range")
+        }
+        return n
+    }
+
+    /// Bounds that keep the schedule arithmetic far from overflow; no real run comes near them.
+    public static let maxEpochs = 1_000_000
+    /// Per-GPU batch and emulated GPUs: at most this many each.
+    public static let maxBatch = 1024
 }
 
 public struct RunSettings: Sendable {
@@ -148,12 +166,14 @@ public struct RunSettings: Sendable {
             throw UserError(o.configs[i], "crop_size \(c.cropSize!) differs from \(o.configs[0])'s \(configs[0].cropSize ?? 0)",
                             fix: "use one crop size for all models (or pass --crop)")
         }
-        guard Set(configs.map(\.nclass)).count == 1 else {
-            throw UserError("dcot-train", "the configs disagree on nclass", fix: "co-train models of one dataset")
+        let loaded = configs
+        if let i = loaded.indices.first(where: { loaded[$0].nclass != loaded[0].nclass }) {
+            throw UserError(o.configs[i], "nclass \(loaded[i].nclass) differs from \(o.configs[0])'s \(loaded[0].nclass)",
+                            fix: "co-train models of one dataset")
         }
         crop = keys.cropSize
         batchPerRank = o.batchSize ?? keys.batchSize
-        ranks = o.gpus ?? Int(configs[0].raw["gpus"] ?? "1") ?? 1
+        ranks = try o.gpus ?? RunKeys.count(configs[0], "gpus", 1...RunKeys.maxBatch, source: o.configs[0]) ?? 1
         threshold = o.threshold ?? 0
         totalIterations = o.iterations ?? o.epochs.map { -$0 }
         seed = o.seed ?? configs[0].seed ?? 0
@@ -170,6 +190,7 @@ public struct RunSettings: Sendable {
         guard batchPerRank >= 1, ranks >= 1 else {
             throw UserError("dcot-train", "batch size and --gpus must be positive", fix: "check --batch-size / --gpus")
         }
+        try o.checkFlags()
     }
 
     /// sha256 over the resolved configs (for resume checks).

@@ -34,6 +34,9 @@ public enum Trainer {
         let labeled = try IdList.read(o.labeled, layout: layout).map(\.id)
         let unlabeled = try o.unlabeled.map { try IdList.read($0, layout: layout).map(\.id) } ?? []
         let val = try o.val.map { try IdList.read($0, layout: layout).map(\.id) } ?? []
+        try InputChecks.lists(o, settings, reader: reader)
+        let runLock = try RunDirectory(path: o.out).lock()
+        defer { runLock.release() }
         let models = try settings.configs.enumerated().map { k, c -> Segmentor in
             let m = try Segmentor(config: c, seed: settings.seed &+ UInt64(k) &* 1000)
             if let p = o.pretrained[k + 1] {

@@ -41,12 +41,26 @@ extension EvaluationOptions {
 
     /// "0.75,1.0,1.25" → [0.75, 1.0, 1.25].
     public static func parseScales(_ text: String) throws -> [Double] {
-        try text.split(separator: ",").map { s in
-            guard let v = Double(s), v > 0 else {
-                throw UserError("--scales \(text)", "'\(s)' is not a positive number", fix: "write e.g. 0.75,1.0,1.25")
+        guard text.contains(where: { $0 != "," }) else {
+            throw UserError("--scales \(text)", "names no scale", fix: "write e.g. 1.0 or 0.75,1.0,1.25")
+        }
+        return try text.split(separator: ",").map { s in
+            guard let v = Double(s), v > 0, v <= maxScale else {
+                throw UserError("--scales \(text)", "'\(s)' is not a scale in (0, \(Int(maxScale))]", fix: "write e.g. 0.75,1.0,1.25")
             }
             return v
         }
+    }
+
+    /// The largest test scale (the reference's multi-scale tests go to 2).
+    public static let maxScale = 4.0
+    /// Window sides in pixels (the stride int(2/3 · window) must be at least 1) and on the DCT grid.
+    public static let windowRange = 8...4096, dctWindowRange = 2...1024
+
+    /// The window flags (scales are checked when parsed).
+    func checkWindows() throws {
+        try checkFlag("--crop", crop, in: EvaluationOptions.windowRange, fix: "give the window side in pixels (Cityscapes: 769)")
+        try checkFlag("--crop-dct", cropDCT, in: EvaluationOptions.dctWindowRange, fix: "give the window side on the DCT grid (Cityscapes: 193)")
     }
 }
 
@@ -62,19 +76,23 @@ public enum Evaluation {
         }
         let reader = try ShardReader(directory: shardDir)
         guard reader.manifest.classes.count == inference.classes else {
-            throw UserError(o.models.count == 1 ? o.models[0].config : "models",
-                            "nclass \(inference.classes) but the shards have \(reader.manifest.classes.count) classes",
+            throw UserError("\(shardDir)/\(Manifest.fileName)", "has \(reader.manifest.classes.count) classes but \(o.models.map(\.config).joined(separator: ", ")) predict \(inference.classes)",
                             fix: "use a config for this dataset")
         }
-        let ids = try IdList.read(listPath, layout: DatasetLayout(kind: DatasetKind(rawValue: reader.manifest.dataset) ?? .generic,
-                                                                  root: reader.manifest.source_root)).map(\.id)
-        return (inference, reader, ids, protocolInfo)
+        let entries = try IdList.read(listPath, layout: DatasetLayout(kind: DatasetKind(rawValue: reader.manifest.dataset) ?? .generic,
+                                                                      root: reader.manifest.source_root))
+        if let e = entries.first(where: { !reader.contains($0.id) }) {
+            throw UserError("\(listPath):\(e.line)", "id '\(e.id)' is not in these shards (\(shardDir))",
+                            fix: "run dcot-prep over a list that contains it, or fix the line")
+        }
+        return (inference, reader, entries.map(\.id), protocolInfo)
     }
 
     static func loadModels(_ o: EvaluationOptions) throws -> (Inference, [ModelConfig], EvaluationProtocol) {
         guard !o.models.isEmpty else {
             throw UserError("dcot-eval", "no model given", fix: "pass --config C.yaml --checkpoint C.safetensors")
         }
+        try o.checkWindows()
         var configs = [ModelConfig]()
         var models = [ProbabilityModel]()
         for (configPath, checkpoint) in o.models {

@@ -61,7 +61,7 @@ public struct ModelConfig: Sendable, Equatable {
     public static func parse(_ yaml: String, source: String = "<config>") throws -> ModelConfig {
         let root: Node?
         do { root = try Yams.compose(yaml: yaml) } catch {
-            throw UserError(source, "not valid YAML (\(error))", fix: "fix the YAML syntax")
+            throw UserError(source, "not valid YAML (\(oneLine(error)))", fix: "fix the YAML syntax")
         }
         guard let mapping = root?.mapping else {
             throw UserError(source, "expected a mapping of keys to values", fix: "write one `key: value` per line")
@@ -147,6 +147,21 @@ public struct ModelConfig: Sendable, Equatable {
         c.dropoutRatio = try double("dropout_ratio")
         c.cropSize = try int("crop_size")
         c.cropSizeDct = try int("crop_size_dct")
+        func outOfRange<T>(_ key: String, _ value: T, _ range: ClosedRange<T>) -> UserError {
+            if "\(range.upperBound)" == "\(Int.max)" {
+                return UserError(location(key), "\(value) is less than \(range.lowerBound)", fix: "write \(key) as \(range.lowerBound) or more")
+            }
+            return UserError(location(key), "\(value) is outside \(range.lowerBound)...\(range.upperBound)", fix: "write \(key) in that range")
+        }
+        for (key, range) in ModelConfig.integerRanges {
+            if let v = try int(key), !range.contains(v) { throw outOfRange(key, v, range) }
+        }
+        for (key, range) in ModelConfig.listRanges {
+            if let v = try ints(key)?.first(where: { !range.contains($0) }) { throw outOfRange(key, v, range) }
+        }
+        for (key, range) in ModelConfig.numberRanges {
+            if let v = try double(key), !range.contains(v) { throw outOfRange(key, v, range) }
+        }
         c.seed = try int("seed").map { UInt64($0) }
         if let n = values["scale_range"] {
             guard let s = n.sequence, s.count == 2, let lo = s[0].float, let hi = s[1].float, lo > 0, lo <= hi else {
@@ -159,6 +174,21 @@ public struct ModelConfig: Sendable, Equatable {
         return c
     }
 
+    /// Ranges of the integer keys (single values or every entry of a list): sizes the model can be
+    /// built with on one machine, so a typo is an error naming the key instead of a trap or an
+    /// allocation of terabytes. nclass stops at 254 because 255 is the ignore label.
+    static let integerRanges: [(String, ClosedRange<Int>)] = [
+        ("nclass", 1...254), ("low_channels", 1...65536), ("high_channels", 1...65536), ("channels", 1...8192),
+        ("head_channels", 1...8192), ("reduce_channels", 1...8192), ("embed_dims", 1...1024), ("mlp_ratio", 1...16),
+        ("crop_size", 8...4096), ("crop_size_dct", 2...1024), ("seed", 0...Int.max),
+    ]
+    static let listRanges: [(String, ClosedRange<Int>)] = [
+        ("dilations", 1...256), ("in_channels", 1...65536), ("depths", 1...64), ("num_heads", 1...64), ("sr_ratios", 1...64),
+    ]
+    static let numberRanges: [(String, ClosedRange<Double>)] = [
+        ("width", 0.01...4), ("drop_path_rate", 0...0.99), ("dropout_ratio", 0...0.99),
+    ]
+
     public var isMiT: Bool { backbone.hasPrefix("mit-") }
     public var isDCT: Bool { backbone.contains("_dct") }
     public var resolvedHead: String { decodeHead ?? (isMiT ? "SegformerHead" : "DeepLabV3PlusHead") }
@@ -168,8 +198,8 @@ public struct ModelConfig: Sendable, Equatable {
             throw UserError(source, "decode_head \(resolvedHead) does not fit backbone \(backbone)",
                             fix: "use SegformerHead with mit-*, DeepLabV3PlusHead with resnet*")
         }
-        guard nclass > 0 else { throw UserError(source, "nclass must be positive", fix: "set nclass") }
-        guard width > 0 else { throw UserError(source, "width must be positive", fix: "set width (1 = reference)") }
+        guard (1...254).contains(nclass) else { throw UserError(source, "nclass must be 1 to 254", fix: "set nclass") }
+        guard width > 0 && width <= 4 else { throw UserError(source, "width must be in (0, 4]", fix: "set width (1 = reference)") }
     }
 }
 

@@ -92,10 +92,13 @@ private struct Axis {
     let lo: Double, hi: Double, step: Double
 
     init(lo dataLo: Double, hi dataHi: Double, integer: Bool, minimumSpan: Double = 0) {
-        var lo = dataLo, hi = dataHi
+        // Values beyond ±1e15 (a hand-edited or damaged metrics file) would overflow the tick arithmetic.
+        let limit = 1e15
+        var lo = min(max(dataLo, -limit), limit), hi = min(max(dataHi, -limit), limit)
         // Widen narrow ranges around their centre; a single value gets ±10 % (±1 at zero).
         let singleValueSpan = lo == 0 ? 2 : abs(lo) * 0.2
-        let span = max(minimumSpan, hi > lo ? 0 : singleValueSpan)
+        // Never narrower than doubles resolve at this magnitude, or the ticks' step would round to 0.
+        let span = max(minimumSpan, hi > lo ? 0 : singleValueSpan, abs(lo) * 1e-9, 1e-9)
         if hi - lo < span { (lo, hi) = ((lo + hi - span) / 2, (lo + hi + span) / 2) }
         let raw = (hi - lo) / 5
         let magnitude = pow(10, floor(log10(raw)))

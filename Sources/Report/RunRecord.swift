@@ -212,8 +212,9 @@ func number(_ value: Any?) -> Double? {
     return (value as? NSNumber)?.doubleValue
 }
 
+/// A JSON number that is a whole iteration count (|n| < 2^53, where doubles are exact).
 func integer(_ value: Any?) -> Int? {
-    guard let d = (value as? NSNumber)?.doubleValue, d.isFinite, d == d.rounded() else { return nil }
+    guard let d = (value as? NSNumber)?.doubleValue, d.isFinite, d == d.rounded(), abs(d) < 0x1p53 else { return nil }
     return Int(d)
 }
 

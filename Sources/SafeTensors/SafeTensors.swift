@@ -127,19 +127,42 @@ public struct SafeTensorsHeader: Sendable {
                   let shape = d["shape"] as? [Int], let offsets = d["data_offsets"] as? [Int], offsets.count == 2
             else { throw SafeTensorsError("tensor '\(key)' has a malformed header entry") }
             guard let dtype = DType(rawValue: dt) else { throw SafeTensorsError("tensor '\(key)' has unknown dtype \(dt)") }
+            guard shape.count <= maxRank, shape.allSatisfy({ $0 >= 0 }) else {
+                throw SafeTensorsError("tensor '\(key)' has an impossible shape \(shape)")
+            }
+            // The byte count is checked without overflow: a forged shape must not trap.
+            guard let bytes = byteCount(shape, dtype) else {
+                throw SafeTensorsError("tensor '\(key)': shape \(shape) of \(dt) is too large")
+            }
             let e = TensorEntry(name: key, dtype: dtype, shape: shape, begin: offsets[0], end: offsets[1])
-            guard e.begin >= 0, e.end >= e.begin, e.end - e.begin == e.elementCount * dtype.byteSize else {
+            guard e.begin >= 0, e.end >= e.begin, e.end - e.begin == bytes else {
                 throw SafeTensorsError("tensor '\(key)': byte range \(offsets) does not match shape \(shape) of \(dt)")
             }
             entries.append(e)
         }
         entries.sort { ($0.begin, $0.name) < ($1.begin, $1.name) }
+        // Offsets are relative to the end of the header; the file must be able to hold them.
+        guard (entries.map(\.end).max() ?? 0) <= Int.max - total else { throw SafeTensorsError("data offsets are implausibly large") }
         var h = SafeTensorsHeader(entries: [], metadata: [:])
         h.entries = entries
         h.metadata = metadata
         h.dataStart = total
         return h
     }
+}
+
+/// More dimensions than any tensor of ours (or PyTorch's 25-dimension limit) has.
+let maxRank = 32
+
+/// elementCount · byteSize, or nil when it does not fit in an Int.
+func byteCount(_ shape: [Int], _ dtype: DType) -> Int? {
+    var n = dtype.byteSize
+    for d in shape {
+        let (product, overflow) = n.multipliedReportingOverflow(by: d)
+        if overflow { return nil }
+        n = product
+    }
+    return n
 }
 
 private func jsonString(_ s: String) -> String {

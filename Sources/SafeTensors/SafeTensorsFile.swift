@@ -9,7 +9,7 @@ public struct SafeTensorsFile: Sendable {
     public init(bytes: [UInt8]) throws {
         self.bytes = bytes
         self.header = try bytes.withUnsafeBytes { try SafeTensorsHeader.parse($0) }
-        guard header.dataStart + header.dataSize <= bytes.count else {
+        guard header.dataSize <= bytes.count - min(bytes.count, header.dataStart) else {
             throw SafeTensorsError("data section truncated: need \(header.dataStart + header.dataSize) bytes, have \(bytes.count)")
         }
     }

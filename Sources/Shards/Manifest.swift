@@ -125,10 +125,30 @@ public struct Manifest: Codable, Sendable {
             throw UserError(path, "version \(object["version"] ?? "missing") is not supported (expected \(currentVersion))",
                             fix: "rerun dcot-prep --force with this version of dcot")
         }
+        let manifest: Manifest
         do {
-            return try JSONDecoder().decode(Manifest.self, from: Data(bytes))
+            manifest = try JSONDecoder().decode(Manifest.self, from: Data(bytes))
         } catch {
-            throw UserError(path, "malformed manifest (\(error))", fix: "rerun dcot-prep with --force")
+            throw UserError(path, "malformed manifest (\(oneLine(error)))", fix: "rerun dcot-prep with --force")
+        }
+        try manifest.classes.check(path)
+        return manifest
+    }
+}
+
+extension ClassList {
+    /// What every reader relies on: 1...255 distinct names (255 is the ignore label), one RGB colour each.
+    public func check(_ path: String) throws {
+        guard (1...255).contains(names.count) else {
+            throw UserError(path, "has \(names.count) class names, expected 1 to 255", fix: "rerun dcot-prep --force")
+        }
+        var seen = Set<String>()
+        for name in names where !seen.insert(name).inserted {
+            throw UserError(path, "names class '\(name)' twice", fix: "give every class its own name (classes.json), then rerun dcot-prep --force")
+        }
+        guard palette.count == names.count, palette.allSatisfy({ $0.count == 3 && $0.allSatisfy { (0...255).contains($0) } }) else {
+            throw UserError(path, "needs one [r, g, b] palette colour (0-255) per class name",
+                            fix: "fix classes.json, then rerun dcot-prep --force")
         }
     }
 }

@@ -52,11 +52,15 @@ public enum Zstd {
         src.withUnsafeBytes { compress($0, level: level) }
     }
 
-    /// Decompresses exactly one frame whose content size is recorded.
-    public static func decompressFrame(_ src: UnsafeRawBufferPointer) throws -> [UInt8] {
+    /// Decompresses exactly one frame whose content size is recorded and at most `maxSize` bytes
+    /// (a forged size must not allocate the machine's memory away).
+    public static func decompressFrame(_ src: UnsafeRawBufferPointer, maxSize: Int = 1 << 40) throws -> [UInt8] {
         let size = ZSTD_getFrameContentSize(src.baseAddress, src.count)
-        guard size != ZSTD_CONTENTSIZE_ERROR, size != ZSTD_CONTENTSIZE_UNKNOWN, size < (1 << 40) else {
+        guard size != ZSTD_CONTENTSIZE_ERROR, size != ZSTD_CONTENTSIZE_UNKNOWN else {
             throw ShardError.corrupt("not a zstd frame with a recorded size")
+        }
+        guard size <= UInt64(max(0, min(maxSize, 1 << 40))) else {
+            throw ShardError.corrupt("the frame says it holds \(size) bytes, more than the \(maxSize) expected")
         }
         var out = [UInt8](repeating: 0, count: Int(size))
         let n = out.withUnsafeMutableBytes { ZSTD_decompress($0.baseAddress, $0.count, src.baseAddress, src.count) }

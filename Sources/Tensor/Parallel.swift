@@ -10,7 +10,7 @@ public enum Parallel {
     public static func setThreads(_ n: Int) {
         _ = BLAS.configured
         threads = max(1, n)
-        openblas_set_num_threads(Gemm.splitAcrossThreads ? 1 : Int32(threads))
+        openblas_set_num_threads(Gemm.splitAcrossThreads ? 1 : Int32(clamping: threads))
     }
 
     /// Calls body on `threads` contiguous sub-ranges of 0..<n (serially when n < 2*grain).

@@ -59,6 +59,7 @@ struct DcotEval: ParsableCommand {
             o.cityscapesExport = cityscapesExport
             o.out = out
             o.quiet = quiet
+            try checkFlag("--threads", threads, in: threadRange, fix: "give the number of threads (default: all cores)")
             Parallel.setThreads(threads)
             print(try Evaluation.run(o))
         }

@@ -59,6 +59,7 @@ struct DcotPseudo: ParsableCommand {
             o.png = png
             o.stability = stability
             o.reliableFraction = reliableFraction
+            try checkFlag("--threads", threads, in: threadRange, fix: "give the number of threads (default: all cores)")
             Parallel.setThreads(threads)
             print(try PseudoLabels.run(o))
         }

@@ -7,6 +7,7 @@ import NN
 import Models
 import Checkpoint
 import SafeTensors
+import Support
 
 final class CheckpointTests: XCTestCase {
     func tmp(_ name: String) -> String {
@@ -96,4 +97,61 @@ final class CheckpointTests: XCTestCase {
         XCTAssertTrue(halfToFloat(0x7C00).isInfinite)
         XCTAssertEqual(halfToFloat(0x8000).sign, .minus)
     }
+}
+
+/// Damaged checkpoint files (header and data): each loads or is a one-line error naming the file.
+final class DamagedCheckpointTests: XCTestCase {
+    func testRandomCorruptionsAndNonFiniteValuesAreErrorsNamingTheFile() throws {
+        let dir = NSTemporaryDirectory() + "dcot-ckpt-fuzz-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = "backbone: resnet18\nnclass: 3\nwidth: 0.125\nhead_channels: 8\nreduce_channels: 4\n"
+        let model = try Segmentor(config: try ModelConfig.parse(config), seed: 1)
+        let path = "\(dir)/m.safetensors"
+        try Checkpoint.save(model, to: path)
+        let bytes = [UInt8](FileManager.default.contents(atPath: path)!)
+        let headerEnd = try bytes.withUnsafeBytes { try SafeTensorsHeader.parse($0).dataStart }
+        let target = try Segmentor(config: try ModelConfig.parse(config), seed: 2)
+        var rng = SplitMix64(seed: 5)
+        var errors = 0
+        for i in 0..<240 {
+            // Half of the corruptions in the header, half anywhere.
+            var b = bytes
+            if i % 2 == 0 {
+                b = mutate(Array(bytes.prefix(headerEnd)), &rng) + bytes[headerEnd...]
+            } else {
+                b = mutate(bytes, &rng)
+            }
+            try Data(b).write(to: URL(fileURLWithPath: path))
+            do {
+                try Checkpoint.load(into: target, from: path)
+            } catch {
+                errors += 1
+                let text = "\(error)"
+                XCTAssertTrue(error is UserError || error is CheckpointMismatch, "\(i): \(text)")
+                XCTAssertTrue(text.contains(path), "\(i): \(text)")
+                XCTAssertFalse(text.contains("\n"), "\(i): \(text)")
+            }
+        }
+        XCTAssertGreaterThan(errors, 120)
+        // A NaN weight is refused at load time, not discovered as a non-finite loss later.
+        var b = bytes
+        let e = try SafeTensorsFile(bytes: bytes).entry("head.classifier.weight")!
+        withUnsafeBytes(of: Float.nan.bitPattern.littleEndian) { b.replaceSubrange((headerEnd + e.begin)..<(headerEnd + e.begin + 4), with: $0) }
+        try Data(b).write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try Checkpoint.load(into: model, from: path)) {
+            XCTAssertTrue("\($0)".contains("tensor 'head.classifier.weight' holds a non-finite value (nan at element 0)"), "\($0)")
+        }
+    }
+}
+
+/// Random truncations and byte changes with a fixed seed.
+func mutate(_ bytes: [UInt8], _ rng: inout SplitMix64) -> [UInt8] {
+    var b = bytes
+    if b.count > 1 && rng.below(10) < 3 { return Array(b.prefix(rng.below(b.count))) }
+    for _ in 0...rng.below(4) where !b.isEmpty {
+        let i = rng.below(b.count)
+        if rng.below(2) == 0 { b[i] = UInt8(truncatingIfNeeded: rng.next()) } else { b[i] ^= 1 << UInt8(rng.below(8)) }
+    }
+    return b
 }

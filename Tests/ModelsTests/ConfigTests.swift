@@ -139,4 +139,36 @@ final class ConfigTests: XCTestCase {
         }
         XCTAssertGreaterThanOrEqual(checked, 15)
     }
+
+    /// Values a model cannot be built from (or that would trap, overflow or allocate terabytes while
+    /// building it) are errors naming the file, line and key, and the YAML parser's own multi-line
+    /// messages are folded into one line.
+    func testOutOfRangeValuesNameFileLineAndKey() {
+        let base = "backbone: resnet18\nnclass: 3\n"
+        let cases = [
+            "seed: -1": "c.yaml:3 seed", "nclass: 255": "c.yaml:2 nclass", "width: .nan": "c.yaml:3 width",
+            "width: 1e300": "c.yaml:3 width", "head_channels: 0": "c.yaml:3 head_channels",
+            "reduce_channels: -4": "c.yaml:3 reduce_channels", "dilations: [6, 0, 18]": "c.yaml:3 dilations",
+            "crop_size: 4": "c.yaml:3 crop_size", "crop_size_dct: 100000": "c.yaml:3 crop_size_dct",
+        ]
+        for (line, location) in cases {
+            let yaml = line.hasPrefix("nclass") ? "backbone: resnet18\n\(line)\n" : base + line + "\n"
+            XCTAssertThrowsError(try ModelConfig.parse(yaml, source: "c.yaml"), line) { e in
+                XCTAssertEqual((e as? UserError)?.location, location, "\(line): \(e)")
+                let problem = (e as? UserError)?.problem ?? ""
+                XCTAssertTrue(problem.contains(" is outside ") || problem.contains(" is less than "), "\(line): \(e)")
+            }
+        }
+        let mit = "backbone: mit-b0\nnclass: 3\n"
+        for line in ["num_heads: [1, 2, 0, 8]", "sr_ratios: [8, 4, 2, -1]", "depths: [1, 1, 1, 1000]", "embed_dims: 0", "mlp_ratio: 0",
+                     "drop_path_rate: 1.0"] {
+            XCTAssertThrowsError(try ModelConfig.parse(mit + line + "\n", source: "m.yaml"), line) { e in
+                XCTAssertEqual((e as? UserError)?.location, "m.yaml:3 \(line.prefix { $0 != ":" })", "\(line): \(e)")
+            }
+        }
+        XCTAssertThrowsError(try ModelConfig.parse("backbone: resnet18\nnclass 3\ncrop_size: 64\n", source: "c.yaml")) { e in
+            XCTAssertTrue("\(e)".hasPrefix("c.yaml: not valid YAML"), "\(e)")
+            XCTAssertFalse("\(e)".contains("\n"), "\(e)")
+        }
+    }
 }
