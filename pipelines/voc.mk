@@ -58,51 +58,79 @@ COMPARE_METHODS ?= sup-r101 r101+r101 r101+r101+r101 mt-r101 cutmix-r101 stpp-r1
 include pipelines/stages.mk
 
 # ---- the demo: a miniature of the paper's first table on the embedded dataset ----------------------
-# SupOnly (CNN-RGB) vs 2-cps (CNN-RGB + CNN-DCT) vs 3-cps (+ MiT) at two label counts, SEEDS repeats.
-# Like the paper's models, every backbone starts pretrained on other data: here 9-class scenes whose
-# object classes are disjoint from the demo's (dcot-synth --class-offset), standing in for ImageNet.
-DEMO_LABELS  ?= 25 100
+# SupOnly (CNN-RGB), CPS (two CNN-RGB: homogeneous) and 2-cps (CNN-RGB + CNN-DCT) at DEMO_LABELS
+# labels, SEEDS repeats, and SupOnly with every label (DEMO_FULL: the supervised ceiling); 3-cps
+# (cnn+cnn-dct+mit) is one DEMO_METHODS entry away (about 6 more minutes per seed).
+# Like the paper's models, every backbone starts pretrained on other data: here DEMO_PRE_CLASSES-class
+# scenes whose object classes are disjoint from the demo's (dcot-synth --class-offset), standing in
+# for ImageNet. The dataset is DEMO_CLASSES classes from catalogue class DEMO_OFFSET + 1 on, at
+# DEMO_SIZE px, drawn with DEMO_DATA_SEED; demo-check runs the same recipe on other such datasets.
+DEMO_LABELS  ?= 25
+DEMO_FULL    ?= sup-cnn
 DEMO_ITERS   ?= 300
-DEMO_METHODS ?= sup-cnn cnn+cnn-dct cnn+cnn-dct+mit
+DEMO_BATCH   ?= 4
+DEMO_METHODS ?= sup-cnn cnn+cnn cnn+cnn-dct
 DEMO_THR     ?= 0.95
 DEMO_EVAL_EVERY ?= 50
 DEMO_TRAIN   ?= 400
 DEMO_VAL     ?= 100
+DEMO_CLASSES ?= 3
+DEMO_OFFSET  ?= 0
+DEMO_DATA_SEED ?= 0
 DEMO_SIZE    ?= 96
 DEMO_CROP    ?= 64
 DEMO_PRE_TRAIN ?= 800
-DEMO_PRE_ITERS ?= 600
+DEMO_PRE_CLASSES ?= 5
+DEMO_PRE_OFFSET ?= 2
+DEMO_PRE_SIZE ?= 96
+DEMO_PRE_CROP ?= $(DEMO_CROP)
+DEMO_PRE_ITERS ?= 2000
+DEMO_PRE_EVAL_EVERY ?= 500
 SEEDS        ?= 0
 DEMO         ?= cache/demo
 DEMO_SETUP   ?= Scripts/setup
-DEMO_PRE     := $(DEMO)/pretrain
-DEMO_MODELS   = $(sort $(subst +, ,$(patsubst sup-%,%,$(DEMO_METHODS))))
+DEMO_PRE     ?= $(DEMO)/pretrain
+# The runs' configs are the demo configs at the dataset's class count, in $(DEMO)/configs; sub-makes
+# get them as DEMO_CONFIGS and the sources as DEMO_SOURCE_CONFIGS (which pretraining depends on).
+DEMO_SOURCE_CONFIGS ?= $(DEMO_CONFIGS)
+DEMO_RUN_CONFIGS := $(DEMO)/configs
+DEMO_MODELS   = $(sort $(subst +, ,$(patsubst sup-%,%,$(DEMO_METHODS) $(DEMO_FULL))))
+DEMO_CONFIG_FILES = $(foreach m,$(DEMO_MODELS),$(DEMO_RUN_CONFIGS)/$(notdir $(CONFIG_$(m))))
 DEMO_VARS     = BIN=$(BIN) DATASET=generic VOC_ROOT=$(DEMO)/synth TRAIN_LIST=$(DEMO)/synth/train.txt \
-                VAL_LIST=$(DEMO)/synth/val.txt BASE_LIST= CROP=$(DEMO_CROP) GPUS=1 ITERS=$(DEMO_ITERS) CACHE=$(DEMO) \
-                THREADS=$(THREADS) SPLIT_SEED=0 THR=$(DEMO_THR) EVAL_EVERY=$(DEMO_EVAL_EVERY) PRETRAINED_DIR=$(DEMO_PRE) DEMO_CONFIGS=$(DEMO_CONFIGS)
-DEMO_RUNS     = $(foreach s,$(SEEDS),$(foreach n,$(DEMO_LABELS),$(foreach m,$(DEMO_METHODS),$(DEMO)/runs/$(m)-$(n)-crop$(DEMO_CROP)-s$(s))))
+                VAL_LIST=$(DEMO)/synth/val.txt BASE_LIST= CROP=$(DEMO_CROP) GPUS=1 BATCH=$(DEMO_BATCH) ITERS=$(DEMO_ITERS) CACHE=$(DEMO) \
+                THREADS=$(THREADS) SPLIT_SEED=0 THR=$(DEMO_THR) EVAL_EVERY=$(DEMO_EVAL_EVERY) PRETRAINED_DIR=$(DEMO_PRE) \
+                DEMO_CONFIGS=$(DEMO_RUN_CONFIGS) DEMO_SOURCE_CONFIGS=$(DEMO_SOURCE_CONFIGS)
+# (method, labels) pairs: every method at every DEMO_LABELS count, DEMO_FULL with all DEMO_TRAIN labels.
+DEMO_PAIRS    = $(foreach n,$(DEMO_LABELS),$(foreach m,$(DEMO_METHODS),$(m):$(n))) $(foreach m,$(DEMO_FULL),$(m):$(DEMO_TRAIN))
+DEMO_RUNS     = $(foreach s,$(SEEDS),$(foreach p,$(DEMO_PAIRS),$(DEMO)/runs/$(word 1,$(subst :, ,$(p)))-$(word 2,$(subst :, ,$(p)))-crop$(DEMO_CROP)-s$(s)))
 
-.PHONY: demo
-demo: $(DEMO)/synth/train.txt $(foreach m,$(DEMO_MODELS),$(DEMO_PRE)/$(m).safetensors)
-	set -e; for seed in $(SEEDS); do for n in $(DEMO_LABELS); do for m in $(DEMO_METHODS); do \
-	    $(MAKE) --no-print-directory -f pipelines/voc.mk eval $(DEMO_VARS) SPLIT=$$n MODELS=$$m SEED=$$seed; \
-	done; done; done
+.PHONY: demo demo-check
+demo: $(DEMO)/synth/train.txt $(DEMO_CONFIG_FILES) $(foreach m,$(DEMO_MODELS),$(DEMO_PRE)/$(m).safetensors)
+	set -e; for seed in $(SEEDS); do for p in $(DEMO_PAIRS); do \
+	    $(MAKE) --no-print-directory -f pipelines/voc.mk eval $(DEMO_VARS) SPLIT=$${p#*:} MODELS=$${p%%:*} SEED=$$seed; \
+	done; done
 	$(MAKE) --no-print-directory -f pipelines/voc.mk report $(DEMO_VARS) REPORT=$(DEMO)/report.md REPORT_RUNS="$(DEMO_RUNS)" \
-	    REPORT_TITLE="dcot demo: SupOnly vs diverse co-training on the embedded dataset" \
-	    REPORT_NOTE="Small models (pipelines/configs/demo) with backbones pretrained on disjoint synthetic classes; $(DEMO_ITERS) iterations, crop $(DEMO_CROP), threshold $(DEMO_THR), $(DEMO_VAL) validation images; training seeds $(SEEDS), labeled subsets drawn with seed 0."
+	    REPORT_TITLE="dcot demo: SupOnly vs CPS vs diverse co-training on $(DEMO_CLASSES)-class synthetic scenes" \
+	    REPORT_NOTE="Small models (pipelines/configs/demo) with backbones pretrained on disjoint synthetic classes; dataset: $(DEMO_CLASSES) classes from catalogue class $(DEMO_OFFSET) + 1, $(DEMO_SIZE) px, data seed $(DEMO_DATA_SEED), $(DEMO_TRAIN) train / $(DEMO_VAL) val; $(DEMO_ITERS) iterations, crop $(DEMO_CROP), threshold $(DEMO_THR); training seeds $(SEEDS), labeled subsets drawn with seed 0; the $(DEMO_TRAIN) column is SupOnly with every label."
 	@echo "demo: the report, with curves and overlays, is $(DEMO)/report.md"
 
 $(DEMO)/synth/train.txt:
 	$(DEMO_SETUP)
-	$(BIN)/dcot-synth --out $(DEMO)/synth --train $(DEMO_TRAIN) --val $(DEMO_VAL) --classes 3 --size $(DEMO_SIZE) --seed 0 --quiet
+	$(BIN)/dcot-synth --out $(DEMO)/synth --train $(DEMO_TRAIN) --val $(DEMO_VAL) --classes $(DEMO_CLASSES) \
+	    $(if $(filter-out 0,$(DEMO_OFFSET)),--class-offset $(DEMO_OFFSET)) --size $(DEMO_SIZE) --seed $(DEMO_DATA_SEED) --quiet
 
-# The pretraining data: catalogue classes 3..10 (the demo's classes 1 and 2 appear only as decoys
-# labelled background), other images (seed 100); each demo model trains on it with nclass 9, and its
-# best checkpoint is the backbone every demo run of that model starts from.
+$(DEMO_RUN_CONFIGS)/%.yaml: $(DEMO_SOURCE_CONFIGS)/%.yaml
+	mkdir -p $(dir $@)
+	sed 's/^nclass: .*/nclass: $(DEMO_CLASSES)/' $< > $@.tmp && mv $@.tmp $@
+
+# The pretraining data: DEMO_PRE_CLASSES - 1 catalogue classes from DEMO_PRE_OFFSET + 1 on (the demo's
+# classes appear only as decoys labelled background), other images (seed 100); each demo model trains
+# on it (nclass DEMO_PRE_CLASSES), and its last checkpoint is the backbone every demo run of that
+# model starts from.
 $(DEMO_PRE)/synth/train.txt:
 	$(DEMO_SETUP)
-	$(BIN)/dcot-synth --out $(DEMO_PRE)/synth --train $(DEMO_PRE_TRAIN) --val 100 --classes 9 --class-offset 2 \
-	    --size $(DEMO_SIZE) --seed 100 --quiet
+	$(BIN)/dcot-synth --out $(DEMO_PRE)/synth --train $(DEMO_PRE_TRAIN) --val 100 --classes $(DEMO_PRE_CLASSES) \
+	    --class-offset $(DEMO_PRE_OFFSET) --size $(DEMO_PRE_SIZE) --seed 100 --quiet
 
 $(DEMO_PRE)/shards/manifest.json: $(DEMO_PRE)/synth/train.txt
 	$(BIN)/dcot-prep --dataset generic --root $(DEMO_PRE)/synth --list $< --list $(DEMO_PRE)/synth/val.txt \
@@ -110,20 +138,38 @@ $(DEMO_PRE)/shards/manifest.json: $(DEMO_PRE)/synth/train.txt
 
 .SECONDEXPANSION:
 .SECONDARY: $(foreach m,$(DEMO_MODELS),$(DEMO_PRE)/$(m).yaml)
-$(DEMO_PRE)/%.yaml: $$(CONFIG_$$*)
-	sed 's/^nclass: .*/nclass: 9/' $< > $@.tmp && mv $@.tmp $@
+$(DEMO_PRE)/%.yaml: $(DEMO_SOURCE_CONFIGS)/$$(notdir $$(CONFIG_$$*))
+	sed 's/^nclass: .*/nclass: $(DEMO_PRE_CLASSES)/' $< > $@.tmp && mv $@.tmp $@
 
 $(DEMO_PRE)/%.safetensors: $(DEMO_PRE)/%.yaml $(DEMO_PRE)/shards/manifest.json
 	$(BIN)/dcot-train --config $< --shards $(DEMO_PRE)/shards --labeled $(DEMO_PRE)/synth/train.txt \
-	    --val $(DEMO_PRE)/synth/val.txt --out $(DEMO_PRE)/run-$* --crop $(DEMO_CROP) --gpus 1 \
-	    --iterations $(DEMO_PRE_ITERS) --eval-every $(DEMO_PRE_ITERS) --threads $(THREADS) --log-every 100 --restart-if-changed
+	    --val $(DEMO_PRE)/synth/val.txt --out $(DEMO_PRE)/run-$* --crop $(DEMO_PRE_CROP) --gpus 1 \
+	    --iterations $(DEMO_PRE_ITERS) --eval-every $(DEMO_PRE_EVAL_EVERY) --threads $(THREADS) --log-every 100 --restart-if-changed
 	cp $(DEMO_PRE)/run-$*/latest-m1.safetensors $@.tmp && mv $@.tmp $@
 
 # ---- the comparison in miniature: every method on the demo's data at its lowest label count ---------
 DEMO_COMPARE_METHODS ?= sup-cnn cnn+cnn cnn+cnn+cnn mt-cnn cutmix-cnn stpp-cnn cnn+cnn-dct cnn+cnn-dct+mit
 .PHONY: demo-compare
-demo-compare: $(DEMO)/synth/train.txt $(foreach m,cnn cnn-dct mit,$(DEMO_PRE)/$(m).safetensors)
+demo-compare: $(DEMO)/synth/train.txt $(foreach m,cnn cnn-dct mit,$(DEMO_RUN_CONFIGS)/$(notdir $(CONFIG_$(m))) $(DEMO_PRE)/$(m).safetensors)
 	$(MAKE) --no-print-directory -f pipelines/voc.mk compare $(DEMO_VARS) SPLIT=$(firstword $(DEMO_LABELS)) SEEDS="$(SEEDS)" \
 	    COMPARE_METHODS="$(DEMO_COMPARE_METHODS)" COMPARE_REPORT=$(DEMO)/compare.md \
 	    COMPARE_TITLE="dcot demo: the paper's comparison on the embedded dataset, $(firstword $(DEMO_LABELS)) labels" \
 	    COMPARE_NOTE="Small models (pipelines/configs/demo), backbones pretrained on disjoint synthetic classes; $(DEMO_ITERS) iterations per run (ST++: per stage), crop $(DEMO_CROP), co-training threshold $(DEMO_THR), MT/CutMix-Seg threshold $(TEACHER_THR) and EMA decay $(EMA_DECAY); training seeds $(SEEDS), labeled subset drawn with seed 0."
+
+# ---- demo-check: the demo's recipe, unchanged, on other synthetic datasets -------------------------
+# Each DEMO_CHECKS entry names the dataset variables that differ from the demo's (class count and
+# catalogue offset, disjoint from the pretraining classes; image size; data seed); the backbones are
+# the demo's pretrained ones. Reports: $(DEMO_CHECK_DIR)/<name>/report.md; summary.md puts their
+# first tables together.
+DEMO_CHECK_DIR ?= $(DEMO)-check
+DEMO_CHECKS ?= c4-off12 c3-off16-128px
+DEMO_CHECK_c4-off12 ?= DEMO_CLASSES=4 DEMO_OFFSET=12 DEMO_DATA_SEED=1
+DEMO_CHECK_c3-off16-128px ?= DEMO_CLASSES=3 DEMO_OFFSET=16 DEMO_SIZE=128 DEMO_DATA_SEED=2
+demo-check: $(foreach m,$(DEMO_MODELS),$(DEMO_PRE)/$(m).safetensors)
+	set -e; $(foreach c,$(DEMO_CHECKS),$(MAKE) --no-print-directory -f pipelines/voc.mk demo DEMO=$(DEMO_CHECK_DIR)/$(c) \
+	    DEMO_PRE=$(DEMO_PRE) $(DEMO_CHECK_$(c));)
+	{ echo "# dcot demo-check: the demo's recipe on other synthetic datasets"; \
+	  $(foreach c,$(DEMO_CHECKS),echo; echo "## $(c) ($(DEMO_CHECK_$(c)))"; echo; \
+	      awk '/^\|/ { t = 1; print; next } t { exit }' $(DEMO_CHECK_DIR)/$(c)/report.md;) } > $(DEMO_CHECK_DIR)/summary.md.tmp
+	mv $(DEMO_CHECK_DIR)/summary.md.tmp $(DEMO_CHECK_DIR)/summary.md
+	@echo "demo-check: $(DEMO_CHECK_DIR)/summary.md (reports in $(DEMO_CHECK_DIR)/<dataset>/report.md)"

@@ -77,7 +77,8 @@ public enum Trainer {
         }
         let semi = settings.mode.isSemiSupervised
         let loader = try Loader(reader: reader, labeled: labeled, unlabeled: semi ? unlabeled : [],
-                                plan: plan, maker: ViewMaker(crop: settings.crop, withDCT: needDCT, seed: settings.seed),
+                                plan: plan, maker: ViewMaker(crop: settings.crop, withDCT: needDCT, seed: settings.seed,
+                                                             scaleRange: settings.configs[0].scaleRange.map { ($0[0], $0[1]) } ?? Augment.ratioRange),
                                 mode: semi ? .coTraining : .supervised, jobs: max(1, o.threads),
                                 labelReaders: pseudoReaders, strongPseudo: o.strongPseudo, replicas: Replicas.layout.range)
         let perEpoch = max(1, loader.iterationsPerEpoch)

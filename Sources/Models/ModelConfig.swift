@@ -32,6 +32,9 @@ public struct ModelConfig: Sendable, Equatable {
     public var cropSize: Int?
     public var cropSizeDct: Int?
     public var seed: UInt64?
+    /// The weak augmentation's random scale range [lo, hi] (long side × lo…hi; ours, not the
+    /// reference's key): nil keeps the reference's 0.5–2.0.
+    public var scaleRange: [Double]?
     /// Every key as written (scalars as strings), for the run-level stages.
     public var raw: [String: String] = [:]
 
@@ -42,7 +45,8 @@ public struct ModelConfig: Sendable, Equatable {
                                    "width", "head_channels", "reduce_channels", "embed_dims", "depths", "num_heads",
                                    "sr_ratios", "mlp_ratio", "drop_path_rate", "dropout_ratio"]
     public static let runKeys = ["dataset", "crop_size", "crop_size_dct", "data_root", "epochs", "batch_size", "lr",
-                                 "lr_multi", "criterion", "conf_thresh", "t", "optim", "gpus", "seed", "iterations"]
+                                 "lr_multi", "criterion", "conf_thresh", "t", "optim", "gpus", "seed", "iterations",
+                                 "scale_range"]
     public static var validKeys: [String] { modelKeys + runKeys }
     public static let backbones = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
                                    "resnet18_dct_64", "resnet34_dct_64", "resnet50_dct_64", "resnet101_dct_64",
@@ -159,6 +163,12 @@ public struct ModelConfig: Sendable, Equatable {
             if let v = try double(key), !range.contains(v) { throw outOfRange(key, v, range) }
         }
         c.seed = try int("seed").map { UInt64($0) }
+        if let n = values["scale_range"] {
+            guard let s = n.sequence, s.count == 2, let lo = s[0].float, let hi = s[1].float, lo > 0, lo <= hi else {
+                throw bad("scale_range", "two positive numbers [lo, hi] with lo <= hi (the reference: [0.5, 2.0])")
+            }
+            c.scaleRange = [lo, hi]
+        }
         for (k, v) in values { c.raw[k] = v.string ?? String(describing: v.any) }
         try c.validate(source: source)
         return c

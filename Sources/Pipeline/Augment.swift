@@ -9,6 +9,7 @@ import Support
 public enum Augment {
     /// Mask padding of unlabeled crops (marks padding for the unsupervised loss).
     public static let unlabeledPadding: UInt8 = 254
+    /// The reference's random scale range: the long side is resized to 0.5–2.0x its length.
     public static let ratioRange = (0.5, 2.0)
 
     public struct WeakResult: Sendable {
@@ -21,14 +22,15 @@ public enum Augment {
     }
 
     /// Resize, pad, crop and flip. `mask` nil (unlabeled without a file) uses an all-zero mask, as the
-    /// reference's loader only needs the padding.
+    /// reference's loader only needs the padding. `scaleRange` bounds the drawn long side as multiples
+    /// of the image's (the reference's 0.5–2.0 unless a config sets `scale_range`).
     public static func weak(_ image: RGBImage, mask: LabelImage?, crop s: Int, labeled: Bool,
-                            rng: inout SplitMix64) -> WeakResult {
+                            scaleRange: (Double, Double) = ratioRange, rng: inout SplitMix64) -> WeakResult {
         let label = mask ?? LabelImage(width: image.width, height: image.height,
                                        labels: [UInt8](repeating: 0, count: image.width * image.height))
         let (w, h) = (image.width, image.height)
         let longest = max(w, h)
-        let lo = Int(Double(longest) * ratioRange.0), hi = Int(Double(longest) * ratioRange.1)
+        let lo = Int(Double(longest) * scaleRange.0), hi = Int(Double(longest) * scaleRange.1)
         let long = lo + rng.below(hi - lo + 1) // random.randint: inclusive
         let (ow, oh) = h > w ? (Int(Double(w) * Double(long) / Double(h) + 0.5), long)
                              : (long, Int(Double(h) * Double(long) / Double(w) + 0.5))

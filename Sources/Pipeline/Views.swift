@@ -37,11 +37,14 @@ public struct ViewMaker: Sendable {
     public let crop: Int
     public let withDCT: Bool
     public let seed: UInt64
+    /// The weak augmentation's long-side range, as multiples of the image's (config `scale_range`).
+    public let scaleRange: (Double, Double)
 
-    public init(crop: Int, withDCT: Bool, seed: UInt64) {
+    public init(crop: Int, withDCT: Bool, seed: UInt64, scaleRange: (Double, Double) = Augment.ratioRange) {
         self.crop = crop
         self.withDCT = withDCT
         self.seed = seed
+        self.scaleRange = scaleRange
     }
 
     /// The DCT grid side for the crop, ceil(S/4) (81 for 321).
@@ -54,7 +57,7 @@ public struct ViewMaker: Sendable {
     /// `strong`: also the photometric strong augmentation (ST++ trains its pseudo-labelled images so).
     public func labeled(image: RGBImage, mask: LabelImage, epoch: Int, index: Int, strong: Bool = false) -> LabeledViews {
         var r = rng(epoch, index, .labeledWeak)
-        let w = Augment.weak(image, mask: mask, crop: crop, labeled: true, rng: &r)
+        let w = Augment.weak(image, mask: mask, crop: crop, labeled: true, scaleRange: scaleRange, rng: &r)
         var view = w.image
         if strong {
             var rs = rng(epoch, index, .strongRGB)
@@ -65,7 +68,7 @@ public struct ViewMaker: Sendable {
 
     public func unlabeled(image: RGBImage, mask: LabelImage?, epoch: Int, index: Int) -> UnlabeledViews {
         var r = rng(epoch, index, .unlabeledWeak)
-        let w = Augment.weak(image, mask: mask, crop: crop, labeled: false, rng: &r)
+        let w = Augment.weak(image, mask: mask, crop: crop, labeled: false, scaleRange: scaleRange, rng: &r)
         var r1 = rng(epoch, index, .strongRGB)
         let strong1 = Augment.strong(w.image, Augment.drawStrong(rng: &r1))
         var weakDCT: FloatPlanes?, strongDCT: FloatPlanes?

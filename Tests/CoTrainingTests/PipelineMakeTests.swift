@@ -59,28 +59,31 @@ final class PipelineMakeTests: XCTestCase {
     }
 
     /// The demo target at tiny sizes: synthetic data, pretraining on disjoint classes, SupOnly and
-    /// 2-cps runs from the pretrained backbones through the run targets, and the report with its
-    /// table, curves and overlays; a second make is a no-op.
+    /// 2-cps runs from the pretrained backbones through the run targets, SupOnly with every label,
+    /// and the report with its table, curves and overlays; a second make is a no-op; demo-check runs
+    /// the same recipe on another dataset with the same pretrained backbones.
     func testDemoThroughMake() throws {
         let f = TrainerFixture.shared
         let (root, cfg) = try rootAndConfigs("democonfigs")
         let demo = "\(f.dir)/demo"
         let vars = ["DEMO=\(demo)", "DEMO_SETUP=true", "DEMO_CONFIGS=\(cfg)", "BIN=\(root)/.build/release", "THREADS=2",
-                    "DEMO_TRAIN=16", "DEMO_VAL=4", "DEMO_SIZE=48", "DEMO_CROP=32", "DEMO_PRE_TRAIN=8", "DEMO_PRE_ITERS=2",
-                    "DEMO_ITERS=2", "DEMO_EVAL_EVERY=2", "DEMO_LABELS=8", "DEMO_METHODS=sup-cnn cnn+cnn-dct",
-                    "BATCH=4"] // SupOnly at 2 x 4 = the 8 labels
+                    "DEMO_TRAIN=24", "DEMO_VAL=4", "DEMO_SIZE=48", "DEMO_CROP=32", "DEMO_PRE_TRAIN=8", "DEMO_PRE_ITERS=2",
+                    "DEMO_PRE_EVAL_EVERY=2", "DEMO_ITERS=2", "DEMO_EVAL_EVERY=2", "DEMO_LABELS=16",
+                    "DEMO_METHODS=sup-cnn cnn+cnn-dct"]
         let (code, log) = try make(["demo"] + vars, cwd: root)
         XCTAssertEqual(code, 0, log)
         for m in ["cnn", "cnn-dct"] {
             XCTAssertTrue(FileManager.default.fileExists(atPath: "\(demo)/pretrain/\(m).safetensors"), log)
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(demo)/pretrain/mit.safetensors"), "only the methods' models pretrain")
-        let co = "\(demo)/runs/cnn+cnn-dct-8-crop32-s0"
+        let co = "\(demo)/runs/cnn+cnn-dct-16-crop32-s0"
         let header = try String(contentsOfFile: "\(co)/metrics.jsonl", encoding: .utf8)
         XCTAssertTrue(header.contains("\"eval\""), header)
         let report = try String(contentsOfFile: "\(demo)/report.md", encoding: .utf8)
         XCTAssertTrue(report.contains("| SupOnly (sup-cnn)"), report)
         XCTAssertTrue(report.contains("| 2-cps (cnn+cnn-dct)"), report)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(demo)/runs/sup-cnn-24-crop32-s0/eval.done"), "SupOnly with every label")
+        XCTAssertTrue(log.contains("--classes 3 ") && log.contains("--classes 5 ") && log.contains("--class-offset 2 "), log)
         XCTAssertTrue(report.contains(".svg)"), report)
         XCTAssertTrue(report.contains("overlays-m1/"), report)
         XCTAssertTrue(log.contains("threshold 0.95"), "the demo co-trains with the confidence threshold\n\(log)")
@@ -92,11 +95,20 @@ final class PipelineMakeTests: XCTestCase {
         let two = try make(["demo", "SEEDS=0 1"] + vars, cwd: root)
         XCTAssertEqual(two.0, 0, two.1)
         XCTAssertTrue(try String(contentsOfFile: "\(demo)/report.md", encoding: .utf8).contains("(2 per cell)"), two.1)
-        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(demo)/runs/sup-cnn-8-crop32-s1/eval.done"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(demo)/runs/sup-cnn-16-crop32-s1/eval.done"))
         let one = try make(["demo", "SEEDS=0"] + vars, cwd: root)
         XCTAssertEqual(one.0, 0, one.1)
         XCTAssertFalse(one.1.contains("release/dcot-train "), one.1)
         XCTAssertTrue(try String(contentsOfFile: "\(demo)/report.md", encoding: .utf8).contains("(1 per cell)"), one.1)
+        // demo-check: another class offset, count and data seed; the demo's pretrained backbones.
+        let check = try make(["demo-check", "DEMO_CHECKS=other", "DEMO_CHECK_other=DEMO_CLASSES=4 DEMO_OFFSET=12 DEMO_DATA_SEED=3"] + vars,
+                             cwd: root)
+        XCTAssertEqual(check.0, 0, check.1)
+        XCTAssertFalse(check.1.contains("--out \(demo)/pretrain/run-"), "demo-check reuses the demo's pretraining\n\(check.1)")
+        XCTAssertTrue(check.1.contains("--classes 4 ") && check.1.contains("--class-offset 12 "), check.1)
+        let summary = try String(contentsOfFile: "\(demo)-check/summary.md", encoding: .utf8)
+        XCTAssertTrue(summary.contains("## other") && summary.contains("| 2-cps (cnn+cnn-dct)"), summary)
+        XCTAssertTrue(try String(contentsOfFile: "\(demo)-check/other/configs/cnn-rgb.yaml", encoding: .utf8).contains("nclass: 4"))
     }
 }
 

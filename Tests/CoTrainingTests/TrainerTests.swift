@@ -246,6 +246,17 @@ final class RunIdentityTests: XCTestCase {
         o.pretrained = [:]
         o.unsupWeight = 0.5
         XCTAssertNotEqual(try RunSettings(o).configHash, plain)
+        // A config's scale_range is part of the config hash (every raw key is).
+        o.unsupWeight = 1
+        let ranged = "\(f.dir)/cnn-rgb-ranged.yaml"
+        let base = try String(contentsOfFile: o.configs[0], encoding: .utf8).split(separator: "\n")
+            .filter { !$0.hasPrefix("scale_range") }.joined(separator: "\n")
+        try (base + "\nscale_range: [0.7, 1.4]\n")
+            .write(toFile: ranged, atomically: true, encoding: .utf8)
+        var r = o
+        r.configs[0] = ranged
+        XCTAssertEqual(try RunSettings(r).configs[0].scaleRange, [0.7, 1.4])
+        XCTAssertNotEqual(try RunSettings(r).configHash, plain)
         o.pretrained = [2: "\(f.dir)/missing.safetensors"]
         XCTAssertThrowsError(try RunSettings(o)) { e in
             XCTAssertTrue("\(e)".contains("missing.safetensors"), "\(e)")

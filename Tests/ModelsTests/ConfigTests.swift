@@ -99,6 +99,20 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(r.namedParameters().first!.1.shape, [16, 64, 3, 3])
     }
 
+    /// `scale_range` (ours): two positive numbers lo <= hi, kept in `raw` (so it is part of the run's
+    /// config hash); absent means the reference's 0.5–2.0.
+    func testScaleRangeKey() throws {
+        XCTAssertNil(try ModelConfig.parse("backbone: resnet18\nnclass: 3\n").scaleRange)
+        let c = try ModelConfig.parse("backbone: resnet18\nnclass: 3\nscale_range: [0.75, 1.5]\n")
+        XCTAssertEqual(c.scaleRange, [0.75, 1.5])
+        XCTAssertNotNil(c.raw["scale_range"])
+        for bad in ["[1.5, 0.75]", "[0, 1]", "[1.0]", "1.5"] {
+            XCTAssertThrowsError(try ModelConfig.parse("backbone: resnet18\nnclass: 3\nscale_range: \(bad)\n")) { e in
+                XCTAssertTrue("\(e)".contains("scale_range"), "\(e)")
+            }
+        }
+    }
+
     /// Every model name the pipelines know (CONFIG_<name> := <dir>/<file> in pipelines/*.mk) names a
     /// config file that exists and loads, with the backbone its name promises.
     func testEveryPipelineModelNameHasALoadableConfig() throws {

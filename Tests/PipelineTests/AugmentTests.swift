@@ -41,6 +41,37 @@ final class AugmentTests: XCTestCase {
         XCTAssertEqual(Double(flips) / 400, 0.5, accuracy: 0.1)
     }
 
+    /// `scale_range` bounds the drawn long side; without it the weak augmentation is the reference's
+    /// (0.5–2.0, the same draws as passing that range explicitly).
+    func testScaleRangeBoundsTheLongSideAndDefaultsToTheReference() {
+        XCTAssertEqual(Augment.ratioRange.0, 0.5)
+        XCTAssertEqual(Augment.ratioRange.1, 2.0)
+        let (img, lab) = striped(100, 60)
+        var a = SplitMix64(seed: 4), b = SplitMix64(seed: 4)
+        for _ in 0..<50 {
+            let plain = Augment.weak(img, mask: lab, crop: 64, labeled: true, rng: &a)
+            let explicit = Augment.weak(img, mask: lab, crop: 64, labeled: true, scaleRange: (0.5, 2.0), rng: &b)
+            XCTAssertEqual(plain.longSide, explicit.longSide)
+            XCTAssertEqual(plain.image, explicit.image)
+            XCTAssertEqual(plain.mask, explicit.mask)
+        }
+        var rng = SplitMix64(seed: 9)
+        var longs = Set<Int>()
+        for _ in 0..<400 {
+            let r = Augment.weak(img, mask: lab, crop: 64, labeled: false, scaleRange: (0.75, 1.5), rng: &rng)
+            XCTAssertTrue((75...150).contains(r.longSide), "\(r.longSide)")
+            XCTAssertEqual([r.image.width, r.image.height], [64, 64])
+            longs.insert(r.longSide)
+        }
+        XCTAssertTrue(longs.contains(75) && longs.contains(150), "both ends are drawn (inclusive, as random.randint)")
+        // The view maker passes its range through.
+        let maker = ViewMaker(crop: 48, withDCT: false, seed: 1, scaleRange: (1.0, 1.0))
+        XCTAssertEqual(maker.scaleRange.0, 1.0)
+        let fixed = maker.labeled(image: img, mask: lab, epoch: 0, index: 3)
+        XCTAssertEqual(fixed.mask.count, 48 * 48)
+        XCTAssertEqual(ViewMaker(crop: 48, withDCT: false, seed: 1).scaleRange.1, 2.0)
+    }
+
     func testPaddingValuesAndDeterminism() {
         let (img, lab) = striped(30, 20) // long side 15...60 < 64 often: padding
         var a = SplitMix64(seed: 7, keys: 1, 2), b = SplitMix64(seed: 7, keys: 1, 2)
