@@ -121,8 +121,12 @@ REPORT_RUNS  ?= $(patsubst %/eval.done,%,$(wildcard $(CACHE)/runs/*/eval.done))
 REPORT_TITLE ?= dcot runs under $(CACHE)
 REPORT_NOTE  ?=
 REPORT_ARGS  := $(strip $(REPORT_RUNS)) | $(REPORT_TITLE) | $(REPORT_NOTE)
+# (make's own file functions: a title or note with quotes never meets a shell)
 ifneq ($(filter report,$(MAKECMDGOALS)),)
-$(shell mkdir -p $(dir $(REPORT)) && { [ "$$(cat $(REPORT).args 2>/dev/null)" = '$(REPORT_ARGS)' ] || printf '%s\n' '$(REPORT_ARGS)' > $(REPORT).args; })
+$(shell mkdir -p $(dir $(REPORT)))
+ifneq ($(file <$(REPORT).args),$(REPORT_ARGS))
+$(file >$(REPORT).args,$(REPORT_ARGS))
+endif
 endif
 report: $(REPORT)
 $(REPORT): $(addsuffix /eval.done,$(REPORT_RUNS)) $(REPORT).args
