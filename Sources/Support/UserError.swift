@@ -18,9 +18,15 @@ public struct UserError: Error, CustomStringConvertible, Equatable {
     public var description: String { "\(location): \(problem); \(fix)" }
 }
 
-/// Any error as one line, for the middle of a `UserError` (a YAML scanner's caret diagram or a
-/// decoder's context must not spill over several lines): decoding errors as `key.path: what`.
-public func oneLine(_ error: Error) -> String {
+/// Any error as one line of at most `limit` characters, for the middle of a `UserError` (a YAML
+/// scanner's caret diagram, which quotes the offending line, or a decoder's context must not spill
+/// over several lines or pages): decoding errors as `key.path: what`.
+public func oneLine(_ error: Error, limit: Int = 300) -> String {
+    let text = describe(error)
+    return text.count <= limit ? text : String(text.prefix(limit)) + "…"
+}
+
+private func describe(_ error: Error) -> String {
     if let e = error as? DecodingError {
         func path(_ keys: [CodingKey]) -> String {
             keys.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
@@ -51,7 +57,7 @@ public func runReportingErrors(exitCode: Int32 = 1, _ body: () throws -> Void) -
         printError("error: \(oneLine(error.description))")
         exit(exitCode)
     } catch {
-        printError("error: \(oneLine(error))")
+        printError("error: \(oneLine("\(error)"))")
         exit(exitCode)
     }
 }

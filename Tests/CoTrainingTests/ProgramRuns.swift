@@ -2,6 +2,7 @@
 // and byte changes), running a built program with a timeout, and the checks every outcome must pass.
 import Foundation
 import XCTest
+import Shards
 import Support
 
 let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -65,4 +66,47 @@ func checkError(_ error: Error, naming file: String, _ context: String, file f: 
     let text = "\(error)"
     XCTAssertFalse(text.contains("\n"), "\(context): \(text)", file: f, line: line)
     XCTAssertTrue(text.contains(file), "\(context): does not name \(file): \(text)", file: f, line: line)
+}
+
+/// Mutations of one file at a time, each restored afterwards; `prepare` runs after writing a mutation
+/// (to recompute a checksum), `body` feeds it to the program or its entry point.
+final class Fuzzer {
+    var rng: SplitMix64
+    var errors = 0, runs = 0
+
+    init(seed: UInt64) { rng = SplitMix64(seed: seed) }
+
+    func run(_ path: String, count: Int, prepare: (String) throws -> Void = { _ in }, _ body: (Int) throws -> Void) throws {
+        let original = [UInt8](FileManager.default.contents(atPath: path)!)
+        defer { try? write(original, to: path); try? prepare(path) }
+        for i in 0..<count {
+            try write(mutate(original, &rng), to: path)
+            try prepare(path)
+            try body(i)
+            runs += 1
+        }
+    }
+}
+
+/// Test files are written without fsync (hundreds of mutations; the programs' own writes stay atomic).
+func write(_ bytes: [UInt8], to path: String) throws {
+    try Data(bytes).write(to: URL(fileURLWithPath: path))
+}
+
+/// The shard checksums of a shard directory's manifest, recomputed after its shard changed.
+func recomputeChecksums(_ shardPath: String) throws {
+    let dir = (shardPath as NSString).deletingLastPathComponent
+    var m = try Manifest.load(directory: dir)
+    for i in m.shards.indices { m.shards[i].sha256 = try SHA256.hex(ofFile: "\(dir)/\(m.shards[i].file)") }
+    try write(Array(try JSONEncoder().encode(m)), to: "\(dir)/\(Manifest.fileName)")
+}
+
+/// latest.json's checksum of a run file, recomputed after the file changed.
+func recommit(_ runFile: String) throws {
+    let run = (runFile as NSString).deletingLastPathComponent
+    var state = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(run)/latest.json"))) as! [String: Any]
+    var files = state["files"] as! [String: String]
+    files[(runFile as NSString).lastPathComponent] = try SHA256.hex(ofFile: runFile)
+    state["files"] = files
+    try write(Array(try JSONSerialization.data(withJSONObject: state)), to: "\(run)/latest.json")
 }

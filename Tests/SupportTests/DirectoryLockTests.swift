@@ -39,6 +39,9 @@ final class OneLineErrorTests: XCTestCase {
             XCTAssertEqual(oneLine($0), "a.offset: missing")
         }
         XCTAssertEqual(oneLine("scanner: while scanning\n  could not find ':'\n\ncrop\n^"), "scanner: while scanning could not find ':' crop ^")
+        // A parser's message that quotes a huge line is cut.
+        struct Quoting: Error, CustomStringConvertible { var description: String { "line 3:\n" + String(repeating: "[", count: 100_000) } }
+        XCTAssertEqual(oneLine(Quoting()).count, 301)
     }
 
     func testFlagRanges() throws {
