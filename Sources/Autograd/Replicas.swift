@@ -54,8 +54,10 @@ public enum Replicas {
     nonisolated(unsafe) static var current: Int?
     /// Bytes this process sent and received in collectives (communication accounting).
     nonisolated(unsafe) public static var bytesMoved = 0
-    /// Seconds spent in collectives.
+    /// Seconds spent in collectives (transfer and waiting for slower ranks).
     nonisolated(unsafe) public static var secondsInCollectives = 0.0
+    /// Seconds of the gradient exchange alone, timed after the ranks met (no waiting in it).
+    nonisolated(unsafe) public static var secondsExchangingGradients = 0.0
 
     /// Sets the layout for W replicas over the collective's ranks (or one process).
     public static func configure(total: Int, collective: (any Collective)?) {
@@ -83,7 +85,7 @@ public enum Replicas {
     public static func gather(_ values: [Double]) -> [Double] {
         guard let c = collective else { return values }
         var out = [Double](repeating: 0, count: values.count * c.size)
-        timed(bytes: values.count * 8 * c.size) {
+        timed(bytes: values.count * 8 * 2 * (c.size - 1)) {
             values.withUnsafeBytes { i in out.withUnsafeMutableBytes { o in
                 c.allgather(i.baseAddress!, o.baseAddress!, count: values.count, kind: .double)
             } }
@@ -151,6 +153,9 @@ public func combineReplicaGradients(_ slots: [GradSlot]) -> Int {
     }
     let total = used.reduce(0) { $0 + $1.grad!.count }
     let ranks = c.size, me = c.rank
+    _ = Replicas.gather([0])                 // meet first, so the exchange below is timed without waiting
+    let t0 = DispatchTime.now().uptimeNanoseconds
+    defer { Replicas.secondsExchangingGradients += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9 }
     let bounds = (0...ranks).map { $0 * total / ranks }
     let send = Tensor(shape: [local * total])
     // Pack by destination q, then local replica r, then the elements of q's slice.
@@ -173,7 +178,8 @@ public func combineReplicaGradients(_ slots: [GradSlot]) -> Int {
     let recv = Tensor(shape: [max(1, local * ranks * mine)])
     let sendCounts = (0..<ranks).map { local * (bounds[$0 + 1] - bounds[$0]) }
     let recvCounts = [Int](repeating: local * mine, count: ranks)
-    Replicas.timed(bytes: 4 * (sendCounts.reduce(0, +) + recvCounts.reduce(0, +))) {
+    // Bytes that leave or reach this rank (its own slice stays).
+    Replicas.timed(bytes: 4 * 2 * (sendCounts.reduce(0, +) - sendCounts[me])) {
         c.alltoallv(send.data, sendCounts: sendCounts, recv.data, recvCounts: recvCounts, kind: .float)
     }
     // recv is [W][mine] in replica order: sum r = 0, 1, ... as the single-process fold does.
@@ -187,9 +193,9 @@ public func combineReplicaGradients(_ slots: [GradSlot]) -> Int {
     }
     let full = Tensor(shape: [max(1, total)])
     let counts = (0..<ranks).map { bounds[$0 + 1] - bounds[$0] }
-    Replicas.timed(bytes: 4 * (mine * ranks + total)) {
+    Replicas.timed(bytes: 4 * (mine * (ranks - 1) + total - mine)) {
         c.allgatherv(summed.data, full.data, counts: counts, kind: .float)
     }
     for (i, s) in used.enumerated() { s.setCombined(full.data + offsets[i]) }
-    return 4 * (sendCounts.reduce(0, +) + recvCounts.reduce(0, +) + mine * ranks + total)
+    return 4 * (2 * (sendCounts.reduce(0, +) - sendCounts[me]) + mine * (ranks - 1) + total - mine)
 }

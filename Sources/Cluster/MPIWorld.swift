@@ -29,6 +29,9 @@ public final class MPIWorld: Collective {
     /// MPI_COMM_WORLD when a launcher started this process, nil otherwise (no MPI start-up).
     public static func fromLauncher(program: String) -> MPIWorld? {
         guard launchedByLauncher else { return nil }
+        // A rank waiting in a collective yields its core instead of spinning (unless the user chose):
+        // on a shared or oversubscribed machine spinning ranks slow the ones they wait for.
+        setenv("OMPI_MCA_mpi_yield_when_idle", "1", 0)
         var provided: Int32 = 0
         guard MPI_Init_thread(nil, nil, dcot_mpi_thread_funneled(), &provided) == dcot_mpi_success() else {
             printError("error: \(program): MPI_Init_thread failed; check the launcher (mpirun, srun --mpi=pmix)")

@@ -82,7 +82,7 @@ public enum Trainer {
                                 mode: semi ? .coTraining : .supervised, jobs: max(1, o.threads),
                                 labelReaders: pseudoReaders, strongPseudo: o.strongPseudo, replicas: Replicas.layout.range)
         let perEpoch = max(1, loader.iterationsPerEpoch)
-        let total = o.dryRun ? 3 : (o.iterations ?? (o.epochs ?? settings.run.epochs) * perEpoch)
+        let total = o.dryRun ? min(3, o.iterations ?? 3) : (o.iterations ?? (o.epochs ?? settings.run.epochs) * perEpoch)
         // Parameter groups: backbone at lr, the rest at lr · lr_multi; model 1's schedule for all
         // unless --own-schedules.
         let optimizers: [any Optimizer] = try models.enumerated().map { k, m in
@@ -247,8 +247,8 @@ public enum Trainer {
             let steps = Double(max(1, stepTimes.count))
             let rss = Replicas.gather([peakRSSMegabytes()])
             let comm = Replicas.isDistributed
-                ? String(format: "; communication %.3f s/iteration, %.1f MB/iteration sent+received per rank; peak RSS per rank %@ MB",
-                         Replicas.secondsInCollectives / steps, Double(Replicas.bytesMoved) / steps / 1e6,
+                ? String(format: "; in collectives %.3f s/iteration (waiting for the slowest rank included), of which the gradient exchange %.3f s; %.1f MB/iteration sent+received per rank; peak RSS per rank %@ MB",
+                         Replicas.secondsInCollectives / steps, Replicas.secondsExchangingGradients / steps, Double(Replicas.bytesMoved) / steps / 1e6,
                          rss.map { String(format: "%.0f", $0) }.joined(separator: ", "))
                 : ""
             return String(format: "dcot-train --dry-run: %.2f s/iteration, peak RSS %.0f MB; the whole run (%d iterations) would take %@",

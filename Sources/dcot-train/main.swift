@@ -44,7 +44,7 @@ struct DcotTrain: ParsableCommand {
     @Flag(help: "Require an existing run to resume.") var resume = false
     @Flag(help: "Start over even if the run directory has a checkpoint.") var fresh = false
     @Flag(name: .customLong("restart-if-changed"), help: "Start over when the run directory was made with other configs or splits (for make).") var restartIfChanged = false
-    @Flag(name: .customLong("dry-run"), help: "Run 3 iterations; print s/iteration, peak memory and the projected time.") var dryRun = false
+    @Flag(name: .customLong("dry-run"), help: "Run 3 iterations (fewer with --iterations); print s/iteration, peak memory (per rank), communication and the projected time.") var dryRun = false
     @Flag(help: "Less output.") var quiet = false
 
     func run() throws {
