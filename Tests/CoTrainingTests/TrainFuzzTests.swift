@@ -98,7 +98,7 @@ final class TrainFuzzTests: XCTestCase {
         for (file, prepare) in [("manifest.json", { (_: String) in }), ("shard-00000.dcshard", recomputeChecksums)] {
             try fz.run("\(pseudo)/\(file)", count: 16, prepare: prepare) { i in
                 var o = selfTraining("pseudo-\(file)-\(i)")
-                o.pseudo = pseudo
+                o.pseudo = [pseudo]
                 train(o, naming: "\(pseudo)/", "pseudo \(file) \(i)", fz)
             }
         }
