@@ -8,7 +8,7 @@ extension Segmentor {
     public static let dctChannels = 64
 
     public convenience init(config c: ModelConfig, seed: UInt64 = 0) throws {
-        let source = "config (backbone \(c.backbone))"
+        let source = "\(c.source) (backbone \(c.backbone))"
         if c.isMiT {
             var spec = MiTSpec.variant(String(c.backbone.dropFirst("mit-".count)))!
             if let v = c.embedDims { spec.embedDims = v }

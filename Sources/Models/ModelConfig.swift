@@ -37,6 +37,8 @@ public struct ModelConfig: Sendable, Equatable {
     public var scaleRange: [Double]?
     /// Every key as written (scalars as strings), for the run-level stages.
     public var raw: [String: String] = [:]
+    /// The file it was read from, for errors found while building the model.
+    public var source = "config"
 
     public init(backbone: String, nclass: Int) { (self.backbone, self.nclass) = (backbone, nclass) }
 
@@ -113,6 +115,7 @@ public struct ModelConfig: Sendable, Equatable {
             throw UserError(source, "missing key 'nclass'", fix: "add nclass: the number of classes (background included)")
         }
         var c = ModelConfig(backbone: name, nclass: nclass)
+        c.source = source
         if let h = values["decode_head"] {
             guard let s = h.string, decodeHeads.contains(s) else {
                 throw UserError(location("decode_head"), "unknown decode_head '\(h.string ?? "")'",
@@ -158,6 +161,9 @@ public struct ModelConfig: Sendable, Equatable {
         }
         for (key, range) in ModelConfig.listRanges {
             if let v = try ints(key)?.first(where: { !range.contains($0) }) { throw outOfRange(key, v, range) }
+        }
+        for key in ["depths", "num_heads", "sr_ratios"] where name.hasPrefix("mit-") {
+            if let v = try ints(key), v.count != 4 { throw bad(key, "4 entries, one per stage") }
         }
         for (key, range) in ModelConfig.numberRanges {
             if let v = try double(key), !range.contains(v) { throw outOfRange(key, v, range) }

@@ -161,11 +161,14 @@ final class ConfigTests: XCTestCase {
         }
         let mit = "backbone: mit-b0\nnclass: 3\n"
         for line in ["num_heads: [1, 2, 0, 8]", "sr_ratios: [8, 4, 2, -1]", "depths: [1, 1, 1, 1000]", "embed_dims: 0", "mlp_ratio: 0",
-                     "drop_path_rate: 1.0"] {
+                     "drop_path_rate: 1.0", "depths: [1, 1, 1]", "sr_ratios: [8, 4, 2, 1, 1]"] {
             XCTAssertThrowsError(try ModelConfig.parse(mit + line + "\n", source: "m.yaml"), line) { e in
                 XCTAssertEqual((e as? UserError)?.location, "m.yaml:3 \(line.prefix { $0 != ":" })", "\(line): \(e)")
             }
         }
+        // What only the builder can check still names the file.
+        let channels = try? ModelConfig.parse("backbone: resnet18\nnclass: 3\nhigh_channels: 7\n", source: "c.yaml")
+        XCTAssertThrowsError(try Segmentor(config: channels!)) { XCTAssertTrue("\($0)".hasPrefix("c.yaml (backbone resnet18): high_channels 7"), "\($0)") }
         XCTAssertThrowsError(try ModelConfig.parse("backbone: resnet18\nnclass 3\ncrop_size: 64\n", source: "c.yaml")) { e in
             XCTAssertTrue("\(e)".hasPrefix("c.yaml: not valid YAML"), "\(e)")
             XCTAssertFalse("\(e)".contains("\n"), "\(e)")
