@@ -6,13 +6,13 @@ public func linear(_ x: Variable, _ w: Variable, bias: Variable? = nil) -> Varia
     let (out, inF) = (w.shape[0], w.shape[1])
     precondition(x.shape.last == inF, "linear: x \(x.shape) for weight \(w.shape)")
     let rows = x.value.count / inF
-    // One GEMM per sample of [B, L, in] tokens: a GEMM over several samples' rows gives a sample other
-    // bits than it gets alone (OpenBLAS picks kernels by size); replicas need the same in any batch.
-    let samples = x.shape.count > 2 ? x.shape[0] : 1, per = rows / samples
+    // One GEMM per batch group of [B, L, in] tokens (Tensor/BatchGroups.swift: a replica's rows
+    // compute the same bits in any batch).
+    let groups = BatchGroups.ranges(x.shape.count > 2 ? x.shape[0] : 1), per = rows / (x.shape.count > 2 ? x.shape[0] : 1)
     let y = Tensor(shape: Array(x.shape.dropLast()) + [out])
-    for s in 0..<samples {
-        Gemm.sgemm(transB: true, m: per, n: out, k: inF, a: x.value.data + s * per * inF, lda: inF, b: w.value.data, ldb: inF,
-                   c: y.data + s * per * out, ldc: out)
+    for r in groups {
+        Gemm.sgemm(transB: true, m: per * r.count, n: out, k: inF, a: x.value.data + r.lowerBound * per * inF, lda: inF,
+                   b: w.value.data, ldb: inF, c: y.data + r.lowerBound * per * out, ldc: out)
     }
     if let bias { let b = Elementwise.binary(y.reshaped([rows, out]), bias.value.reshaped([1, out]), .add); y.data.update(from: b.data, count: y.count) }
     let (sx, sw, sb, xShape) = (x.slot, w.slot, bias?.slot, x.shape)
@@ -32,9 +32,9 @@ public func linear(_ x: Variable, _ w: Variable, bias: Variable? = nil) -> Varia
         }
         if let sx, let wv {
             let dx = Tensor(shape: xShape)
-            for s in 0..<samples {
-                Gemm.sgemm(m: per, n: inF, k: out, a: g.data + s * per * out, lda: out, b: wv.data, ldb: inF,
-                           c: dx.data + s * per * inF, ldc: inF)
+            for r in groups {
+                Gemm.sgemm(m: per * r.count, n: inF, k: out, a: g.data + r.lowerBound * per * out, lda: out, b: wv.data, ldb: inF,
+                           c: dx.data + r.lowerBound * per * inF, ldc: inF)
             }
             sx.accumulate(dx)
         }

@@ -65,6 +65,7 @@ public enum Replicas {
         precondition(total % ranks == 0, "\(total) replicas over \(ranks) ranks")
         let local = total / ranks
         layout = ReplicaLayout(total: total, first: rank * local, local: local)
+        BatchGroups.count = local
         self.collective = (collective?.size ?? 1) > 1 ? collective : nil
     }
 

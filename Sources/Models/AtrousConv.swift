@@ -90,22 +90,24 @@ public enum AtrousConv {
         return out
     }
 
-    /// Calls `one` on each sample of a batch and stacks the results: a GEMM over several samples'
-    /// columns gives a sample other bits than it gets alone (OpenBLAS picks kernels by size), and a
-    /// data-parallel replica's rows must compute the same in any batch (Autograd/Replicas.swift).
-    static func perSample(_ x: Tensor, outShape: [Int], _ one: (Tensor) -> Tensor) -> Tensor {
-        let n = x.shape[0], out = Tensor(shape: outShape), per = out.count / n
-        for s in 0..<n {
-            let y = one(ShapeKernel.slice(x, axis: 0, start: s, length: 1))
-            (out.data + s * per).update(from: y.data, count: per)
+    /// Calls `one` on each batch group (BatchGroups: a replica's samples compute the same bits in
+    /// any batch) and stacks the results.
+    static func perGroup(_ x: Tensor, outShape: [Int], _ one: (Tensor) -> Tensor) -> Tensor {
+        let n = x.shape[0], ranges = BatchGroups.ranges(n)
+        if ranges.count == 1 { return one(x) }
+        let out = Tensor(shape: outShape), per = out.count / n
+        for r in ranges {
+            let y = one(ShapeKernel.slice(x, axis: 0, start: r.lowerBound, length: r.count))
+            (out.data + r.lowerBound * per).update(from: y.data, count: per * r.count)
         }
         return out
     }
 
     public static func forward(_ x: Tensor, _ w: Tensor, dilation: Int, padding: Int) -> Tensor {
-        if x.shape[0] > 1 {
-            return perSample(x, outShape: [x.shape[0], w.shape[0], x.shape[2], x.shape[3]]) { forward($0, w, dilation: dilation, padding: padding) }
-        }
+        perGroup(x, outShape: [x.shape[0], w.shape[0], x.shape[2], x.shape[3]]) { forwardGroup($0, w, dilation: dilation, padding: padding) }
+    }
+
+    static func forwardGroup(_ x: Tensor, _ w: Tensor, dilation: Int, padding: Int) -> Tensor {
         let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (o, k) = (w.shape[0], w.shape[2])
         let y = Tensor(zeros: [n, o, h, wd])
@@ -122,11 +124,12 @@ public enum AtrousConv {
     }
 
     public static func backwardInput(_ g: Tensor, _ w: Tensor, inputShape: [Int], dilation: Int, padding: Int) -> Tensor {
-        if inputShape[0] > 1 {
-            return perSample(g, outShape: inputShape) {
-                backwardInput($0, w, inputShape: [1] + inputShape.dropFirst(), dilation: dilation, padding: padding)
-            }
+        perGroup(g, outShape: inputShape) {
+            backwardInputGroup($0, w, inputShape: [$0.shape[0]] + inputShape.dropFirst(), dilation: dilation, padding: padding)
         }
+    }
+
+    static func backwardInputGroup(_ g: Tensor, _ w: Tensor, inputShape: [Int], dilation: Int, padding: Int) -> Tensor {
         let (n, c, h, wd) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
         let (o, k) = (w.shape[0], w.shape[2])
         let dx = Tensor(zeros: inputShape)

@@ -91,13 +91,13 @@ extension Conv {
         }
     }
 
-    /// One sample at a time: a GEMM over several samples' tiles gives a sample other bits than it
-    /// gets alone (OpenBLAS picks kernels by size), and a data-parallel replica's rows must compute
-    /// the same in any batch (Autograd/Replicas.swift).
+    /// Sample ranges whose transformed input and output (V and M) fit in `winogradMaxBytes`, each
+    /// inside one batch group (BatchGroups: a replica's samples compute the same in any batch).
     static func winogradChunks(_ g: ConvGeometry) -> [(Int, ConvGeometry)] {
-        let step = 1
-        return stride(from: 0, to: g.n, by: step).map { s0 in
-            (s0, ConvGeometry(input: [min(step, g.n - s0), g.c, g.h, g.w], weight: [g.o, g.c, 3, 3], padding: g.padding))
+        let tiles = ((g.ho + 1) / 2) * ((g.wo + 1) / 2)
+        let perSample = 16 * (g.c + g.o) * tiles * 4
+        return BatchGroups.ranges(g.n, limit: winogradMaxBytes / max(perSample, 1)).map { r in
+            (r.lowerBound, ConvGeometry(input: [r.count, g.c, g.h, g.w], weight: [g.o, g.c, 3, 3], padding: g.padding))
         }
     }
 

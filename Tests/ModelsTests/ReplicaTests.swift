@@ -14,22 +14,38 @@ final class ReplicaTests: XCTestCase {
             .appendingPathComponent("pipelines/configs/demo").path
     }
 
-    /// Forward of 4 samples at once equals the forward of each 2-sample and 1-sample chunk, bit for bit
-    /// (eval mode: no batch statistics), for every demo architecture and both input domains.
-    func testForwardOfASampleDoesNotDependOnItsBatch() throws {
+    /// A batch of 4 made of `groups` replicas (BatchGroups.count, as Replicas.configure sets it) gives
+    /// each replica's rows the bits that replica gets alone in a one-replica process, for every demo
+    /// architecture and both input domains (eval mode: no batch statistics).
+    func testForwardOfAReplicaDoesNotDependOnItsBatch() throws {
+        defer { BatchGroups.count = 1 }
         for name in ["cnn-rgb", "cnn-dct", "mit"] {
             let m = try Segmentor(config: try ModelConfig.load("\(Self.demo)/\(name).yaml"), seed: 3)
             m.train(false)
             let shape = m.domain == .dct ? [4, 64, 8, 8] : [4, 3, 32, 32]
             let x = Tensor.uniform(shape, -1, 1, seed: 5)
-            let whole = withNoGrad { m(Variable(x), outputSize: (32, 32)).value }
-            for per in [2, 1] {
-                for r in 0..<(4 / per) {
+            for groups in [2, 4] {
+                BatchGroups.count = groups
+                let whole = withNoGrad { m(Variable(x), outputSize: (32, 32)).value }
+                BatchGroups.count = 1
+                let per = 4 / groups
+                for r in 0..<groups {
                     let part = withNoGrad { m(Variable(ShapeKernel.slice(x, axis: 0, start: r * per, length: per)), outputSize: (32, 32)).value }
                     XCTAssertEqual(part.array, ShapeKernel.slice(whole, axis: 0, start: r * per, length: per).array,
-                                   "\(name): rows \(r * per)..<\(r * per + per) of a batch of 4 vs alone in a batch of \(per)")
+                                   "\(name): replica \(r) of \(groups) in a batch of 4 vs alone")
                 }
             }
         }
+    }
+
+    func testBatchGroupRanges() {
+        defer { BatchGroups.count = 1 }
+        BatchGroups.count = 1
+        XCTAssertEqual(BatchGroups.ranges(5), [0..<5])
+        XCTAssertEqual(BatchGroups.ranges(5, limit: 2), [0..<2, 2..<4, 4..<5])
+        BatchGroups.count = 2
+        XCTAssertEqual(BatchGroups.ranges(6, limit: 2), [0..<2, 2..<3, 3..<5, 5..<6])
+        XCTAssertEqual(BatchGroups.ranges(3), [0..<1, 1..<2, 2..<3])       // not whole groups: one sample at a time
+        XCTAssertEqual(BatchGroups.ranges(0), [])
     }
 }
