@@ -24,6 +24,7 @@ extension TrainOptions {
         try check("--save-every", saveEvery, 1...Int.max, "checkpoint every N >= 1 iterations (default: once per epoch)")
         try check("--val-limit", valLimit, 0...Int.max, "give how many validation ids to evaluate")
         try check("--threads", threads, threadRange, "give the number of threads (default: all cores)")
+        try check("--dry-run-iterations", dryRunIterations, 1...10_000, "give how many iterations the dry run times (default 3)")
     }
 }
 

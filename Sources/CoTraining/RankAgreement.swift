@@ -87,3 +87,15 @@ enum RankAgreement {
         }
     }
 }
+
+extension TrainOptions {
+    /// The options every rank must share, as text that is the same in every process: the per-rank
+    /// ones (threads, logging) left out, and the pretrained files in model order (a Dictionary's
+    /// order differs from process to process).
+    public var sharedByRanks: String {
+        var shared = self
+        (shared.threads, shared.quiet, shared.logEvery, shared.pretrained) = (0, false, 0, [:])
+        let files = pretrained.sorted { $0.key < $1.key }.map { "m\($0.key)=\($0.value)" }
+        return String(describing: shared) + " pretrained: " + files.joined(separator: ",")
+    }
+}

@@ -51,6 +51,7 @@ public struct TrainOptions: Sendable {
     /// Start over (instead of refusing) when the run directory belongs to other configs or splits.
     public var restartIfChanged = false
     public var dryRun = false
+    public var dryRunIterations = 3
     public var logEvery = 10
     public var quiet = false
     /// Stop (with a checkpoint) after this many iterations of the schedule, as if preempted.

@@ -82,7 +82,7 @@ public enum Trainer {
                                 mode: semi ? .coTraining : .supervised, jobs: max(1, o.threads),
                                 labelReaders: pseudoReaders, strongPseudo: o.strongPseudo, replicas: Replicas.layout.range)
         let perEpoch = max(1, loader.iterationsPerEpoch)
-        let total = o.dryRun ? min(3, o.iterations ?? 3) : (o.iterations ?? (o.epochs ?? settings.run.epochs) * perEpoch)
+        let total = o.dryRun ? o.dryRunIterations : (o.iterations ?? (o.epochs ?? settings.run.epochs) * perEpoch)
         // Parameter groups: backbone at lr, the rest at lr · lr_multi; model 1's schedule for all
         // unless --own-schedules.
         let optimizers: [any Optimizer] = try models.enumerated().map { k, m in
@@ -97,11 +97,9 @@ public enum Trainer {
         let pseudoHash: String = pseudoReaders.map { $0.manifest.shards.map(\.sha256).joined() }.joined(separator: ",")
         let splitText: String = labeled.joined(separator: "\n") + "|" + unlabeled.joined(separator: "\n") + "|" + pseudoHash
         let splitHash = SHA256.hex(of: Array(splitText.utf8))
-        var optionsText = o
-        (optionsText.threads, optionsText.quiet, optionsText.logEvery) = (0, false, 0)
         try RankAgreement.check([("dcot builds", RankAgreement.buildHash()), ("configs", settings.configHash), ("splits", splitHash),
                                  ("shards", SHA256.hex(of: Array(reader.manifest.shards.map(\.sha256).joined().utf8))),
-                                 ("options", SHA256.hex(of: Array(String(describing: optionsText).utf8)))],
+                                 ("options", SHA256.hex(of: Array(o.sharedByRanks.utf8)))],
                                 fix: "give every rank the same dcot build, files and flags")
         var start = 0
         var best = [String: RunState.Best]()
@@ -184,6 +182,9 @@ public enum Trainer {
             }
             Tape.reset()
             stepTimes.append(Date().timeIntervalSince(ts))
+            if stepTimes.count == 1 && total - start > 1 {  // the dry run reports steady state: counters restart after the warm-up step
+                (Replicas.secondsInCollectives, Replicas.secondsExchangingGradients, Replicas.bytesMoved) = (0, 0, 0)
+            }
             let epoch = it / perEpoch
             if it % max(1, o.logEvery) == 0 || it == total - 1 {
                 let elapsed = Date().timeIntervalSince(t0), done = it - start + 1
@@ -244,7 +245,7 @@ public enum Trainer {
         if o.dryRun {
             let sPerIt = stepTimes.count > 1 ? stepTimes.dropFirst().reduce(0, +) / Double(stepTimes.count - 1) : stepTimes.first ?? 0
             let full = (o.iterations ?? (o.epochs ?? settings.run.epochs) * perEpoch)
-            let steps = Double(max(1, stepTimes.count))
+            let steps = Double(max(1, stepTimes.count - (total - start > 1 ? 1 : 0)))
             let rss = Replicas.gather([peakRSSMegabytes()])
             let comm = Replicas.isDistributed
                 ? String(format: "; in collectives %.3f s/iteration (waiting for the slowest rank included), of which the gradient exchange %.3f s; %.1f MB/iteration sent+received per rank; peak RSS per rank %@ MB",

@@ -44,7 +44,8 @@ struct DcotTrain: ParsableCommand {
     @Flag(help: "Require an existing run to resume.") var resume = false
     @Flag(help: "Start over even if the run directory has a checkpoint.") var fresh = false
     @Flag(name: .customLong("restart-if-changed"), help: "Start over when the run directory was made with other configs or splits (for make).") var restartIfChanged = false
-    @Flag(name: .customLong("dry-run"), help: "Run 3 iterations (fewer with --iterations); print s/iteration, peak memory (per rank), communication and the projected time.") var dryRun = false
+    @Flag(name: .customLong("dry-run"), help: "Run a few iterations (--dry-run-iterations) and save nothing; print s/iteration, peak memory (per rank), communication and the projected time of the run.") var dryRun = false
+    @Option(name: .customLong("dry-run-iterations"), help: "Iterations a dry run times (the first is warm-up, not counted).") var dryRunIterations = 3
     @Flag(help: "Less output.") var quiet = false
 
     func run() throws {
@@ -95,6 +96,7 @@ struct DcotTrain: ParsableCommand {
             o.fresh = fresh
             o.restartIfChanged = restartIfChanged
             o.dryRun = dryRun
+            o.dryRunIterations = dryRunIterations
             o.quiet = quiet
             do {
                 let summary = try Trainer.run(o, collective: world)

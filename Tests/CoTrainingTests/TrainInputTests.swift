@@ -92,6 +92,20 @@ final class TrainInputTests: XCTestCase {
         XCTAssertTrue(trainError(o).hasPrefix("\(o.labeled):3: labeled id '\(id)' has no mask in the shards (\(shards))"))
     }
 
+    /// The options ranks compare at start: per-rank ones left out, pretrained files in model order
+    /// (a Dictionary prints in an order that differs between processes, which made two ranks with
+    /// the same --pretrained flags disagree at random).
+    func testOptionsRanksCompareAreCanonical() {
+        var a = TrainOptions(), b = TrainOptions()
+        a.pretrained = [1: "rgb.safetensors", 2: "dct.safetensors", 3: "mit.safetensors"]
+        for k in [3, 1, 2] { b.pretrained[k] = a.pretrained[k] }
+        (a.threads, b.threads, b.logEvery, b.quiet) = (1, 2, 50, true)
+        XCTAssertEqual(a.sharedByRanks, b.sharedByRanks)
+        XCTAssertTrue(a.sharedByRanks.hasSuffix("pretrained: m1=rgb.safetensors,m2=dct.safetensors,m3=mit.safetensors"), a.sharedByRanks)
+        b.seed = 7
+        XCTAssertNotEqual(a.sharedByRanks, b.sharedByRanks)
+    }
+
     func testFlagsOutOfRangeAreErrorsNamingTheFlag() throws {
         let base = f.options(["cnn-rgb"], out: "flags", iterations: 1)
         let cases: [(String, (inout TrainOptions) -> Void)] = [
