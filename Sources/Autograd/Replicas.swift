@@ -137,7 +137,10 @@ public enum Replicas {
 public func accumulatePerReplica(_ slot: GradSlot, _ batched: [Tensor], _ partial: ([Tensor]) -> Tensor) {
     let local = Replicas.local
     guard slot.perReplica, local > 1 else { slot.accumulate(partial(batched)); return }
-    for r in 0..<local { slot.accumulate(partial(batched.map { Replicas.chunk($0, r, of: local) }), replica: r) }
+    for r in 0..<local {
+        let rows = batched.map { Replicas.chunk($0, r, of: local) }
+        slot.accumulate(BatchGroups.one { partial(rows) }, replica: r)          // one replica's rows: one group
+    }
 }
 
 /// After backward: each parameter's gradient becomes Σ over all W replicas of its per-replica

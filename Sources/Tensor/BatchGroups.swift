@@ -10,10 +10,21 @@ public enum BatchGroups {
     /// `Replicas.configure`). A batch whose size it does not divide is taken one sample at a time.
     nonisolated(unsafe) public static var count = 1
 
+    /// Samples per group in a batch of n (1 when `count` does not divide n).
+    public static func size(_ n: Int) -> Int { n % count == 0 ? n / count : 1 }
+
+    /// Runs body on a tensor that is one group (one replica's rows), e.g. a per-replica gradient.
+    public static func one<T>(_ body: () throws -> T) rethrows -> T {
+        let saved = count
+        count = 1
+        defer { count = saved }
+        return try body()
+    }
+
     /// Consecutive sample ranges covering 0..<n, each inside one group and at most `limit` samples:
     /// the same ranges for a group's samples in any batch that holds `count` such groups.
     public static func ranges(_ n: Int, limit: Int = .max) -> [Range<Int>] {
-        let group = n % count == 0 ? n / count : 1
+        let group = size(n)
         let step = max(1, min(group, limit))
         var out = [Range<Int>]()
         out.reserveCapacity(n / step + count)

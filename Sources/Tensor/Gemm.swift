@@ -28,15 +28,13 @@ public enum Gemm {
         }
         let t = Parallel.threads
         if splitAcrossThreads && t > 1 && Double(m) * Double(n) * Double(k) >= 2e6 && max(m, n) >= 32 * t {
-            let ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans
             nonisolated(unsafe) let (ap, bp, cp) = (a, b, c)
             if n >= m {
                 Parallel.for(t) { r in
                     for part in r {
                         let n0 = (part * n / t) & ~15, n1 = part == t - 1 ? n : ((part + 1) * n / t) & ~15
                         if n1 <= n0 { continue }
-                        cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n1 - n0), Int32(k), alpha, ap, Int32(lda),
-                                    bp + (transB ? n0 * ldb : n0), Int32(ldb), beta, cp + n0, Int32(ldc))
+                        blas(transA, transB, m, n1 - n0, k, alpha, ap, lda, bp + (transB ? n0 * ldb : n0), ldb, beta, cp + n0, ldc)
                     }
                 }
             } else {
@@ -44,15 +42,42 @@ public enum Gemm {
                     for part in r {
                         let m0 = (part * m / t) & ~15, m1 = part == t - 1 ? m : ((part + 1) * m / t) & ~15
                         if m1 <= m0 { continue }
-                        cblas_sgemm(CblasRowMajor, ta, tb, Int32(m1 - m0), Int32(n), Int32(k), alpha,
-                                    ap + (transA ? m0 : m0 * lda), Int32(lda), bp, Int32(ldb), beta, cp + m0 * ldc, Int32(ldc))
+                        blas(transA, transB, m1 - m0, n, k, alpha, ap + (transA ? m0 : m0 * lda), lda, bp, ldb, beta, cp + m0 * ldc, ldc)
                     }
                 }
             }
             return
         }
-        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+        blas(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    }
+
+    /// OpenBLAS blocks K itself; a K between its block size and twice that is cut in two halves,
+    /// rounded to its unroll in the one-thread driver but not in the threaded one, so an element's
+    /// sum was rounded differently at 1 and 2 threads unless the halves are whole unrolls.
+    /// Measured with Debian's OpenBLAS 0.3.21 (Cooperlake kernels), 1 vs 2 threads over 1,680
+    /// shapes (M 16-512, N 49-1681, K 72-4608, all four transposes): 775 differed as single calls,
+    /// none when K is at most `maxK` or a multiple of 32. So a longer K that is not a multiple of 32
+    /// is cut here into its multiple of 32 and the rest (< 32), accumulated: the same cut for any
+    /// thread count, and one extra small call only for such K.
+    public static let maxK = 256
+
+    /// The K ranges of one product's OpenBLAS calls: a function of K alone.
+    @inlinable
+    public static func kChunks(_ k: Int) -> [Range<Int>] {
+        if k <= maxK || k % 32 == 0 { return [0..<k] }
+        return [0..<(k / 32 * 32), (k / 32 * 32)..<k]
+    }
+
+    /// One row-major cblas_sgemm per K chunk; chunks after the first accumulate into C.
+    @usableFromInline
+    static func blas(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                     _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                     _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        for r in kChunks(k) {
+            cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                        Int32(m), Int32(n), Int32(r.count), alpha, a + (transA ? r.lowerBound * lda : r.lowerBound), Int32(lda),
+                        b + (transB ? r.lowerBound : r.lowerBound * ldb), Int32(ldb), r.lowerBound == 0 ? beta : 1, c, Int32(ldc))
+        }
     }
 
     /// The naive twin of `sgemm` (Double accumulation), for tests.

@@ -7,7 +7,8 @@
 extension Conv {
     /// Minimum input and output channels for the Winograd path (smaller convs use im2col).
     nonisolated(unsafe) public static var winogradMinChannels = 16
-    /// Minimum number of 2x2 output tiles (all samples): below it the transforms cost more than
+    /// Minimum number of 2x2 output tiles (all samples of one batch group, so that a replica's
+    /// convs take the same path in any process, BatchGroups): below it the transforms cost more than
     /// the saved multiplies (measured, 1 thread: 2x256x21x21 forward 14.1 ms Winograd vs 8.9 ms
     /// im2col; 2x304x81x81 -> 256: 90 vs 152 ms; 2x64x81x81: 12.4 vs 13.2 ms).
     nonisolated(unsafe) public static var winogradMinTiles = 2048
@@ -18,7 +19,7 @@ extension Conv {
     public static func useWinograd(_ g: ConvGeometry) -> Bool {
         g.kh == 3 && g.kw == 3 && g.stride == 1 && g.dilation == 1 && g.groups == 1 && g.padding <= 2
             && g.c >= winogradMinChannels && g.o >= winogradMinChannels
-            && g.n * ((g.ho + 1) / 2) * ((g.wo + 1) / 2) >= winogradMinTiles
+            && BatchGroups.size(g.n) * ((g.ho + 1) / 2) * ((g.wo + 1) / 2) >= winogradMinTiles
     }
 
     /// U[k][o][c] = (G w[o][c] G^T)[k], k = 4 * row + col: [16, O, C].

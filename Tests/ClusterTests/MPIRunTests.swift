@@ -93,6 +93,26 @@ final class ClusterFixture {
 }
 
 final class MPIRunTests: XCTestCase {
+    /// The paper's pairing at the demo's size (RGB + DCT, crop 64, W = 2 replicas of batch 4), where
+    /// convs take the Winograd path: one process at 2 threads equals 2 ranks at 1 thread. (A
+    /// Winograd choice made by the whole process's batch, and OpenBLAS cutting K by thread count,
+    /// once made both differ.)
+    func testRGBPlusDCTAtDemoSizeIsBitIdenticalForRanksAndThreads() throws {
+        let f = ClusterFixture.shared
+        func args(_ out: String, threads: Int) -> [String] {
+            var a = f.trainArgs(out: out, iterations: 3, configs: ["cnn-rgb", "cnn-dct"])
+            for (flag, value) in [("--crop", "64"), ("--batch-size", "4"), ("--gpus", "2"), ("--threads", String(threads))] {
+                a[a.firstIndex(of: flag)! + 1] = value
+            }
+            return a
+        }
+        let one = try ClusterFixture.run(["\(f.bin)/dcot-train"] + args("demo1", threads: 2), timeout: 240)
+        XCTAssertEqual(one.status, 0, one.output)
+        let two = try f.mpirun(2, args("demo2", threads: 1))
+        XCTAssertEqual(two.status, 0, two.output)
+        try f.assertSameRun("demo1", "demo2")
+    }
+
     func testOneRunIsBitIdenticalForOneTwoAndFourRanks() throws {
         let f = ClusterFixture.shared
         let one = try ClusterFixture.run(["\(f.bin)/dcot-train"] + f.trainArgs(out: "r1"), timeout: 240)

@@ -49,3 +49,32 @@ final class ReplicaTests: XCTestCase {
         XCTAssertEqual(BatchGroups.ranges(0), [])
     }
 }
+
+final class ThreadCountTests: XCTestCase {
+    /// One train-mode step of every demo model at its demo size (batch 8, crop 64): loss, logits and
+    /// every parameter gradient bit-identical at 1 and 2 threads.
+    func testDemoModelTrainStepIsBitIdenticalAcrossThreadCounts() throws {
+        let saved = Parallel.threads
+        defer { Parallel.setThreads(saved) }
+        for name in ["cnn-rgb", "cnn-dct", "mit"] {
+            func step() throws -> [(String, [Float])] {
+                let m = try Segmentor(config: try ModelConfig.load("\(ReplicaTests.demo)/\(name).yaml"), seed: 3)
+                m.train(true)
+                let x = Tensor.uniform(m.domain == .dct ? [8, 64, 16, 16] : [8, 3, 64, 64], -1, 1, seed: 5)
+                let t = LabelMap(shape: [8, 64, 64])
+                for i in 0..<t.count { t[i] = UInt8((i / 64 + i % 64) % 3) }
+                let logits = m(Variable(x), outputSize: (64, 64))
+                let loss = crossEntropy(logits, t)
+                backward(loss)
+                return [("loss", loss.value.array), ("logits", logits.value.array)]
+                    + m.trainableParameters().map { ($0.0, $0.1.grad?.array ?? []) }
+            }
+            Parallel.setThreads(1)
+            let one = try step()
+            Parallel.setThreads(2)
+            let two = try step()
+            let differ = zip(one, two).filter { $0.1 != $1.1 }.map(\.0.0)
+            XCTAssertEqual(differ, [], "\(name): differ between 1 and 2 threads")
+        }
+    }
+}

@@ -110,6 +110,31 @@ final class KernelTwinTests: XCTestCase {
         XCTAssertEqual(y[12], x[6]); XCTAssertEqual(y[8 * 13], x[4 * 7])   // corners map exactly
     }
 
+    /// GEMMs whose K OpenBLAS would cut differently at 1 and 2 threads (K between its block size and
+    /// twice that, not a multiple of 32) give the same bits at both, in all four transposes.
+    func testGemmDoesNotDependOnThreadCount() {
+        let saved = Parallel.threads
+        defer { Parallel.setThreads(saved) }
+        XCTAssertEqual(Gemm.kChunks(200), [0..<200])
+        XCTAssertEqual(Gemm.kChunks(576), [0..<576])
+        XCTAssertEqual(Gemm.kChunks(720), [0..<704, 704..<720])
+        for (m, n, k) in [(64, 256, 360), (100, 441, 400), (64, 1024, 720), (256, 49, 1000)] {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let a = Tensor.uniform([m * k], seed: 1), b = Tensor.uniform([k * n], seed: 2)
+                func product() -> [Float] {
+                    let c = Tensor(shape: [m, n])
+                    Gemm.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a.data, lda: ta ? m : k, b: b.data, ldb: tb ? k : n,
+                               c: c.data, ldc: n)
+                    return c.array
+                }
+                Parallel.setThreads(1)
+                let one = product()
+                Parallel.setThreads(2)
+                XCTAssertEqual(one, product(), "m \(m) n \(n) k \(k) transA \(ta) transB \(tb)")
+            }
+        }
+    }
+
     func testKernelsDoNotDependOnThreadCount() {
         let saved = Parallel.threads
         defer { Parallel.setThreads(saved) }
