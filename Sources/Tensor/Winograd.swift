@@ -5,8 +5,10 @@
 // filter rotated by 180 degrees and its in/out channels swapped (padding 2 - p).
 
 extension Conv {
-    /// Minimum input and output channels for the Winograd path (smaller convs use im2col).
-    nonisolated(unsafe) public static var winogradMinChannels = 16
+    /// Minimum input and output channels for the Winograd path (smaller convs use im2col). With 32
+    /// channels the 16 GEMMs have K = 32 and the transforms dominate: the demo cnn-rgb train step
+    /// (batch 16, crop 64, 1 thread) took 250 ms with 16 here and 197-203 ms with 48 or 80.
+    nonisolated(unsafe) public static var winogradMinChannels = 64
     /// Minimum number of 2x2 output tiles (all samples): below it the transforms cost more than
     /// the saved multiplies (measured, 1 thread: 2x256x21x21 forward 14.1 ms Winograd vs 8.9 ms
     /// im2col; 2x304x81x81 -> 256: 90 vs 152 ms; 2x64x81x81: 12.4 vs 13.2 ms).

@@ -25,6 +25,8 @@ struct ModelBench: ParsableCommand {
     @Option(help: "Tap-skipping atrous convs when they keep at most this fraction of im2col's work (0 disables).")
     var atrousMaxKept: Double = AtrousConv.maxKeptFraction
     @Flag(help: "Split large GEMMs over our workers (OpenBLAS single-threaded).") var splitGemm = false
+    @Option(help: "Winograd for stride-1 3x3 convs with at least this many channels (a huge value disables it).")
+    var winogradMinChannels: Int = Conv.winogradMinChannels
     @Option(help: "Load the whole model strictly from this safetensors file (default: random weights).") var weights: String?
     @Option(help: "Load pretrained backbone weights strictly from this safetensors file.") var pretrained: String?
     @Option(help: "Time only this phase (train | inference), e.g. under a profiler; default both.") var only: String?
@@ -33,6 +35,7 @@ struct ModelBench: ParsableCommand {
         runReportingErrors {
             Parallel.setThreads(threads)
             AtrousConv.maxKeptFraction = atrousMaxKept
+            Conv.winogradMinChannels = winogradMinChannels
             if splitGemm { Gemm.setSplitAcrossThreads(true) }
             let cfg = try ModelConfig.load(config)
             let model = try Segmentor(config: cfg, seed: 0)
