@@ -27,6 +27,8 @@ struct ModelBench: ParsableCommand {
     @Flag(help: "Split large GEMMs over our workers (OpenBLAS single-threaded).") var splitGemm = false
     @Option(help: "Winograd for stride-1 3x3 convs with at least this many channels (a huge value disables it).")
     var winogradMinChannels: Int = Conv.winogradMinChannels
+    @Option(help: "OpenBLAS thread timeout exponent, 4...30 (spin 2^N cycles after a GEMM; OpenBLAS default 28).")
+    var blasThreadTimeout: Int?
     @Option(help: "Load the whole model strictly from this safetensors file (default: random weights).") var weights: String?
     @Option(help: "Load pretrained backbone weights strictly from this safetensors file.") var pretrained: String?
     @Option(help: "Time only this phase (train | inference), e.g. under a profiler; default both.") var only: String?
@@ -36,6 +38,7 @@ struct ModelBench: ParsableCommand {
             Parallel.setThreads(threads)
             AtrousConv.maxKeptFraction = atrousMaxKept
             Conv.winogradMinChannels = winogradMinChannels
+            if let blasThreadTimeout { BLAS.setThreadTimeout(exponent: blasThreadTimeout) }
             if splitGemm { Gemm.setSplitAcrossThreads(true) }
             let cfg = try ModelConfig.load(config)
             let model = try Segmentor(config: cfg, seed: 0)
