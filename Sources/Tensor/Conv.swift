@@ -37,20 +37,18 @@ public enum Conv {
     public static func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ c0: Int, _ col: UnsafeMutablePointer<Float>,
                               samples: Int = 1, ld: Int? = nil) {
         let rows = g.colRows, howo = g.ho &* g.wo, ld = ld ?? howo, sampleStride = g.c &* g.h &* g.w
-        Parallel.for(rows &* samples, grain: 8) { range in
-            for idx in range {
-                let r = idx / samples, s = idx &- r &* samples
-                im2colRow(x + s &* sampleStride, g, c0, r, col + (r &* ld &+ s &* howo))
-            }
+        Parallel.for(rows, grain: max(1, 8 / max(samples, 1))) { range in
+            for r in range { im2colRow(x, g, c0, r, col + r &* ld, samples: samples, sampleStride: sampleStride, howo: howo) }
         }
     }
 
-    /// One row r of one sample's column matrix (HO*WO floats at dst).
+    /// Row r of the column matrix for `samples` samples (HO*WO floats each, side by side at dst):
+    /// the row's geometry is worked out once, then applied to every sample (tiny maps: 16 floats).
     @inlinable @inline(__always)
-    static func im2colRow(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ c0: Int, _ r: Int, _ dst: UnsafeMutablePointer<Float>) {
+    static func im2colRow(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ c0: Int, _ r: Int, _ dst: UnsafeMutablePointer<Float>,
+                          samples: Int, sampleStride: Int, howo: Int) {
         let hw = g.h &* g.w
         let j = r % g.kw, i = (r / g.kw) % g.kh, ci = r / (g.kw &* g.kh)
-        let plane = x + (c0 &+ ci) &* hw
         let dx = j &* g.dilation &- g.padding
         // valid ox: 0 <= ox*s + dx < w
         var oxLo = 0
@@ -59,28 +57,31 @@ public enum Conv {
         let lim = g.w - dx                                   // ox*s < lim
         if lim <= 0 { oxHi = 0 } else { oxHi = min(g.wo, (lim + g.stride - 1) / g.stride) }
         if oxHi < oxLo { oxHi = oxLo }
-        for oy in 0..<g.ho {
-            let iy = oy &* g.stride &+ i &* g.dilation &- g.padding
-            let d = dst + oy &* g.wo
-            if iy < 0 || iy >= g.h { fillZero(d, g.wo); continue }
-            let src = plane + iy &* g.w
-            if oxLo > 0 { fillZero(d, oxLo) }
-            if g.stride == 1 {
-                copyFloats(src + (oxLo &+ dx), d + oxLo, oxHi &- oxLo)
-            } else if g.stride == 2 {
-                // 16 loaded, even lanes kept; only while the 16 floats stay inside the row.
-                var ox = oxLo
-                while ox &+ 8 <= oxHi && 2 &* ox &+ dx &+ 16 <= g.w {
-                    let v = UnsafeRawPointer(src + (2 &* ox &+ dx)).loadUnaligned(as: SIMD16<Float>.self)
-                    UnsafeMutableRawPointer(d + ox).storeBytes(of: v.evenHalf, as: SIMD8<Float>.self)
-                    ox &+= 8
+        for s in 0..<samples {
+            let plane = x + (s &* sampleStride &+ (c0 &+ ci) &* hw), dst = dst + s &* howo
+            for oy in 0..<g.ho {
+                let iy = oy &* g.stride &+ i &* g.dilation &- g.padding
+                let d = dst + oy &* g.wo
+                if iy < 0 || iy >= g.h { fillZero(d, g.wo); continue }
+                let src = plane + iy &* g.w
+                if oxLo > 0 { fillZero(d, oxLo) }
+                if g.stride == 1 {
+                    copyFloats(src + (oxLo &+ dx), d + oxLo, oxHi &- oxLo)
+                } else if g.stride == 2 {
+                    // 16 loaded, even lanes kept; only while the 16 floats stay inside the row.
+                    var ox = oxLo
+                    while ox &+ 8 <= oxHi && 2 &* ox &+ dx &+ 16 <= g.w {
+                        let v = UnsafeRawPointer(src + (2 &* ox &+ dx)).loadUnaligned(as: SIMD16<Float>.self)
+                        UnsafeMutableRawPointer(d + ox).storeBytes(of: v.evenHalf, as: SIMD8<Float>.self)
+                        ox &+= 8
+                    }
+                    while ox < oxHi { d[ox] = src[2 &* ox &+ dx]; ox &+= 1 }
+                } else {
+                    var ox = oxLo
+                    while ox < oxHi { d[ox] = src[ox &* g.stride &+ dx]; ox &+= 1 }
                 }
-                while ox < oxHi { d[ox] = src[2 &* ox &+ dx]; ox &+= 1 }
-            } else {
-                var ox = oxLo
-                while ox < oxHi { d[ox] = src[ox &* g.stride &+ dx]; ox &+= 1 }
+                if oxHi < g.wo { fillZero(d + oxHi, g.wo &- oxHi) }
             }
-            if oxHi < g.wo { fillZero(d + oxHi, g.wo &- oxHi) }
         }
     }
 
@@ -214,8 +215,10 @@ public enum Conv {
     /// split a K longer than its K block (GEMM_Q) differently: K = 612 gave other bits at 2 threads
     /// than at 1 (TapeTests.testBitIdenticalAcrossThreadCounts), 256 the same.
     nonisolated(unsafe) public static var batchedMaxK = 256
-    /// Cap of the column matrix and GEMM output of one batched GEMM.
-    nonisolated(unsafe) public static var batchedMaxBytes = 64 << 20
+    /// Cap of the column matrix and GEMM output of one batched GEMM: about what stays in L2 while the
+    /// GEMM packs it (cnn-dct / cnn-rgb at 1 thread, batch 16, crop 64: train 136.6 / 206.8 ms with a
+    /// 64 MB cap, 124.3 / 191.9 ms with 2 MB, 135.5 / 191.9 ms with one GEMM per sample).
+    nonisolated(unsafe) public static var batchedMaxBytes = 2_000_000
 
     /// Sample ranges whose columns share one GEMM, each inside one batch group (BatchGroups), so a
     /// sample's bits do not depend on the batch it is in beyond its replica group, nor on threads.

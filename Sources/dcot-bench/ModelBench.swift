@@ -27,6 +27,10 @@ struct ModelBench: ParsableCommand {
     @Flag(help: "Split large GEMMs over our workers (OpenBLAS single-threaded).") var splitGemm = false
     @Option(help: "Winograd for stride-1 3x3 convs with at least this many channels (a huge value disables it).")
     var winogradMinChannels: Int = Conv.winogradMinChannels
+    @Option(help: "At most this many columns (samples x output pixels) per batched im2col GEMM (0: one GEMM per sample).")
+    var convBatchedColumns: Int = Conv.batchedColumns
+    @Option(help: "Byte cap of a batched im2col GEMM's column matrix and output.")
+    var convBatchedBytes: Int = Conv.batchedMaxBytes
     @Option(help: "OpenBLAS thread timeout exponent, 4...30 (spin 2^N cycles after a GEMM; OpenBLAS default 28).")
     var blasThreadTimeout: Int?
     @Option(help: "Load the whole model strictly from this safetensors file (default: random weights).") var weights: String?
@@ -38,6 +42,7 @@ struct ModelBench: ParsableCommand {
             Parallel.setThreads(threads)
             AtrousConv.maxKeptFraction = atrousMaxKept
             Conv.winogradMinChannels = winogradMinChannels
+            (Conv.batchedColumns, Conv.batchedMaxBytes) = (convBatchedColumns, convBatchedBytes)
             if let blasThreadTimeout { BLAS.setThreadTimeout(exponent: blasThreadTimeout) }
             if splitGemm { Gemm.setSplitAcrossThreads(true) }
             let cfg = try ModelConfig.load(config)
