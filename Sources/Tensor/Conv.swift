@@ -222,11 +222,14 @@ public enum Conv {
 
     /// Sample ranges whose columns share one GEMM, each inside one batch group (BatchGroups), so a
     /// sample's bits do not depend on the batch it is in beyond its replica group, nor on threads.
-    public static func gemmChunks(_ g: ConvGeometry) -> [Range<Int>] {
+    /// `oneGroup`: the samples are one replica's rows whatever BatchGroups says (the weight gradient,
+    /// which Autograd computes per replica), so the chunks depend on their count only.
+    public static func gemmChunks(_ g: ConvGeometry, oneGroup: Bool = false) -> [Range<Int>] {
         let howo = g.ho * g.wo
         let bytesPerSample = 4 * (max(g.colRows, g.c) + g.o) * howo
-        let limit = g.groups == 1 ? min(batchedColumns / max(howo, 1), batchedMaxBytes / max(bytesPerSample, 1)) : 1
-        return BatchGroups.ranges(g.n, limit: max(1, limit))
+        let limit = max(1, g.groups == 1 ? min(batchedColumns / max(howo, 1), batchedMaxBytes / max(bytesPerSample, 1)) : 1)
+        if oneGroup { return stride(from: 0, to: g.n, by: limit).map { $0..<min($0 + limit, g.n) } }
+        return BatchGroups.ranges(g.n, limit: limit)
     }
 
     /// y = relu?(conv(x, w) + bias).
@@ -315,7 +318,7 @@ public enum Conv {
         if useWinograd(g) { return winogradBackwardWeight(dy, x, g) }
         let dw = Tensor(shape: [g.o, g.cg, g.kh, g.kw])
         let howo = g.ho * g.wo, rows = g.colRows, sampleIn = g.c * g.h * g.w
-        for r in gemmChunks(g) {
+        for r in gemmChunks(g, oneGroup: true) {
             let s = r.lowerBound, xs = x.data + s * sampleIn, beta: Float = s == 0 ? 0 : 1
             if r.count > 1 {
                 // [O, samples * HO*WO] x [samples * HO*WO, rows]: the sum over the chunk's samples in one GEMM.
