@@ -95,10 +95,15 @@ extension Conv {
 
     /// Sample ranges whose transformed input and output (V and M) fit in `winogradMaxBytes`, each
     /// inside one batch group (BatchGroups: a replica's samples compute the same in any batch).
-    static func winogradChunks(_ g: ConvGeometry) -> [(Int, ConvGeometry)] {
+    /// `oneGroup`: the samples are one replica's rows (the weight gradient, computed per replica), so
+    /// the ranges must depend on their count only, not on BatchGroups.count.
+    static func winogradChunks(_ g: ConvGeometry, oneGroup: Bool = false) -> [(Int, ConvGeometry)] {
         let tiles = ((g.ho + 1) / 2) * ((g.wo + 1) / 2)
         let perSample = 16 * (g.c + g.o) * tiles * 4
-        return BatchGroups.ranges(g.n, limit: winogradMaxBytes / max(perSample, 1)).map { r in
+        let limit = max(1, winogradMaxBytes / max(perSample, 1))
+        let ranges = oneGroup ? stride(from: 0, to: g.n, by: limit).map { $0..<min($0 + limit, g.n) }
+                              : BatchGroups.ranges(g.n, limit: limit)
+        return ranges.map { r in
             (r.lowerBound, ConvGeometry(input: [r.count, g.c, g.h, g.w], weight: [g.o, g.c, 3, 3], padding: g.padding))
         }
     }
@@ -145,7 +150,7 @@ extension Conv {
     static func winogradBackwardWeight(_ dy: Tensor, _ x: Tensor, _ g: ConvGeometry) -> Tensor {
         let (o, c) = (g.o, g.c)
         let du = Tensor(shape: [16, o, c])
-        for (i, (s0, sub)) in winogradChunks(g).enumerated() {       // dU accumulates over sample chunks
+        for (i, (s0, sub)) in winogradChunks(g, oneGroup: true).enumerated() {       // dU accumulates over sample chunks
             winogradWeightChunk(dy.data + s0 * o * g.ho * g.wo, x.data + s0 * c * g.h * g.w, sub, du, accumulate: i > 0)
         }
         // dw = G^T dU G, G^T = [[1,.5,.5,0],[0,.5,-.5,0],[0,.5,.5,1]].
