@@ -7,7 +7,9 @@ public final class Conv2d: Module {
     public let weight: Parameter
     public let bias: Parameter?
     public let stride, padding, dilation, groups: Int
-    public var training = true
+    /// Back in training the folded inference weights are stale anyway: freed rather than kept beside
+    /// the weights (they are a second copy of every folded conv's weights, plus packed atrous taps).
+    public var training = true { didSet { if training { folded = nil } } }
     /// Eval-mode weights with the following batch norm folded in (Models' convBN), while
     /// `Parameter.generation` is unchanged.
     public var folded: FoldedConv?
