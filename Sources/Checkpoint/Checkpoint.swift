@@ -142,6 +142,7 @@ public enum Checkpoint {
     static func copy(_ file: SafeTensorsFile, _ e: TensorEntry, into dst: Tensor) throws {
         let raw = try file.data(e.name)
         let n = dst.count, d = dst.data
+        defer { Parameter.valuesChanged() }
         raw.withUnsafeBytes { src in
             switch e.dtype {
             case .F32: for i in 0..<n { d[i] = src.loadUnaligned(fromByteOffset: 4 * i, as: Float.self) }

@@ -89,6 +89,7 @@ extension CoTrainingStep {
     /// EMAWeightOptimizer does it.
     public static func emaUpdate(teacher: any Module, student: any Module, decay: Float) {
         let oneMinus = 1 - decay
+        defer { Parameter.valuesChanged() }
         for ((_, t), (_, s)) in zip(teacher.namedParameters(), student.namedParameters()) where t.kind != .int64Buffer {
             let tv = t.value.data, sv = s.value.data
             for i in 0..<t.value.count { tv[i] = tv[i] * decay + sv[i] * oneMinus }
@@ -97,6 +98,7 @@ extension CoTrainingStep {
 
     /// The teacher starts as a copy of the student (weights and buffers).
     public static func copyState(from student: any Module, to teacher: any Module) {
+        defer { Parameter.valuesChanged() }
         for ((_, t), (_, s)) in zip(teacher.namedParameters(), student.namedParameters()) {
             t.value.data.update(from: s.value.data, count: s.value.count)
         }

@@ -81,11 +81,15 @@ public enum AtrousConv {
     }
 
     /// w [O, C, K, K] -> [K·K, O, C] (one contiguous [O, C] matrix per tap).
-    static func packTaps(_ w: Tensor) -> Tensor {
+    public static func packTaps(_ w: Tensor) -> Tensor {
         let (o, c, kk) = (w.shape[0], w.shape[1], w.shape[2] * w.shape[3])
         let out = Tensor(shape: [kk, o, c]), src = w.data, dst = out.data
-        Parallel.for(o, grain: 4) { r in
-            for oi in r { for ci in 0..<c { for t in 0..<kk { dst[(t * o + oi) * c + ci] = src[(oi * c + ci) * kk + t] } } }
+        Parallel.for(o * kk, grain: max(1, 4096 / max(c, 1))) { r in
+            for row in r {                                   // row = t * o + oi: one contiguous [C] run
+                let t = row / o, oi = row &- t &* o
+                let from = src + (oi &* c &* kk &+ t), to = dst + row &* c
+                for ci in 0..<c { to[ci] = from[ci &* kk] }
+            }
         }
         return out
     }
@@ -103,15 +107,18 @@ public enum AtrousConv {
         return out
     }
 
-    public static func forward(_ x: Tensor, _ w: Tensor, dilation: Int, padding: Int) -> Tensor {
-        perGroup(x, outShape: [x.shape[0], w.shape[0], x.shape[2], x.shape[3]]) { forwardGroup($0, w, dilation: dilation, padding: padding) }
+    /// `packed`: packTaps(w) when the caller keeps it (inference with fixed weights).
+    public static func forward(_ x: Tensor, _ w: Tensor, dilation: Int, padding: Int, packed: Tensor? = nil) -> Tensor {
+        let packed = packed ?? packTaps(w)
+        return perGroup(x, outShape: [x.shape[0], w.shape[0], x.shape[2], x.shape[3]]) {
+            forwardGroup($0, w, packed, dilation: dilation, padding: padding)
+        }
     }
 
-    static func forwardGroup(_ x: Tensor, _ w: Tensor, dilation: Int, padding: Int) -> Tensor {
+    static func forwardGroup(_ x: Tensor, _ w: Tensor, _ packed: Tensor, dilation: Int, padding: Int) -> Tensor {
         let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (o, k) = (w.shape[0], w.shape[2])
         let y = Tensor(zeros: [n, o, h, wd])
-        let packed = packTaps(w)
         for t in taps(k: k, h: h, w: wd, dilation: dilation, padding: padding) {
             let p = t.count
             let xt = Tensor(shape: [c, n * p]), yt = Tensor(shape: [o, n * p])
@@ -123,17 +130,19 @@ public enum AtrousConv {
         return y
     }
 
-    public static func backwardInput(_ g: Tensor, _ w: Tensor, inputShape: [Int], dilation: Int, padding: Int) -> Tensor {
-        perGroup(g, outShape: inputShape) {
-            backwardInputGroup($0, w, inputShape: [$0.shape[0]] + inputShape.dropFirst(), dilation: dilation, padding: padding)
+    public static func backwardInput(_ g: Tensor, _ w: Tensor, inputShape: [Int], dilation: Int, padding: Int,
+                                     packed: Tensor? = nil) -> Tensor {
+        let packed = packed ?? packTaps(w)
+        return perGroup(g, outShape: inputShape) {
+            backwardInputGroup($0, w, packed, inputShape: [$0.shape[0]] + inputShape.dropFirst(), dilation: dilation, padding: padding)
         }
     }
 
-    static func backwardInputGroup(_ g: Tensor, _ w: Tensor, inputShape: [Int], dilation: Int, padding: Int) -> Tensor {
+    static func backwardInputGroup(_ g: Tensor, _ w: Tensor, _ packed: Tensor, inputShape: [Int], dilation: Int,
+                                   padding: Int) -> Tensor {
         let (n, c, h, wd) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
         let (o, k) = (w.shape[0], w.shape[2])
         let dx = Tensor(zeros: inputShape)
-        let packed = packTaps(w)
         for t in taps(k: k, h: h, w: wd, dilation: dilation, padding: padding) {
             let p = t.count
             let gt = Tensor(shape: [o, n * p]), dxt = Tensor(shape: [c, n * p])
@@ -166,15 +175,19 @@ public enum AtrousConv {
 
 /// The autograd op: conv2d(x, w, bias: nil, stride 1, padding, dilation) computed tap by tap.
 public func atrousConv2d(_ x: Variable, _ w: Variable, dilation: Int, padding: Int) -> Variable {
-    let y = AtrousConv.forward(x.value, w.value, dilation: dilation, padding: padding)
+    let packed = AtrousConv.packTaps(w.value)
+    let y = AtrousConv.forward(x.value, w.value, dilation: dilation, padding: padding, packed: packed)
     let (sx, sw, xShape, wShape) = (x.slot, w.slot, x.shape, w.shape)
     let xv: Tensor? = sw != nil ? x.value : nil, wv: Tensor? = sx != nil ? w.value : nil
+    let pv: Tensor? = sx != nil ? packed : nil                 // the input gradient multiplies by it again
     return Tape.record(y, [x, w]) { g in
         if let sw, let xv {
             accumulatePerReplica(sw, [g, xv]) { t in
                 AtrousConv.backwardWeight(t[0], t[1], weightShape: wShape, dilation: dilation, padding: padding)
             }
         }
-        if let sx, let wv { sx.accumulate(AtrousConv.backwardInput(g, wv, inputShape: xShape, dilation: dilation, padding: padding)) }
+        if let sx, let wv {
+            sx.accumulate(AtrousConv.backwardInput(g, wv, inputShape: xShape, dilation: dilation, padding: padding, packed: pv))
+        }
     }
 }

@@ -28,8 +28,7 @@ public final class ConvBN: Module {
     public var children: [(String, any Module)] { [(names.0, conv), (names.1, bn)] }
 
     public func callAsFunction(_ x: Variable) -> Variable {
-        let y = bn(countedConv(conv, x))
-        return relu ? Autograd.relu(y) : y
+        convBN(conv, bn, x, relu: relu)
     }
 }
 

@@ -29,9 +29,9 @@ public final class Bottleneck: Module {
     }
 
     public func callAsFunction(_ x: Variable) -> Variable {
-        var out = relu(bn1(countedConv(conv1, x)))
-        out = relu(bn2(countedConv(conv2, out)))
-        out = bn3(countedConv(conv3, out))
+        var out = convBN(conv1, bn1, x, relu: true)
+        out = convBN(conv2, bn2, out, relu: true)
+        out = convBN(conv3, bn3, out, relu: false)
         return relu(add(out, downsample.map { $0(x) } ?? x))
     }
 }
@@ -59,7 +59,7 @@ public final class BasicBlock: Module {
     }
 
     public func callAsFunction(_ x: Variable) -> Variable {
-        let out = bn2(countedConv(conv2, relu(bn1(countedConv(conv1, x)))))
+        let out = convBN(conv2, bn2, convBN(conv1, bn1, x, relu: true), relu: false)
         return relu(add(out, downsample.map { $0(x) } ?? x))
     }
 }
@@ -176,7 +176,7 @@ public final class ResNet: Backbone {
         var h = x
         if let stemLastConv, let bn1 {
             for s in stem { h = s(h) }
-            h = maxPool2d(relu(bn1(countedConv(stemLastConv, h))), kernel: 3, stride: 2, padding: 1)
+            h = maxPool2d(convBN(stemLastConv, bn1, h, relu: true), kernel: 3, stride: 2, padding: 1)
         }
         var out: [Variable] = []
         for fns in blocks {

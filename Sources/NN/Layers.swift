@@ -7,7 +7,12 @@ public final class Conv2d: Module {
     public let weight: Parameter
     public let bias: Parameter?
     public let stride, padding, dilation, groups: Int
-    public var training = true
+    /// Back in training the folded inference weights are stale anyway: freed rather than kept beside
+    /// the weights (they are a second copy of every folded conv's weights, plus packed atrous taps).
+    public var training = true { didSet { if training { folded = nil } } }
+    /// Eval-mode weights with the following batch norm folded in (Models' convBN), while
+    /// `Parameter.generation` is unchanged.
+    public var folded: FoldedConv?
 
     public init(_ inChannels: Int, _ outChannels: Int, kernelSize: Int, stride: Int = 1, padding: Int = 0,
                 dilation: Int = 1, groups: Int = 1, bias: Bool = true, seed: UInt64 = 0) {
@@ -22,6 +27,14 @@ public final class Conv2d: Module {
     public func callAsFunction(_ x: Variable) -> Variable {
         conv2d(x, weight.variable, bias: bias?.variable, stride: stride, padding: padding, dilation: dilation, groups: groups)
     }
+}
+
+/// A conv's weights and bias with an eval-mode batch norm folded in: w' = w·s, b' = (b - mean)·s + beta,
+/// s = gamma / sqrt(var + eps). `derived` holds what an inference path builds from w' once (packed taps).
+public final class FoldedConv {
+    public let weight: Tensor, bias: Tensor, generation: Int
+    public var derived: Tensor?
+    public init(weight: Tensor, bias: Tensor, generation: Int) { (self.weight, self.bias, self.generation) = (weight, bias, generation) }
 }
 
 public final class BatchNorm2d: Module {
@@ -41,7 +54,7 @@ public final class BatchNorm2d: Module {
     public var localParameters: [Parameter] { [weight, bias, runningMean, runningVar, numBatchesTracked] }
 
     public func callAsFunction(_ x: Variable) -> Variable {
-        if training { numBatchesTracked.value[0] += 1 }
+        if training { numBatchesTracked.value[0] += 1; Parameter.valuesChanged() }
         return batchNorm2d(x, weight: weight.variable, bias: bias.variable, runningMean: runningMean.value,
                            runningVar: runningVar.value, training: training, momentum: momentum, eps: eps)
     }

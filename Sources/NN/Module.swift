@@ -27,6 +27,13 @@ public final class Parameter {
     public var grad: Tensor? { variable.grad }
     public var shape: [Int] { variable.value.shape }
     public func zeroGrad() { variable.zeroGrad() }
+
+    /// Bumped whenever parameter values may have changed: optimiser steps, checkpoint loads, EMA
+    /// and broadcast updates, training-mode BN forwards, train()/eval(). Values derived from
+    /// parameters (eval-mode BN folded into conv weights) are cached while it stays the same, so
+    /// code that writes parameter values directly calls `valuesChanged()` afterwards.
+    nonisolated(unsafe) public private(set) static var generation = 0
+    public static func valuesChanged() { generation &+= 1 }
 }
 
 public protocol Module: AnyObject {
@@ -56,6 +63,7 @@ extension Module {
 
     /// Sets training mode on this module and all descendants.
     public func train(_ on: Bool = true) {
+        Parameter.valuesChanged()
         training = on
         for (_, c) in children { c.train(on) }
     }

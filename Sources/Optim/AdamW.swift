@@ -16,6 +16,7 @@ public final class AdamW: Optimizer {
     }
 
     public func step() {
+        defer { Parameter.valuesChanged() }
         steps += 1
         let c1 = 1 - Float(Double(beta1).pow(steps)), c2 = 1 - Float(Double(beta2).pow(steps))
         for group in groups {

@@ -34,6 +34,7 @@ public final class SGD: Optimizer {
     }
 
     public func step() {
+        defer { Parameter.valuesChanged() }
         for group in groups {
             let lr = group.lr
             for (_, p) in group.parameters {

@@ -29,62 +29,97 @@ public struct ConvGeometry: Equatable, Sendable {
 }
 
 public enum Conv {
-    // MARK: im2col / col2im (one sample, channels c0..<c0+cg)
+    // MARK: im2col / col2im (samples side by side, channels c0..<c0+cg)
 
-    /// col[(ci*KH + i)*KW + j][oy*WO + ox] = x[c0+ci][oy*s - p + i*d][ox*s - p + j*d] (0 outside).
+    /// col[(ci*KH + i)*KW + j][s*HO*WO + oy*WO + ox] = x[s][c0+ci][oy*s - p + i*d][ox*s - p + j*d] (0
+    /// outside), for `samples` consecutive samples from x; rows of col are `ld` floats apart.
     @inlinable
-    public static func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ c0: Int, _ col: UnsafeMutablePointer<Float>) {
-        let rows = g.colRows, hw = g.h &* g.w, howo = g.ho &* g.wo
-        Parallel.for(rows, grain: 8) { range in
-            for r in range {
-                let j = r % g.kw, i = (r / g.kw) % g.kh, ci = r / (g.kw &* g.kh)
-                let plane = x + (c0 &+ ci) &* hw
-                let dst = col + r &* howo
-                let dx = j &* g.dilation &- g.padding
-                // valid ox: 0 <= ox*s + dx < w
-                var oxLo = 0
-                if dx < 0 { oxLo = (-dx + g.stride - 1) / g.stride }
-                var oxHi = g.wo
-                let lim = g.w - dx                                   // ox*s < lim
-                if lim <= 0 { oxHi = 0 } else { oxHi = min(g.wo, (lim + g.stride - 1) / g.stride) }
-                if oxHi < oxLo { oxHi = oxLo }
-                for oy in 0..<g.ho {
-                    let iy = oy &* g.stride &+ i &* g.dilation &- g.padding
-                    let d = dst + oy &* g.wo
-                    if iy < 0 || iy >= g.h { d.update(repeating: 0, count: g.wo); continue }
-                    let src = plane + iy &* g.w
-                    if oxLo > 0 { d.update(repeating: 0, count: oxLo) }
-                    if g.stride == 1 {
-                        (d + oxLo).update(from: src + (oxLo &+ dx), count: oxHi &- oxLo)
-                    } else if g.stride == 2 {
-                        // 16 loaded, even lanes kept; only while the 16 floats stay inside the row.
-                        var ox = oxLo
-                        while ox &+ 8 <= oxHi && 2 &* ox &+ dx &+ 16 <= g.w {
-                            let v = UnsafeRawPointer(src + (2 &* ox &+ dx)).loadUnaligned(as: SIMD16<Float>.self)
-                            UnsafeMutableRawPointer(d + ox).storeBytes(of: v.evenHalf, as: SIMD8<Float>.self)
-                            ox &+= 8
-                        }
-                        while ox < oxHi { d[ox] = src[2 &* ox &+ dx]; ox &+= 1 }
-                    } else {
-                        var ox = oxLo
-                        while ox < oxHi { d[ox] = src[ox &* g.stride &+ dx]; ox &+= 1 }
+    public static func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ c0: Int, _ col: UnsafeMutablePointer<Float>,
+                              samples: Int = 1, ld: Int? = nil) {
+        let rows = g.colRows, howo = g.ho &* g.wo, ld = ld ?? howo, sampleStride = g.c &* g.h &* g.w
+        Parallel.for(rows, grain: max(1, 8 / max(samples, 1))) { range in
+            for r in range { im2colRow(x, g, c0, r, col + r &* ld, samples: samples, sampleStride: sampleStride, howo: howo) }
+        }
+    }
+
+    /// Row r of the column matrix for `samples` samples (HO*WO floats each, side by side at dst):
+    /// the row's geometry is worked out once, then applied to every sample (tiny maps: 16 floats).
+    @inlinable @inline(__always)
+    static func im2colRow(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ c0: Int, _ r: Int, _ dst: UnsafeMutablePointer<Float>,
+                          samples: Int, sampleStride: Int, howo: Int) {
+        let hw = g.h &* g.w
+        let j = r % g.kw, i = (r / g.kw) % g.kh, ci = r / (g.kw &* g.kh)
+        let dx = j &* g.dilation &- g.padding
+        // valid ox: 0 <= ox*s + dx < w
+        var oxLo = 0
+        if dx < 0 { oxLo = (-dx + g.stride - 1) / g.stride }
+        var oxHi = g.wo
+        let lim = g.w - dx                                   // ox*s < lim
+        if lim <= 0 { oxHi = 0 } else { oxHi = min(g.wo, (lim + g.stride - 1) / g.stride) }
+        if oxHi < oxLo { oxHi = oxLo }
+        for s in 0..<samples {
+            let plane = x + (s &* sampleStride &+ (c0 &+ ci) &* hw), dst = dst + s &* howo
+            for oy in 0..<g.ho {
+                let iy = oy &* g.stride &+ i &* g.dilation &- g.padding
+                let d = dst + oy &* g.wo
+                if iy < 0 || iy >= g.h { fillZero(d, g.wo); continue }
+                let src = plane + iy &* g.w
+                if oxLo > 0 { fillZero(d, oxLo) }
+                if g.stride == 1 {
+                    copyFloats(src + (oxLo &+ dx), d + oxLo, oxHi &- oxLo)
+                } else if g.stride == 2 {
+                    // 16 loaded, even lanes kept; only while the 16 floats stay inside the row.
+                    var ox = oxLo
+                    while ox &+ 8 <= oxHi && 2 &* ox &+ dx &+ 16 <= g.w {
+                        let v = UnsafeRawPointer(src + (2 &* ox &+ dx)).loadUnaligned(as: SIMD16<Float>.self)
+                        UnsafeMutableRawPointer(d + ox).storeBytes(of: v.evenHalf, as: SIMD8<Float>.self)
+                        ox &+= 8
                     }
-                    if oxHi < g.wo { (d + oxHi).update(repeating: 0, count: g.wo &- oxHi) }
+                    while ox < oxHi { d[ox] = src[2 &* ox &+ dx]; ox &+= 1 }
+                } else {
+                    var ox = oxLo
+                    while ox < oxHi { d[ox] = src[ox &* g.stride &+ dx]; ox &+= 1 }
                 }
+                if oxHi < g.wo { fillZero(d + oxHi, g.wo &- oxHi) }
             }
         }
     }
 
-    /// dx[c0+ci] += scatter of col (the adjoint of im2col). Parallel over channels: deterministic.
+    /// Copies of the short rows of small maps (16 floats at 16x16) inline: a memmove call per row
+    /// cost more than the copy (cnn-rgb inference profile: memmove 8 %, im2col 13 %).
+    @inlinable @inline(__always)
+    static func copyFloats(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+        if n > 64 { dst.update(from: src, count: n); return }
+        var i = 0
+        while i &+ 8 <= n {
+            UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self),
+                                                        as: SIMD8<Float>.self)
+            i &+= 8
+        }
+        while i < n { dst[i] = src[i]; i &+= 1 }
+    }
+
+    @inlinable @inline(__always)
+    static func fillZero(_ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+        if n > 64 { dst.update(repeating: 0, count: n); return }
+        var i = 0
+        while i &+ 8 <= n { UnsafeMutableRawPointer(dst + i).storeBytes(of: SIMD8<Float>(), as: SIMD8<Float>.self); i &+= 8 }
+        while i < n { dst[i] = 0; i &+= 1 }
+    }
+
+    /// dx[s][c0+ci] += scatter of col (the adjoint of im2col) for `samples` samples whose columns sit
+    /// side by side in col (rows `ld` apart). Parallel over (sample, channel): deterministic.
     @inlinable
-    public static func col2im(_ col: UnsafePointer<Float>, _ g: ConvGeometry, _ c0: Int, _ dx: UnsafeMutablePointer<Float>) {
-        let hw = g.h &* g.w, howo = g.ho &* g.wo
-        Parallel.for(g.cg, grain: 1) { range in
-            for ci in range {
-                let plane = dx + (c0 &+ ci) &* hw
+    public static func col2im(_ col: UnsafePointer<Float>, _ g: ConvGeometry, _ c0: Int, _ dx: UnsafeMutablePointer<Float>,
+                              samples: Int = 1, ld: Int? = nil) {
+        let hw = g.h &* g.w, howo = g.ho &* g.wo, ld = ld ?? howo, sampleStride = g.c &* hw
+        Parallel.for(g.cg &* samples, grain: 1) { range in
+            for idx in range {
+                let sample = idx / g.cg, ci = idx &- sample &* g.cg
+                let plane = dx + (sample &* sampleStride &+ (c0 &+ ci) &* hw)
                 for i in 0..<g.kh {
                     for j in 0..<g.kw {
-                        let src = col + ((ci &* g.kh &+ i) &* g.kw &+ j) &* howo
+                        let src = col + (((ci &* g.kh &+ i) &* g.kw &+ j) &* ld &+ sample &* howo)
                         let dxo = j &* g.dilation &- g.padding
                         var oxLo = 0
                         if dxo < 0 { oxLo = (-dxo + g.stride - 1) / g.stride }
@@ -112,11 +147,13 @@ public enum Conv {
     /// col2im for a 1x1 unpadded conv with stride s: each input pixel gets at most one value, so
     /// dx is written in one pass (zeros between the sampled pixels) instead of zero-fill + scatter.
     @inlinable
-    public static func scatterStrided1x1(_ col: UnsafePointer<Float>, _ g: ConvGeometry, _ c0: Int, _ dx: UnsafeMutablePointer<Float>) {
-        let hw = g.h &* g.w, howo = g.ho &* g.wo, s = g.stride
-        Parallel.for(g.cg, grain: 1) { range in
-            for ci in range {
-                let plane = dx + (c0 &+ ci) &* hw, src = col + ci &* howo
+    public static func scatterStrided1x1(_ col: UnsafePointer<Float>, _ g: ConvGeometry, _ c0: Int, _ dx: UnsafeMutablePointer<Float>,
+                                         samples: Int = 1, ld: Int? = nil) {
+        let hw = g.h &* g.w, howo = g.ho &* g.wo, s = g.stride, ld = ld ?? howo, sampleStride = g.c &* hw
+        Parallel.for(g.cg &* samples, grain: 1) { range in
+            for idx in range {
+                let sample = idx / g.cg, ci = idx &- sample &* g.cg
+                let plane = dx + (sample &* sampleStride &+ (c0 &+ ci) &* hw), src = col + (ci &* ld &+ sample &* howo)
                 for iy in 0..<g.h {
                     let row = plane + iy &* g.w
                     row.update(repeating: 0, count: g.w)
@@ -129,57 +166,147 @@ public enum Conv {
         }
     }
 
+    /// Planes [samples][rows][plane] <-> a matrix [rows][samples * plane] (rows `ld` apart): the
+    /// layout change around a GEMM over several samples' columns.
+    @inlinable
+    public static func gatherPlanes(_ src: UnsafePointer<Float>, rows: Int, plane: Int, samples: Int,
+                                    _ dst: UnsafeMutablePointer<Float>) {
+        let ld = samples &* plane
+        Parallel.for(rows &* samples, grain: max(1, 4096 / max(plane, 1))) { range in
+            for idx in range {
+                let r = idx / samples, s = idx &- r &* samples
+                copyFloats(src + (s &* rows &+ r) &* plane, dst + (r &* ld &+ s &* plane), plane)
+            }
+        }
+    }
+
+    /// Planes back from a matrix [rows][samples * plane]: dst[s][r] = src[r][s*plane...] + bias[r],
+    /// then max(·, 0) if `relu` (the epilogue of a GEMM over several samples' columns).
+    @inlinable
+    public static func scatterPlanes(_ src: UnsafePointer<Float>, rows: Int, plane: Int, samples: Int,
+                                     _ dst: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>? = nil, relu: Bool = false) {
+        let ld = samples &* plane
+        Parallel.for(rows &* samples, grain: max(1, 4096 / max(plane, 1))) { range in
+            for idx in range {
+                let s = idx / rows, r = idx &- s &* rows
+                let from = src + (r &* ld &+ s &* plane), to = dst + idx &* plane
+                biasRelu(from, to, plane, bias?[r] ?? 0, relu)
+            }
+        }
+    }
+
+    /// to[i] = from[i] + b, then max(·, 0) if relu (from may equal to).
+    @inlinable @inline(__always)
+    static func biasRelu(_ from: UnsafePointer<Float>, _ to: UnsafeMutablePointer<Float>, _ n: Int, _ b: Float, _ relu: Bool) {
+        if relu {
+            for i in 0..<n { to[i] = max(from[i] + b, 0) }
+        } else if b != 0 || from != UnsafePointer(to) {
+            for i in 0..<n { to[i] = from[i] + b }
+        }
+    }
+
     // MARK: forward / backward
 
-    public static func forward(_ x: Tensor, _ w: Tensor, bias: Tensor?, _ g: ConvGeometry) -> Tensor {
-        if g.isDepthwise3x3 { return Depthwise.forward(x, w, bias: bias, g) }
+    /// Up to this many columns (samples x HO x WO) share one im2col GEMM: on small maps (the demo
+    /// models, dilated last stages) one GEMM over several samples replaces a tiny GEMM per sample
+    /// (cnn-rgb at batch 16, crop 64: 16x16 maps, 256 columns per sample). 0: one GEMM per sample.
+    nonisolated(unsafe) public static var batchedColumns = 8192
+    /// Longest K of one batched weight-gradient GEMM. OpenBLAS's single- and multi-threaded drivers
+    /// split a K longer than its K block (GEMM_Q) differently: K = 612 gave other bits at 2 threads
+    /// than at 1 (TapeTests.testBitIdenticalAcrossThreadCounts), 256 the same.
+    nonisolated(unsafe) public static var batchedMaxK = 256
+    /// Cap of the column matrix and GEMM output of one batched GEMM: about what stays in L2 while the
+    /// GEMM packs it (cnn-dct / cnn-rgb at 1 thread, batch 16, crop 64: train 136.6 / 206.8 ms with a
+    /// 64 MB cap, 124.3 / 191.9 ms with 2 MB, 135.5 / 191.9 ms with one GEMM per sample).
+    nonisolated(unsafe) public static var batchedMaxBytes = 2_000_000
+
+    /// Sample ranges whose columns share one GEMM, each inside one batch group (BatchGroups), so a
+    /// sample's bits do not depend on the batch it is in beyond its replica group, nor on threads.
+    /// `oneGroup`: the samples are one replica's rows whatever BatchGroups says (the weight gradient,
+    /// which Autograd computes per replica), so the chunks depend on their count only.
+    public static func gemmChunks(_ g: ConvGeometry, oneGroup: Bool = false) -> [Range<Int>] {
+        let howo = g.ho * g.wo
+        let bytesPerSample = 4 * (max(g.colRows, g.c) + g.o) * howo
+        let limit = max(1, g.groups == 1 ? min(batchedColumns / max(howo, 1), batchedMaxBytes / max(bytesPerSample, 1)) : 1)
+        if oneGroup { return stride(from: 0, to: g.n, by: limit).map { $0..<min($0 + limit, g.n) } }
+        return BatchGroups.ranges(g.n, limit: limit)
+    }
+
+    /// y = relu?(conv(x, w) + bias).
+    public static func forward(_ x: Tensor, _ w: Tensor, bias: Tensor?, _ g: ConvGeometry, relu: Bool = false) -> Tensor {
+        if g.isDepthwise3x3 {
+            let y = Depthwise.forward(x, w, bias: bias, g)
+            if relu { addBiasRelu(y, nil, relu: true) }
+            return y
+        }
         let y = Tensor(shape: g.outShape)
         if useWinograd(g) {
             winogradForward(x.data, w.data, g, y.data)
-            if let bias { addChannelBias(y, bias) }
+            addBiasRelu(y, bias, relu: relu)
             return y
         }
-        let howo = g.ho * g.wo, rows = g.colRows
-        let col: Tensor? = g.isPointwise ? nil : Tensor(shape: [rows * howo])
-        for s in 0..<g.n {
+        let howo = g.ho * g.wo, rows = g.colRows, sampleIn = g.c * g.h * g.w
+        for r in gemmChunks(g) {
+            let xs = x.data + r.lowerBound * sampleIn
+            if r.count > 1 {
+                // [O, rows] x [rows, samples * HO*WO], then back to NCHW with the bias added.
+                let cols = r.count * howo
+                let col = Tensor(shape: [rows * cols]), out = Tensor(shape: [g.o * cols])
+                if g.isPointwise { gatherPlanes(xs, rows: g.c, plane: howo, samples: r.count, col.data) }
+                else { im2col(xs, g, 0, col.data, samples: r.count, ld: cols) }
+                Gemm.sgemm(m: g.o, n: cols, k: rows, a: w.data, lda: rows, b: col.data, ldb: cols, c: out.data, ldc: cols)
+                scatterPlanes(out.data, rows: g.o, plane: howo, samples: r.count, y.data + r.lowerBound * g.o * howo,
+                              bias: bias.map { UnsafePointer($0.data) }, relu: relu)
+                continue
+            }
+            let col: Tensor? = g.isPointwise ? nil : Tensor(shape: [rows * howo])
             for gi in 0..<g.groups {
-                let xs = x.data + (s * g.c) * g.h * g.w
                 let b: UnsafePointer<Float>
                 if let col { im2col(xs, g, gi * g.cg, col.data); b = UnsafePointer(col.data) }
                 else { b = UnsafePointer(xs + gi * g.cg * howo) }
                 Gemm.sgemm(m: g.og, n: howo, k: rows, a: w.data + gi * g.og * rows, lda: rows, b: b, ldb: howo,
-                           c: y.data + (s * g.o + gi * g.og) * howo, ldc: howo)
+                           c: y.data + (r.lowerBound * g.o + gi * g.og) * howo, ldc: howo)
             }
+            addBiasRelu(y.data + r.lowerBound * g.o * howo, bias, relu: relu, planes: g.o, channels: g.o, plane: howo)
         }
-        if let bias { addChannelBias(y, bias) }
         return y
     }
 
-    /// dx = col2im(W^T dy) per sample and group.
+    /// dx = col2im(W^T dy) per sample (or per batched chunk of samples) and group.
     public static func backwardInput(_ dy: Tensor, _ w: Tensor, _ g: ConvGeometry) -> Tensor {
         if g.isDepthwise3x3 { return Depthwise.backwardInput(dy, w, g) }
         if useWinograd(g) { return winogradBackwardInput(dy, w, g) }
         let dx = Tensor(shape: [g.n, g.c, g.h, g.w])
-        let howo = g.ho * g.wo, rows = g.colRows
-        if g.isPointwise {
-            for s in 0..<g.n {
+        let howo = g.ho * g.wo, rows = g.colRows, sampleIn = g.c * g.h * g.w
+        let strided1x1 = g.kh == 1 && g.kw == 1 && g.padding == 0     // e.g. the stride-2 downsample
+        if !strided1x1 && !g.isPointwise { dx.fill(0) }
+        for r in gemmChunks(g) {
+            let s = r.lowerBound, dxs = dx.data + s * sampleIn
+            if r.count > 1 {
+                let cols = r.count * howo
+                let dyT = Tensor(shape: [g.o * cols]), col = Tensor(shape: [rows * cols])
+                gatherPlanes(dy.data + s * g.o * howo, rows: g.o, plane: howo, samples: r.count, dyT.data)
+                Gemm.sgemm(transA: true, m: rows, n: cols, k: g.o, a: w.data, lda: rows, b: dyT.data, ldb: cols,
+                           c: col.data, ldc: cols)
+                if g.isPointwise { scatterPlanes(col.data, rows: g.c, plane: howo, samples: r.count, dxs) }
+                else if strided1x1 { scatterStrided1x1(col.data, g, 0, dxs, samples: r.count, ld: cols) }
+                else { col2im(col.data, g, 0, dxs, samples: r.count, ld: cols) }
+                continue
+            }
+            if g.isPointwise {
                 for gi in 0..<g.groups {
                     Gemm.sgemm(transA: true, m: rows, n: howo, k: g.og, a: w.data + gi * g.og * rows, lda: rows,
                                b: dy.data + (s * g.o + gi * g.og) * howo, ldb: howo,
                                c: dx.data + (s * g.c + gi * g.cg) * howo, ldc: howo)
                 }
+                continue
             }
-            return dx
-        }
-        let strided1x1 = g.kh == 1 && g.kw == 1 && g.padding == 0     // e.g. the stride-2 downsample
-        if !strided1x1 { dx.fill(0) }
-        let col = Tensor(shape: [rows * howo])
-        for s in 0..<g.n {
+            let col = Tensor(shape: [rows * howo])
             for gi in 0..<g.groups {
                 Gemm.sgemm(transA: true, m: rows, n: howo, k: g.og, a: w.data + gi * g.og * rows, lda: rows,
                            b: dy.data + (s * g.o + gi * g.og) * howo, ldb: howo, c: col.data, ldc: howo)
-                if strided1x1 { scatterStrided1x1(col.data, g, gi * g.cg, dx.data + s * g.c * g.h * g.w) }
-                else { col2im(col.data, g, gi * g.cg, dx.data + s * g.c * g.h * g.w) }
+                if strided1x1 { scatterStrided1x1(col.data, g, gi * g.cg, dxs) }
+                else { col2im(col.data, g, gi * g.cg, dxs) }
             }
         }
         return dx
@@ -190,16 +317,33 @@ public enum Conv {
         if g.isDepthwise3x3 { return Depthwise.backwardWeight(dy, x, g) }
         if useWinograd(g) { return winogradBackwardWeight(dy, x, g) }
         let dw = Tensor(shape: [g.o, g.cg, g.kh, g.kw])
-        let howo = g.ho * g.wo, rows = g.colRows
-        let col: Tensor? = g.isPointwise ? nil : Tensor(shape: [rows * howo])
-        for s in 0..<g.n {
+        let howo = g.ho * g.wo, rows = g.colRows, sampleIn = g.c * g.h * g.w
+        for r in gemmChunks(g, oneGroup: true) {
+            let s = r.lowerBound, xs = x.data + s * sampleIn, beta: Float = s == 0 ? 0 : 1
+            if r.count > 1 {
+                // [O, samples * HO*WO] x [samples * HO*WO, rows]: the sum over the chunk's samples in one GEMM.
+                let cols = r.count * howo
+                let dyT = Tensor(shape: [g.o * cols]), col = Tensor(shape: [rows * cols])
+                gatherPlanes(dy.data + s * g.o * howo, rows: g.o, plane: howo, samples: r.count, dyT.data)
+                if g.isPointwise { gatherPlanes(xs, rows: g.c, plane: howo, samples: r.count, col.data) }
+                else { im2col(xs, g, 0, col.data, samples: r.count, ld: cols) }
+                // K at most `batchedMaxK` per call (whole samples): OpenBLAS's single- and multi-threaded
+                // drivers block a longer K differently, and the gradient's bits must not follow the thread count.
+                let per = max(1, batchedMaxK / howo)
+                for s1 in stride(from: 0, to: r.count, by: per) {
+                    let k = min(per, r.count - s1) * howo
+                    Gemm.sgemm(transB: true, m: g.o, n: rows, k: k, a: dyT.data + s1 * howo, lda: cols, b: col.data + s1 * howo,
+                               ldb: cols, beta: s1 == 0 ? beta : 1, c: dw.data, ldc: rows)
+                }
+                continue
+            }
+            let col: Tensor? = g.isPointwise ? nil : Tensor(shape: [rows * howo])
             for gi in 0..<g.groups {
-                let xs = x.data + (s * g.c) * g.h * g.w
                 let b: UnsafePointer<Float>
                 if let col { im2col(xs, g, gi * g.cg, col.data); b = UnsafePointer(col.data) }
                 else { b = UnsafePointer(xs + gi * g.cg * howo) }
                 Gemm.sgemm(transB: true, m: g.og, n: rows, k: howo, a: dy.data + (s * g.o + gi * g.og) * howo, lda: howo,
-                           b: b, ldb: howo, beta: s == 0 ? 0 : 1, c: dw.data + gi * g.og * rows, ldc: rows)
+                           b: b, ldb: howo, beta: beta, c: dw.data + gi * g.og * rows, ldc: rows)
             }
         }
         return dw
@@ -221,11 +365,21 @@ public enum Conv {
     }
 
     /// y[n, c, :, :] += bias[c].
-    public static func addChannelBias(_ y: Tensor, _ bias: Tensor) {
-        let (n, c) = (y.shape[0], y.shape[1]), hw = y.count / max(n * c, 1)
-        let yp = y.data, bp = bias.data
-        Parallel.for(n * c) { r in
-            for p in r { let b = bp[p % c], row = yp + p * hw; for i in 0..<hw { row[i] += b } }
+    public static func addChannelBias(_ y: Tensor, _ bias: Tensor) { addBiasRelu(y, bias, relu: false) }
+
+    /// y[n, c, :, :] = relu?(y[n, c, :, :] + bias[c]) in place (nothing to do without bias and relu).
+    public static func addBiasRelu(_ y: Tensor, _ bias: Tensor?, relu: Bool) {
+        let (n, c) = (y.shape[0], y.shape[1])
+        addBiasRelu(y.data, bias, relu: relu, planes: n * c, channels: c, plane: y.count / max(n * c, 1))
+    }
+
+    /// The same over `planes` consecutive planes of `plane` floats, plane p of channel p % channels.
+    public static func addBiasRelu(_ yp: UnsafeMutablePointer<Float>, _ bias: Tensor?, relu: Bool, planes: Int, channels c: Int,
+                                   plane hw: Int) {
+        if bias == nil && !relu { return }
+        let bp = bias?.data
+        Parallel.for(planes, grain: max(1, 4096 / max(hw, 1))) { r in
+            for p in r { let row = yp + p * hw; biasRelu(row, row, hw, bp?[p % c] ?? 0, relu) }
         }
     }
 }

@@ -106,7 +106,16 @@ public enum Elementwise {
     public static func reluBackward(_ g: Tensor, output y: Tensor) -> Tensor {
         let dx = Tensor(shape: g.shape)
         let gp = g.data, yp = y.data, dp = dx.data
-        Parallel.for(g.count, grain: 1 << 14) { r in for i in r { dp[i] = yp[i] > 0 ? gp[i] : 0 } }
+        Parallel.for(g.count, grain: 1 << 14) { r in
+            var i = r.lowerBound
+            while i &+ 16 <= r.upperBound {                  // SIMD select: the same bits as the scalar tail
+                let y = UnsafeRawPointer(yp + i).loadUnaligned(as: SIMD16<Float>.self)
+                let v = UnsafeRawPointer(gp + i).loadUnaligned(as: SIMD16<Float>.self)
+                UnsafeMutableRawPointer(dp + i).storeBytes(of: v.replacing(with: 0, where: .!(y .> 0)), as: SIMD16<Float>.self)
+                i &+= 16
+            }
+            while i < r.upperBound { dp[i] = yp[i] > 0 ? gp[i] : 0; i &+= 1 }
+        }
         return dx
     }
 

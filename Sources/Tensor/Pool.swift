@@ -40,6 +40,44 @@ public enum PoolKernel {
         return (y, idx)
     }
 
+    /// The values of `maxPool` without the argmax indices (inference): a pass over each row's windows,
+    /// then over the rows of each output row's window. Taking the first maximum row by row and then
+    /// across rows is the first maximum in scan order, and NaN propagates: the same bits as maxPool.
+    public static func maxPoolValues(_ x: Tensor, kernel k: Int, stride s: Int, padding p: Int) -> Tensor {
+        let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
+        let ho = maxPoolOutputSize(h, kernel: k, stride: s, padding: p), wo = maxPoolOutputSize(w, kernel: k, stride: s, padding: p)
+        let y = Tensor(shape: [n, c, ho, wo])
+        let xp = x.data, yp = y.data
+        Parallel.for(n * c, grain: max(1, 16384 / max(h * w, 1))) { r in
+            let rowMax = UnsafeMutablePointer<Float>.allocate(capacity: h &* wo)
+            defer { rowMax.deallocate() }
+            for plane in r {
+                let src = xp + plane &* h &* w, dst = yp + plane &* ho &* wo
+                for iy in 0..<h {
+                    let row = src + iy &* w, out = rowMax + iy &* wo
+                    for ox in 0..<wo {
+                        let x0 = max(0, ox &* s &- p), x1 = min(w, ox &* s &- p &+ k)
+                        var best = row[x0], ix = x0 &+ 1
+                        while ix < x1 { let v = row[ix]; if v > best || v.isNaN { best = v }; ix &+= 1 }
+                        out[ox] = best
+                    }
+                }
+                for oy in 0..<ho {
+                    let y0 = max(0, oy &* s &- p), y1 = min(h, oy &* s &- p &+ k)
+                    let out = dst + oy &* wo
+                    out.update(from: rowMax + y0 &* wo, count: wo)
+                    var iy = y0 &+ 1
+                    while iy < y1 {
+                        let rm = rowMax + iy &* wo
+                        for ox in 0..<wo { let v = rm[ox], b = out[ox]; out[ox] = v > b || v.isNaN ? v : b }
+                        iy &+= 1
+                    }
+                }
+            }
+        }
+        return y
+    }
+
     public static func maxPoolBackward(_ dy: Tensor, indices: [Int32], inputShape: [Int]) -> Tensor {
         let dx = Tensor(zeros: inputShape)
         let (n, c, h, w) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])

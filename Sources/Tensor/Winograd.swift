@@ -5,8 +5,10 @@
 // filter rotated by 180 degrees and its in/out channels swapped (padding 2 - p).
 
 extension Conv {
-    /// Minimum input and output channels for the Winograd path (smaller convs use im2col).
-    nonisolated(unsafe) public static var winogradMinChannels = 16
+    /// Minimum input and output channels for the Winograd path (smaller convs use im2col). With 32
+    /// channels the 16 GEMMs have K = 32 and the transforms dominate: the demo cnn-rgb train step
+    /// (batch 16, crop 64, 1 thread) took 250 ms with 16 here and 197-203 ms with 48 or 80.
+    nonisolated(unsafe) public static var winogradMinChannels = 64
     /// Minimum number of 2x2 output tiles (all samples of one batch group, so that a replica's
     /// convs take the same path in any process, BatchGroups): below it the transforms cost more than
     /// the saved multiplies (measured, 1 thread: 2x256x21x21 forward 14.1 ms Winograd vs 8.9 ms
@@ -94,10 +96,15 @@ extension Conv {
 
     /// Sample ranges whose transformed input and output (V and M) fit in `winogradMaxBytes`, each
     /// inside one batch group (BatchGroups: a replica's samples compute the same in any batch).
-    static func winogradChunks(_ g: ConvGeometry) -> [(Int, ConvGeometry)] {
+    /// `oneGroup`: the samples are one replica's rows (the weight gradient, computed per replica), so
+    /// the ranges must depend on their count only, not on BatchGroups.count.
+    static func winogradChunks(_ g: ConvGeometry, oneGroup: Bool = false) -> [(Int, ConvGeometry)] {
         let tiles = ((g.ho + 1) / 2) * ((g.wo + 1) / 2)
         let perSample = 16 * (g.c + g.o) * tiles * 4
-        return BatchGroups.ranges(g.n, limit: winogradMaxBytes / max(perSample, 1)).map { r in
+        let limit = max(1, winogradMaxBytes / max(perSample, 1))
+        let ranges = oneGroup ? stride(from: 0, to: g.n, by: limit).map { $0..<min($0 + limit, g.n) }
+                              : BatchGroups.ranges(g.n, limit: limit)
+        return ranges.map { r in
             (r.lowerBound, ConvGeometry(input: [r.count, g.c, g.h, g.w], weight: [g.o, g.c, 3, 3], padding: g.padding))
         }
     }
@@ -144,7 +151,7 @@ extension Conv {
     static func winogradBackwardWeight(_ dy: Tensor, _ x: Tensor, _ g: ConvGeometry) -> Tensor {
         let (o, c) = (g.o, g.c)
         let du = Tensor(shape: [16, o, c])
-        for (i, (s0, sub)) in winogradChunks(g).enumerated() {       // dU accumulates over sample chunks
+        for (i, (s0, sub)) in winogradChunks(g, oneGroup: true).enumerated() {       // dU accumulates over sample chunks
             winogradWeightChunk(dy.data + s0 * o * g.ho * g.wo, x.data + s0 * c * g.h * g.w, sub, du, accumulate: i > 0)
         }
         // dw = G^T dU G, G^T = [[1,.5,.5,0],[0,.5,-.5,0],[0,.5,.5,1]].

@@ -25,6 +25,14 @@ struct ModelBench: ParsableCommand {
     @Option(help: "Tap-skipping atrous convs when they keep at most this fraction of im2col's work (0 disables).")
     var atrousMaxKept: Double = AtrousConv.maxKeptFraction
     @Flag(help: "Split large GEMMs over our workers (OpenBLAS single-threaded).") var splitGemm = false
+    @Option(help: "Winograd for stride-1 3x3 convs with at least this many channels (a huge value disables it).")
+    var winogradMinChannels: Int = Conv.winogradMinChannels
+    @Option(help: "At most this many columns (samples x output pixels) per batched im2col GEMM (0: one GEMM per sample).")
+    var convBatchedColumns: Int = Conv.batchedColumns
+    @Option(help: "Byte cap of a batched im2col GEMM's column matrix and output.")
+    var convBatchedBytes: Int = Conv.batchedMaxBytes
+    @Option(help: "OpenBLAS thread timeout exponent, 4...30 (spin 2^N cycles after a GEMM; OpenBLAS default 28).")
+    var blasThreadTimeout: Int?
     @Option(help: "Load the whole model strictly from this safetensors file (default: random weights).") var weights: String?
     @Option(help: "Load pretrained backbone weights strictly from this safetensors file.") var pretrained: String?
     @Option(help: "Time only this phase (train | inference), e.g. under a profiler; default both.") var only: String?
@@ -33,6 +41,9 @@ struct ModelBench: ParsableCommand {
         runReportingErrors {
             Parallel.setThreads(threads)
             AtrousConv.maxKeptFraction = atrousMaxKept
+            Conv.winogradMinChannels = winogradMinChannels
+            (Conv.batchedColumns, Conv.batchedMaxBytes) = (convBatchedColumns, convBatchedBytes)
+            if let blasThreadTimeout { BLAS.setThreadTimeout(exponent: blasThreadTimeout) }
             if splitGemm { Gemm.setSplitAcrossThreads(true) }
             let cfg = try ModelConfig.load(config)
             let model = try Segmentor(config: cfg, seed: 0)

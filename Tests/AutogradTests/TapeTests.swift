@@ -86,9 +86,9 @@ final class TapeTests: XCTestCase {
             backward(loss)
             return [loss.value.array, x.grad!.array, w.grad!.array, dw.grad!.array, g.grad!.array, w2.grad!.array]
         }
-        let savedTiles = Conv.winogradMinTiles
-        Conv.winogradMinTiles = 1
-        defer { Conv.winogradMinTiles = savedTiles }
+        let savedWinograd = (Conv.winogradMinTiles, Conv.winogradMinChannels)
+        (Conv.winogradMinTiles, Conv.winogradMinChannels) = (1, 16)
+        defer { (Conv.winogradMinTiles, Conv.winogradMinChannels) = savedWinograd }
         Parallel.setThreads(1)
         let one = step()
         Parallel.setThreads(2)

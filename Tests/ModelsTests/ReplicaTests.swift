@@ -38,6 +38,24 @@ final class ReplicaTests: XCTestCase {
         }
     }
 
+    /// Autograd computes a conv weight gradient per replica (on that replica's rows), so its GEMM
+    /// chunks must not follow how many replicas the process runs (BatchGroups.count): 1 rank with 4
+    /// replicas and 4 ranks with 1 each must give a replica the same partial.
+    func testConvWeightGradientOfAReplicaDoesNotDependOnBatchGroups() {
+        let saved = (Conv.winogradMinTiles, Conv.winogradMinChannels)
+        defer { BatchGroups.count = 1; (Conv.winogradMinTiles, Conv.winogradMinChannels) = saved }
+        let x = Tensor.uniform([2, 16, 6, 6], seed: 1), dy = Tensor.uniform([2, 16, 6, 6], seed: 2)
+        let g = ConvGeometry(input: x.shape, weight: [16, 16, 3, 3], padding: 1)
+        for winograd in [false, true] {
+            (Conv.winogradMinTiles, Conv.winogradMinChannels) = winograd ? (1, 16) : saved
+            XCTAssertEqual(Conv.useWinograd(g), winograd)
+            BatchGroups.count = 1
+            let alone = Conv.backwardWeight(dy, x, g).array
+            BatchGroups.count = 4
+            XCTAssertEqual(Conv.backwardWeight(dy, x, g).array, alone, winograd ? "Winograd" : "im2col")
+        }
+    }
+
     func testBatchGroupRanges() {
         defer { BatchGroups.count = 1 }
         BatchGroups.count = 1

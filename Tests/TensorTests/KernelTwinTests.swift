@@ -25,27 +25,56 @@ final class KernelTwinTests: XCTestCase {
             (2, 3, 5, 37, 3, 3, 1, 1, 1, 3), (1, 4, 20, 33, 4, 3, 1, 2, 2, 4), (1, 3, 9, 17, 3, 3, 1, 0, 1, 3),
             (1, 2, 8, 19, 2, 3, 1, 3, 2, 2), (1, 2, 9, 23, 2, 3, 2, 1, 1, 2),
             (2, 4, 9, 8, 6, 1, 2, 0, 1, 1), (1, 4, 10, 11, 3, 1, 3, 0, 1, 1), (1, 4, 7, 7, 4, 1, 2, 0, 1, 2),
+            (3, 5, 8, 9, 7, 3, 2, 1, 1, 1), (3, 6, 7, 7, 5, 1, 1, 0, 1, 1), (3, 4, 9, 9, 6, 1, 2, 0, 1, 1),
         ]
-        for (idx, t) in cases.enumerated() {
+        let saved = Conv.batchedColumns
+        defer { Conv.batchedColumns = saved }
+        // One GEMM per sample, all samples in one GEMM, and chunks of 2 (3 samples: a chunk of 2 and one alone).
+        for (idx, t) in cases.enumerated() { for columns in [0, 1 << 20, 2] {
             let (n, c, h, w, o, k, s, p, d, g) = t
-            let x = Tensor.uniform([n, c, h, w], seed: UInt64(idx))
-            let wt = Tensor.uniform([o, c / g, k, k], seed: UInt64(100 + idx))
-            let b = Tensor.uniform([o], seed: UInt64(200 + idx))
-            let geo = ConvGeometry(input: x.shape, weight: wt.shape, stride: s, padding: p, dilation: d, groups: g)
-            let y = Conv.forward(x, wt, bias: b, geo)
-            close(y, ConvNaive.forward(x, wt, bias: b, geo), "forward case \(idx)")
-            let dy = Tensor.uniform(geo.outShape, seed: UInt64(300 + idx))
-            let (dxN, dwN) = ConvNaive.backward(dy, x, wt, geo)
-            close(Conv.backwardInput(dy, wt, geo), dxN, "backward input case \(idx)")
-            close(Conv.backwardWeight(dy, x, geo), dwN, atol: 3e-4, "backward weight case \(idx)")
+            let geo = ConvGeometry(input: [n, c, h, w], weight: [o, c / g, k, k], stride: s, padding: p, dilation: d, groups: g)
+            Conv.batchedColumns = columns * geo.ho * geo.wo
+            convCase(idx, t, "\(columns) samples per GEMM")
+        } }
+    }
+
+    func convCase(_ idx: Int, _ t: (Int, Int, Int, Int, Int, Int, Int, Int, Int, Int), _ how: String) {
+        let (n, c, h, w, o, k, s, p, d, g) = t
+        let x = Tensor.uniform([n, c, h, w], seed: UInt64(idx))
+        let wt = Tensor.uniform([o, c / g, k, k], seed: UInt64(100 + idx))
+        let b = Tensor.uniform([o], seed: UInt64(200 + idx))
+        let geo = ConvGeometry(input: x.shape, weight: wt.shape, stride: s, padding: p, dilation: d, groups: g)
+        let y = Conv.forward(x, wt, bias: b, geo)
+        let yN = ConvNaive.forward(x, wt, bias: b, geo)
+        close(y, yN, "forward case \(idx), \(how)")
+        let yr = Conv.forward(x, wt, bias: b, geo, relu: true)
+        close(yr, Tensor(shape: yN.shape, values: yN.array.map { max($0, 0) }), "forward + relu case \(idx), \(how)")
+        let dy = Tensor.uniform(geo.outShape, seed: UInt64(300 + idx))
+        let (dxN, dwN) = ConvNaive.backward(dy, x, wt, geo)
+        close(Conv.backwardInput(dy, wt, geo), dxN, "backward input case \(idx), \(how)")
+        close(Conv.backwardWeight(dy, x, geo), dwN, atol: 3e-4, "backward weight case \(idx), \(how)")
+    }
+
+    func testMaxPoolValuesEqualIndexedMaxPool() {
+        // (n, c, h, w, k, s, p); values on a coarse grid (ties), with -0/+0 and a NaN.
+        for (idx, t) in [(2, 3, 9, 11, 3, 2, 1), (1, 2, 8, 8, 2, 2, 0), (1, 3, 7, 10, 3, 1, 1), (2, 2, 13, 6, 5, 3, 2)].enumerated() {
+            let (n, c, h, w, k, s, p) = t
+            let x = Tensor.uniform([n, c, h, w], seed: UInt64(500 + idx))
+            for i in 0..<x.count { x[i] = (x[i] * 3).rounded() }
+            for i in stride(from: 0, to: x.count, by: 7) { x[i] = i % 2 == 0 ? 0 : -0.0 }
+            x[x.count / 2] = .nan
+            let (y, _) = PoolKernel.maxPool(x, kernel: k, stride: s, padding: p)
+            let v = PoolKernel.maxPoolValues(x, kernel: k, stride: s, padding: p)
+            XCTAssertEqual(y.shape, v.shape)
+            XCTAssertEqual(y.array.map(\.bitPattern), v.array.map(\.bitPattern), "max pool case \(idx)")
         }
     }
 
     func testWinogradMatchesNaive() {
         // (n, c, h, w, o, pad): odd sizes, partial edge tiles, paddings 0..2.
-        let saved = (Conv.winogradMinTiles, Conv.winogradMaxBytes)
-        Conv.winogradMinTiles = 1
-        defer { (Conv.winogradMinTiles, Conv.winogradMaxBytes) = saved }
+        let saved = (Conv.winogradMinTiles, Conv.winogradMaxBytes, Conv.winogradMinChannels)
+        (Conv.winogradMinTiles, Conv.winogradMinChannels) = (1, 16)
+        defer { (Conv.winogradMinTiles, Conv.winogradMaxBytes, Conv.winogradMinChannels) = saved }
         let cases = [(2, 16, 7, 9, 17, 1), (1, 19, 10, 5, 16, 0), (2, 16, 6, 11, 18, 2), (1, 20, 3, 3, 16, 1), (1, 16, 1, 4, 16, 2)]
         for (idx, (n, c, h, w, o, p)) in cases.enumerated() {
             let x = Tensor.uniform([n, c, h, w], seed: UInt64(idx)), wt = Tensor.uniform([o, c, 3, 3], seed: UInt64(50 + idx))
