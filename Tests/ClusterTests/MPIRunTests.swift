@@ -15,6 +15,7 @@ final class ClusterFixture {
         repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
         bin = "\(repo)/.build/release"
         dir = NSTemporaryDirectory() + "dcot-cluster-\(UUID().uuidString)"
+        removeAtExit(dir)
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         for args in [["dcot-synth", "--out", "\(dir)/data", "--train", "24", "--val", "4", "--classes", "3", "--size", "48", "--seed", "9"],
                      ["dcot-prep", "--dataset", "generic", "--root", "\(dir)/data", "--list", "\(dir)/data/train.txt",
@@ -205,3 +206,10 @@ final class MPIRunTests: XCTestCase {
         XCTAssertTrue(r.output.contains("do not split over 3 ranks"), r.output)
     }
 }
+
+/// Removes a shared fixture's directory when the test process ends (no tearDown outlives it).
+func removeAtExit(_ path: String) {
+    if scratchDirectories.isEmpty { atexit { for d in scratchDirectories { try? FileManager.default.removeItem(atPath: d) } } }
+    scratchDirectories.append(path)
+}
+nonisolated(unsafe) var scratchDirectories: [String] = []

@@ -15,6 +15,7 @@ final class TrainerFixture {
 
     init() throws {
         dir = NSTemporaryDirectory() + "dcot-train-\(UUID().uuidString)"
+        removeAtExit(dir)
         try makeDirectory(dir)
         _ = try SynthDataset.write(SynthWriteOptions(config: SynthConfig(classes: 3, size: 48, seed: 9), train: 24, val: 4,
                                                      out: "\(dir)/data", jobs: 2, quiet: true))
@@ -263,3 +264,10 @@ final class RunIdentityTests: XCTestCase {
         }
     }
 }
+
+/// Removes a shared fixture's directory when the test process ends (no tearDown outlives it).
+func removeAtExit(_ path: String) {
+    if scratchDirectories.isEmpty { atexit { for d in scratchDirectories { try? FileManager.default.removeItem(atPath: d) } } }
+    scratchDirectories.append(path)
+}
+nonisolated(unsafe) var scratchDirectories: [String] = []
