@@ -51,9 +51,8 @@ public enum Gemm {
         blas(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
     }
 
-    /// OpenBLAS blocks K itself; a K between its block size and twice that is cut in two halves,
-    /// rounded to its unroll in the one-thread driver but not in the threaded one, so an element's
-    /// sum was rounded differently at 1 and 2 threads unless the halves are whole unrolls.
+    /// OpenBLAS blocks a long K itself, and its one-thread and threaded drivers did not always cut
+    /// it at the same points, so an element's sum could be rounded differently at 1 and 2 threads.
     /// Measured with Debian's OpenBLAS 0.3.21 (Cooperlake kernels), 1 vs 2 threads over 1,680
     /// shapes (M 16-512, N 49-1681, K 72-4608, all four transposes): 775 differed as single calls,
     /// none when K is at most `maxK` or a multiple of 32. So a longer K that is not a multiple of 32
