@@ -91,7 +91,7 @@ DEMO_PRE_EVAL_EVERY ?= 500
 # (2,000 iterations: CNN-RGB 65.3 % at crop 64, CNN-DCT 43.4 % at crop 64 and 52.6 % at crop 96;
 # MiT 55.3 % at 6,000 iterations, crop 64, and 60.7 % at crop 96).
 DEMO_PRE_ITERS_cnn ?=
-DEMO_PRE_ITERS_cnn-dct ?=
+DEMO_PRE_ITERS_cnn-dct ?= 4000
 DEMO_PRE_ITERS_mit ?= 6000
 DEMO_PRE_CROP_cnn ?=
 DEMO_PRE_CROP_cnn-dct ?= 96

@@ -68,7 +68,7 @@ final class PipelineMakeTests: XCTestCase {
         let demo = "\(f.dir)/demo"
         let vars = ["DEMO=\(demo)", "DEMO_SETUP=true", "DEMO_CONFIGS=\(cfg)", "BIN=\(root)/.build/release", "THREADS=2",
                     "DEMO_TRAIN=24", "DEMO_VAL=4", "DEMO_SIZE=48", "DEMO_CROP=32", "DEMO_PRE_TRAIN=8", "DEMO_PRE_ITERS=2",
-                    "DEMO_PRE_EVAL_EVERY=2", "DEMO_PRE_CROP_cnn-dct=40", "DEMO_ITERS=2", "DEMO_EVAL_EVERY=2", "DEMO_LABELS=16",
+                    "DEMO_PRE_EVAL_EVERY=2", "DEMO_PRE_CROP_cnn-dct=40", "DEMO_PRE_ITERS_cnn-dct=2", "DEMO_ITERS=2", "DEMO_EVAL_EVERY=2", "DEMO_LABELS=16",
                     "DEMO_METHODS=sup-cnn cnn+cnn-dct"]
         let (code, log) = try make(["demo"] + vars, cwd: root)
         XCTAssertEqual(code, 0, log)
@@ -112,7 +112,7 @@ final class PipelineMakeTests: XCTestCase {
         XCTAssertTrue(summary.contains("## other") && summary.contains("| 2-cps (cnn+cnn-dct)"), summary)
         XCTAssertTrue(try String(contentsOfFile: "\(demo)-check/other/configs/cnn-rgb.yaml", encoding: .utf8).contains("nclass: 4"))
         // Changing one model's pretraining settings retrains that backbone (and the runs that start from it) only.
-        let longer = try make(["demo", "DEMO_PRE_ITERS_cnn-dct=3"] + vars, cwd: root)
+        let longer = try make(["demo"] + vars + ["DEMO_PRE_ITERS_cnn-dct=3"], cwd: root)
         XCTAssertEqual(longer.0, 0, longer.1)
         XCTAssertTrue(longer.1.contains("--out \(demo)/pretrain/run-cnn-dct --crop 40 --iterations 3 "), longer.1)
         XCTAssertFalse(longer.1.contains("--out \(demo)/pretrain/run-cnn "), longer.1)
