@@ -65,7 +65,7 @@ include pipelines/stages.mk
 # scenes whose object classes are disjoint from the demo's (dcot-synth --class-offset), standing in
 # for ImageNet. The dataset is DEMO_CLASSES classes from catalogue class DEMO_OFFSET + 1 on, at
 # DEMO_SIZE px, drawn with DEMO_DATA_SEED; demo-check runs the same recipe on other such datasets.
-DEMO_LABELS  ?= 10
+DEMO_LABELS  ?= 8
 DEMO_FULL    ?= sup-cnn
 DEMO_ITERS   ?= 300
 DEMO_BATCH   ?= 4
@@ -78,12 +78,12 @@ DEMO_CLASSES ?= 3
 DEMO_OFFSET  ?= 0
 DEMO_DATA_SEED ?= 0
 DEMO_SIZE    ?= 96
-DEMO_CROP    ?= 64
+DEMO_CROP    ?= 96
 DEMO_PRE_TRAIN ?= 800
 DEMO_PRE_CLASSES ?= 5
 DEMO_PRE_OFFSET ?= 2
 DEMO_PRE_SIZE ?= 96
-DEMO_PRE_CROP ?= $(DEMO_CROP)
+DEMO_PRE_CROP ?= 64
 DEMO_PRE_ITERS ?= 2000
 DEMO_PRE_EVAL_EVERY ?= 500
 # Per-model pretraining schedule and crop (DEMO_PRE_ITERS_<model>, DEMO_PRE_CROP_<model>; empty: the

@@ -67,7 +67,7 @@ final class PipelineMakeTests: XCTestCase {
         let (root, cfg) = try rootAndConfigs("democonfigs")
         let demo = "\(f.dir)/demo"
         let vars = ["DEMO=\(demo)", "DEMO_SETUP=true", "DEMO_CONFIGS=\(cfg)", "BIN=\(root)/.build/release", "THREADS=2",
-                    "DEMO_TRAIN=24", "DEMO_VAL=4", "DEMO_SIZE=48", "DEMO_CROP=32", "DEMO_PRE_TRAIN=8", "DEMO_PRE_ITERS=2",
+                    "DEMO_TRAIN=24", "DEMO_VAL=4", "DEMO_SIZE=48", "DEMO_CROP=32", "DEMO_PRE_CROP=48", "DEMO_PRE_TRAIN=8", "DEMO_PRE_ITERS=2",
                     "DEMO_PRE_EVAL_EVERY=2", "DEMO_PRE_CROP_cnn-dct=40", "DEMO_PRE_ITERS_cnn-dct=2", "DEMO_ITERS=2", "DEMO_EVAL_EVERY=2", "DEMO_LABELS=16",
                     "DEMO_METHODS=sup-cnn cnn+cnn-dct"]
         let (code, log) = try make(["demo"] + vars, cwd: root)
@@ -84,7 +84,7 @@ final class PipelineMakeTests: XCTestCase {
         XCTAssertTrue(report.contains("| 2-cps (cnn+cnn-dct)"), report)
         XCTAssertTrue(FileManager.default.fileExists(atPath: "\(demo)/runs/sup-cnn-24-crop32-s0/eval.done"), "SupOnly with every label")
         XCTAssertTrue(log.contains("--classes 3 ") && log.contains("--classes 5 ") && log.contains("--class-offset 2 "), log)
-        XCTAssertTrue(log.contains("--out \(demo)/pretrain/run-cnn --crop 32 --iterations 2 "), "shared pretraining crop (DEMO_CROP)\n\(log)")
+        XCTAssertTrue(log.contains("--out \(demo)/pretrain/run-cnn --crop 48 --iterations 2 "), "shared pretraining crop (DEMO_PRE_CROP, not the runs' DEMO_CROP)\n\(log)")
         XCTAssertTrue(log.contains("--out \(demo)/pretrain/run-cnn-dct --crop 40 --iterations 2 "), "per-model pretraining crop\n\(log)")
         XCTAssertTrue(report.contains(".svg)"), report)
         XCTAssertTrue(report.contains("overlays-m1/"), report)
