@@ -60,7 +60,7 @@ include pipelines/stages.mk
 # ---- the demo: a miniature of the paper's first table on the embedded dataset ----------------------
 # SupOnly (CNN-RGB), CPS (two CNN-RGB: homogeneous) and 2-cps (CNN-RGB + CNN-DCT) at DEMO_LABELS
 # labels, SEEDS repeats, and SupOnly with every label (DEMO_FULL: the supervised ceiling); 3-cps
-# (cnn+cnn-dct+mit) is one DEMO_METHODS entry away (about 6 more minutes per seed).
+# (cnn+cnn-dct+mit) is one DEMO_METHODS entry away.
 # Like the paper's models, every backbone starts pretrained on other data: here DEMO_PRE_CLASSES-class
 # scenes whose object classes are disjoint from the demo's (dcot-synth --class-offset), standing in
 # for ImageNet. The dataset is DEMO_CLASSES classes from catalogue class DEMO_OFFSET + 1 on, at
@@ -184,11 +184,13 @@ demo-compare: $(DEMO)/synth/train.txt $(foreach m,cnn cnn-dct mit,$(DEMO_RUN_CON
 # Each DEMO_CHECKS entry names the dataset variables that differ from the demo's (class count and
 # catalogue offset, disjoint from the pretraining classes; image size; data seed); the backbones are
 # the demo's pretrained ones. Reports: $(DEMO_CHECK_DIR)/<name>/report.md; summary.md puts their
-# first tables together.
+# first tables together. h4-off8-112px was added after the recipe was fixed (held out: no choice of the
+# recipe looked at it); the other two were looked at when the demo's crop and label count were chosen.
 DEMO_CHECK_DIR ?= $(DEMO)-check
-DEMO_CHECKS ?= c4-off12 c3-off16-128px
+DEMO_CHECKS ?= c4-off12 c3-off16-128px h4-off8-112px
 DEMO_CHECK_c4-off12 ?= DEMO_CLASSES=4 DEMO_OFFSET=12 DEMO_DATA_SEED=1
 DEMO_CHECK_c3-off16-128px ?= DEMO_CLASSES=3 DEMO_OFFSET=16 DEMO_SIZE=128 DEMO_DATA_SEED=2
+DEMO_CHECK_h4-off8-112px ?= DEMO_CLASSES=4 DEMO_OFFSET=8 DEMO_SIZE=112 DEMO_DATA_SEED=3
 demo-check: $(foreach m,$(DEMO_MODELS),$(DEMO_PRE)/$(m).safetensors)
 	set -e; $(foreach c,$(DEMO_CHECKS),$(MAKE) --no-print-directory -f pipelines/voc.mk demo DEMO=$(DEMO_CHECK_DIR)/$(c) \
 	    DEMO_PRE=$(DEMO_PRE) $(DEMO_CHECK_$(c));)
