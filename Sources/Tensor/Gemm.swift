@@ -2,16 +2,30 @@
 import COpenBLAS
 
 public enum Gemm {
-    /// When true (and threads > 1), large GEMMs are split over the larger of M and N into
-    /// `Parallel.threads` column or row blocks, each a single-threaded OpenBLAS call on our workers;
-    /// OpenBLAS itself runs one thread, so its spinning workers never compete with our loops.
-    /// Every C element still sums over K in OpenBLAS's order, so results do not change.
-    nonisolated(unsafe) public private(set) static var splitAcrossThreads = false
+    /// When true (the default), OpenBLAS runs one thread and a large GEMM is cut into `pieces`
+    /// blocks of rows or columns, single-threaded OpenBLAS calls spread over our thread pool, so
+    /// OpenBLAS's spinning workers never compete with our loops. The cut is a function of the shape
+    /// alone, so every element is computed by the same call at any thread count.
+    /// False: one OpenBLAS call with OpenBLAS's own threads (for comparison in `dcot-bench`).
+    nonisolated(unsafe) public private(set) static var splitAcrossThreads = true
 
     public static func setSplitAcrossThreads(_ on: Bool) {
         splitAcrossThreads = on
         Parallel.setThreads(Parallel.threads)
     }
+
+    /// Blocks a product of this shape is cut into: 1 below ~2 MFLOP (the hand-off costs more than
+    /// the second thread saves), 2, or 4 from 64 M multiply-adds; never blocks narrower than 32.
+    @inlinable
+    public static func pieces(m: Int, n: Int, k: Int) -> Int {
+        let mnk = Double(m) * Double(n) * Double(k)
+        let p = mnk < 1e6 ? 1 : mnk < 64e6 ? 2 : 4
+        return max(1, min(p, max(m, n) / 32))
+    }
+
+    /// Start of block `part` of `p` over a dimension of `n`, at a multiple of 16 (the kernels' unroll).
+    @inlinable
+    static func blockStart(_ part: Int, _ p: Int, _ n: Int) -> Int { part == p ? n : (part * n / p) & ~15 }
 
     /// op(A): [m, k], op(B): [k, n], C: [m, n]; leading dimensions are of the stored matrices.
     @inlinable
@@ -26,22 +40,20 @@ public enum Gemm {
             else { for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } } }
             return
         }
-        let t = Parallel.threads
-        if splitAcrossThreads && t > 1 && Double(m) * Double(n) * Double(k) >= 2e6 && max(m, n) >= 32 * t {
+        let p = splitAcrossThreads ? pieces(m: m, n: n, k: k) : 1
+        if p > 1 {
             nonisolated(unsafe) let (ap, bp, cp) = (a, b, c)
             if n >= m {
-                Parallel.for(t) { r in
-                    for part in r {
-                        let n0 = (part * n / t) & ~15, n1 = part == t - 1 ? n : ((part + 1) * n / t) & ~15
-                        if n1 <= n0 { continue }
+                Parallel.run(p) { part in
+                    let n0 = blockStart(part, p, n), n1 = blockStart(part + 1, p, n)
+                    if n1 > n0 {
                         blas(transA, transB, m, n1 - n0, k, alpha, ap, lda, bp + (transB ? n0 * ldb : n0), ldb, beta, cp + n0, ldc)
                     }
                 }
             } else {
-                Parallel.for(t) { r in
-                    for part in r {
-                        let m0 = (part * m / t) & ~15, m1 = part == t - 1 ? m : ((part + 1) * m / t) & ~15
-                        if m1 <= m0 { continue }
+                Parallel.run(p) { part in
+                    let m0 = blockStart(part, p, m), m1 = blockStart(part + 1, p, m)
+                    if m1 > m0 {
                         blas(transA, transB, m1 - m0, n, k, alpha, ap + (transA ? m0 : m0 * lda), lda, bp, ldb, beta, cp + m0 * ldc, ldc)
                     }
                 }

@@ -24,7 +24,8 @@ struct ModelBench: ParsableCommand {
     @Flag(help: "One JSON object.") var json = false
     @Option(help: "Tap-skipping atrous convs when they keep at most this fraction of im2col's work (0 disables).")
     var atrousMaxKept: Double = AtrousConv.maxKeptFraction
-    @Flag(help: "Split large GEMMs over our workers (OpenBLAS single-threaded).") var splitGemm = false
+    @Flag(inversion: .prefixedNo, help: "Split large GEMMs over our thread pool, OpenBLAS single-threaded (--no-split-gemm: OpenBLAS's own threads, Dispatch for our loops).")
+    var splitGemm = true
     @Option(help: "Winograd for stride-1 3x3 convs with at least this many channels (a huge value disables it).")
     var winogradMinChannels: Int = Conv.winogradMinChannels
     @Option(help: "At most this many columns (samples x output pixels) per batched im2col GEMM (0: one GEMM per sample).")
@@ -44,7 +45,7 @@ struct ModelBench: ParsableCommand {
             Conv.winogradMinChannels = winogradMinChannels
             (Conv.batchedColumns, Conv.batchedMaxBytes) = (convBatchedColumns, convBatchedBytes)
             if let blasThreadTimeout { BLAS.setThreadTimeout(exponent: blasThreadTimeout) }
-            if splitGemm { Gemm.setSplitAcrossThreads(true) }
+            Gemm.setSplitAcrossThreads(splitGemm)
             let cfg = try ModelConfig.load(config)
             let model = try Segmentor(config: cfg, seed: 0)
             if let weights { try Checkpoint.load(into: model, from: weights) }

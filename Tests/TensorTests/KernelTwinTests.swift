@@ -105,6 +105,82 @@ final class KernelTwinTests: XCTestCase {
         }
     }
 
+    /// Products large enough to be cut into blocks on the thread pool (Gemm.pieces 2 and 4, split
+    /// over N and over M, all transposes) against the naive twin, and bit-identical at 1, 2 and 3
+    /// threads and to one OpenBLAS call.
+    func testSplitGemmMatchesNaiveAndOneCall() {
+        let saved = Parallel.threads
+        defer { Parallel.setThreads(saved); Gemm.setSplitAcrossThreads(true) }
+        XCTAssertEqual(Gemm.pieces(m: 8, n: 8, k: 8), 1)
+        XCTAssertEqual(Gemm.pieces(m: 32, n: 1536, k: 288), 2)
+        XCTAssertEqual(Gemm.pieces(m: 256, n: 1024, k: 576), 4)
+        for (m, n, k) in [(32, 1536, 288), (300, 40, 200), (256, 1024, 576), (1000, 130, 600)] {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let a = Tensor.uniform([m * k], seed: 7), b = Tensor.uniform([k * n], seed: 8)
+                func product() -> Tensor {
+                    let c = Tensor(shape: [m, n], repeating: 0.5)
+                    Gemm.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a.data, lda: ta ? m : k, b: b.data, ldb: tb ? k : n,
+                               beta: 0.25, c: c.data, ldc: n)
+                    return c
+                }
+                let what = "m \(m) n \(n) k \(k) transA \(ta) transB \(tb)"
+                Parallel.setThreads(2)
+                let two = product()
+                let naive = Tensor(shape: [m, n], repeating: 0.5)
+                Gemm.sgemmNaive(transA: ta, transB: tb, m: m, n: n, k: k, a: a.data, lda: ta ? m : k, b: b.data, ldb: tb ? k : n,
+                                beta: 0.25, c: naive.data, ldc: n)
+                close(two, naive, atol: 1e-3, "split gemm vs naive, " + what)
+                for t in [1, 3] {
+                    Parallel.setThreads(t)
+                    XCTAssertEqual(two.array, product().array, "\(t) vs 2 threads, " + what)
+                }
+                Gemm.setSplitAcrossThreads(false)
+                Parallel.setThreads(1)
+                XCTAssertEqual(two.array, product().array, "one OpenBLAS call vs blocks, " + what)
+                Gemm.setSplitAcrossThreads(true)
+            }
+        }
+    }
+
+    /// The pool runs every task once, inline when nested, and serves several calling threads.
+    func testParallelPoolRunsEveryTaskOnce() {
+        let saved = Parallel.threads
+        defer { Parallel.setThreads(saved) }
+        for t in [1, 2, 4] {
+            Parallel.setThreads(t)
+            let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: 1000)
+            defer { counts.deallocate() }
+            counts.initialize(repeating: 0)
+            nonisolated(unsafe) let c = counts
+            for round in 0..<200 {
+                let n = 1 + round * 5 % 997
+                Parallel.for(n) { r in
+                    for i in r { c[i] += 1 }
+                    Parallel.for(3) { inner in for _ in inner { } }          // nested: inline
+                }
+                XCTAssertTrue(c[0..<n].allSatisfy { $0 == 1 }, "threads \(t), n \(n)")
+                for i in 0..<n { c[i] = 0 }
+            }
+            // Four threads call Parallel.for at once: each sees all of its own tasks done.
+            let ok = UnsafeMutableBufferPointer<Bool>.allocate(capacity: 4)
+            defer { ok.deallocate() }
+            nonisolated(unsafe) let okp = ok
+            DispatchQueue.concurrentPerform(iterations: 4) { caller in
+                var good = true
+                for _ in 0..<300 {
+                    var local = [Int](repeating: 0, count: 64)
+                    local.withUnsafeMutableBufferPointer { lp in
+                        nonisolated(unsafe) let l = lp
+                        Parallel.blocks(64) { i in l[i] = i &* 3 }
+                    }
+                    good = good && local == (0..<64).map { $0 * 3 }
+                }
+                okp[caller] = good
+            }
+            XCTAssertEqual(Array(ok), [true, true, true, true], "concurrent callers, threads \(t)")
+        }
+    }
+
     func testFastMathMatchesLibm() {
         var worstExp = 0.0, worstErf = 0.0
         for i in 0..<200_001 {
