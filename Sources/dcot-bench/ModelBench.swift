@@ -28,6 +28,8 @@ struct ModelBench: ParsableCommand {
     var splitGemm = true
     @Option(help: "Winograd for stride-1 3x3 convs with at least this many channels (a huge value disables it).")
     var winogradMinChannels: Int = Conv.winogradMinChannels
+    @Option(help: "Winograd only with at least this many 2x2 output tiles per batch group.")
+    var winogradMinTiles: Int = Conv.winogradMinTiles
     @Option(help: "At most this many columns (samples x output pixels) per batched im2col GEMM (0: one GEMM per sample).")
     var convBatchedColumns: Int = Conv.batchedColumns
     @Option(help: "Byte cap of a batched im2col GEMM's column matrix and output.")
@@ -42,7 +44,7 @@ struct ModelBench: ParsableCommand {
         runReportingErrors {
             Parallel.setThreads(threads)
             AtrousConv.maxKeptFraction = atrousMaxKept
-            Conv.winogradMinChannels = winogradMinChannels
+            (Conv.winogradMinChannels, Conv.winogradMinTiles) = (winogradMinChannels, winogradMinTiles)
             (Conv.batchedColumns, Conv.batchedMaxBytes) = (convBatchedColumns, convBatchedBytes)
             if let blasThreadTimeout { BLAS.setThreadTimeout(exponent: blasThreadTimeout) }
             Gemm.setSplitAcrossThreads(splitGemm)

@@ -93,6 +93,47 @@ final class KernelTwinTests: XCTestCase {
         }
     }
 
+    /// im2col (padded-plane copies) and col2im against their definitions: strides 1-3, dilation,
+    /// padding 0-4, groups, several samples side by side with ld > samples * HO*WO, tiny and
+    /// 16/17-wide rows; col2im bit for bit (same tap order) and only inside its own planes.
+    func testIm2colAndCol2imMatchNaive() {
+        // (n, c, h, w, o, k, stride, pad, dil, groups)
+        let cases: [(Int, Int, Int, Int, Int, Int, Int, Int, Int, Int)] = [
+            (3, 4, 16, 16, 4, 3, 1, 1, 1, 1), (2, 3, 17, 19, 2, 3, 2, 1, 1, 1), (2, 4, 4, 4, 4, 3, 1, 2, 2, 2),
+            (1, 2, 9, 33, 2, 3, 2, 1, 1, 1), (2, 3, 12, 13, 3, 5, 3, 2, 1, 1), (2, 2, 6, 7, 2, 3, 1, 4, 3, 1),
+            (3, 2, 8, 8, 2, 1, 2, 0, 1, 1), (2, 6, 5, 40, 6, 3, 2, 1, 1, 3), (1, 3, 10, 11, 3, 3, 1, 0, 1, 1),
+            (2, 2, 3, 3, 2, 3, 1, 1, 1, 1),
+        ]
+        for (idx, (n, c, h, w, o, k, st, p, d, gr)) in cases.enumerated() {
+            let g = ConvGeometry(input: [n, c, h, w], weight: [o, c / gr, k, k], stride: st, padding: p, dilation: d, groups: gr)
+            let x = Tensor.uniform([n, c, h, w], seed: UInt64(idx))
+            let ld = n * g.ho * g.wo + 5
+            for c0 in stride(from: 0, to: c, by: g.cg) {
+                let col = Tensor(shape: [g.colRows * ld], repeating: -7)
+                Conv.im2col(x.data, g, c0, col.data, samples: n, ld: ld)
+                let naive = ConvNaive.im2col(x, g, c0, samples: n, ld: ld)
+                for r in 0..<g.colRows {
+                    for q in 0..<(n * g.ho * g.wo) where col[r * ld + q] != naive[r * ld + q] {
+                        XCTFail("im2col case \(idx) c0 \(c0) row \(r) col \(q): \(col[r * ld + q]) vs \(naive[r * ld + q])"); return
+                    }
+                }
+                let dy = Tensor.uniform([g.colRows * ld], seed: UInt64(idx + 50))
+                let dx = Tensor(shape: [n, c, h, w], repeating: 3)
+                Conv.col2im(dy.data, g, c0, dx.data, samples: n, ld: ld)
+                let ref = ConvNaive.col2im(dy.array, g, samples: n, ld: ld)
+                for s in 0..<n {
+                    for ch in 0..<c {
+                        for e in 0..<(h * w) {
+                            let got = dx[(s * c + ch) * h * w + e]
+                            let want = ch >= c0 && ch < c0 + g.cg ? ref[((s * g.cg + ch - c0) * h * w) + e] : 3
+                            if got != want { XCTFail("col2im case \(idx) c0 \(c0) sample \(s) ch \(ch) at \(e): \(got) vs \(want)"); return }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     func testGemmMatchesNaive() {
         for (i, (m, n, k)) in [(5, 7, 3), (17, 9, 33), (64, 65, 66)].enumerated() {
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
