@@ -122,7 +122,7 @@ public enum Conv {
     /// Copies of the short rows of small maps inline: a memmove call per 16-float row cost more
     /// than the copy.
     @inlinable @inline(__always)
-    static func copyFloats(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+    public static func copyFloats(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
         if n > 64 { dst.update(from: src, count: n); return }
         var i = 0
         while i &+ 16 <= n {
