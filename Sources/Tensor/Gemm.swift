@@ -19,9 +19,14 @@ public enum Gemm {
     @inlinable
     public static func pieces(m: Int, n: Int, k: Int) -> Int {
         let mnk = Double(m) * Double(n) * Double(k)
-        let p = mnk < 1e6 ? 1 : mnk < 64e6 ? 2 : 4
+        let p = mnk < splitMinMNK ? 1 : mnk < fourPiecesMNK ? 2 : 4
         return max(1, min(p, max(m, n) / 32))
     }
+
+    /// The thresholds of `pieces` (multiply-adds); a change changes which call computes an element,
+    /// so tune them for a machine, not between runs that should agree.
+    nonisolated(unsafe) public static var splitMinMNK = 1e6
+    nonisolated(unsafe) public static var fourPiecesMNK = 64e6
 
     /// Start of block `part` of `p` over a dimension of `n`, at a multiple of 16 (the kernels' unroll).
     @inlinable
