@@ -1,4 +1,5 @@
 // GEMM on OpenBLAS (row-major): C = alpha * op(A) * op(B) + beta * C, with a naive twin.
+import Foundation
 import COpenBLAS
 
 public enum Gemm {
@@ -15,18 +16,29 @@ public enum Gemm {
     }
 
     /// Blocks a product of this shape is cut into: 1 below ~2 MFLOP (the hand-off costs more than
-    /// the second thread saves), 2, or 4 from 64 M multiply-adds; never blocks narrower than 32.
+    /// the second thread saves), 2, or `maxBlocks` from 64 M multiply-adds; never blocks narrower
+    /// than 32. Each block packs the other operand again, so more blocks than cores cost time (R101,
+    /// SegFormer-b2, R50-DCT at batch 2, crop 321, 2 threads: train 2709 / 1078 / 1786 ms with 4
+    /// blocks, 2561 / 938 / 1742 ms with 2).
     @inlinable
     public static func pieces(m: Int, n: Int, k: Int) -> Int {
         let mnk = Double(m) * Double(n) * Double(k)
-        let p = mnk < splitMinMNK ? 1 : mnk < fourPiecesMNK ? 2 : 4
+        let p = mnk < splitMinMNK ? 1 : mnk < manyBlocksMNK ? 2 : maxBlocks
         return max(1, min(p, max(m, n) / 32))
     }
 
-    /// The thresholds of `pieces` (multiply-adds); a change changes which call computes an element,
-    /// so tune them for a machine, not between runs that should agree.
+    /// The thresholds of `pieces` (multiply-adds). They decide which OpenBLAS call computes an
+    /// element, so results are bit-identical between runs with the same values, whatever the
+    /// thread count.
     nonisolated(unsafe) public static var splitMinMNK = 1e6
-    nonisolated(unsafe) public static var fourPiecesMNK = 64e6
+    nonisolated(unsafe) public static var manyBlocksMNK = 64e6
+    /// The machine's cores rounded down to a power of two, 2 to 8: a function of the machine, not
+    /// of --threads or the number of ranks, so one machine computes the same bits in any layout.
+    nonisolated(unsafe) public static var maxBlocks: Int = {
+        var p = 2
+        while p * 2 <= ProcessInfo.processInfo.activeProcessorCount && p < 8 { p *= 2 }
+        return p
+    }()
 
     /// Start of block `part` of `p` over a dimension of `n`, at a multiple of 16 (the kernels' unroll).
     @inlinable

@@ -27,7 +27,8 @@ struct ModelBench: ParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Split large GEMMs over our thread pool, OpenBLAS single-threaded (--no-split-gemm: OpenBLAS's own threads, Dispatch for our loops).")
     var splitGemm = true
     @Option(help: "Split GEMMs of at least this many multiply-adds into 2 blocks.") var gemmSplitMin: Double = Gemm.splitMinMNK
-    @Option(help: "... and into 4 blocks from this many.") var gemmFourPieces: Double = Gemm.fourPiecesMNK
+    @Option(help: "... and into --gemm-max-blocks from this many.") var gemmManyBlocks: Double = Gemm.manyBlocksMNK
+    @Option(help: "Most blocks of one GEMM (default: the machine's cores as a power of two, 2...8).") var gemmMaxBlocks: Int = Gemm.maxBlocks
     @Option(help: "Winograd for stride-1 3x3 convs with at least this many channels (a huge value disables it).")
     var winogradMinChannels: Int = Conv.winogradMinChannels
     @Option(help: "Winograd only with at least this many 2x2 output tiles per batch group.")
@@ -50,7 +51,7 @@ struct ModelBench: ParsableCommand {
             (Conv.batchedColumns, Conv.batchedMaxBytes) = (convBatchedColumns, convBatchedBytes)
             if let blasThreadTimeout { BLAS.setThreadTimeout(exponent: blasThreadTimeout) }
             Gemm.setSplitAcrossThreads(splitGemm)
-            (Gemm.splitMinMNK, Gemm.fourPiecesMNK) = (gemmSplitMin, gemmFourPieces)
+            (Gemm.splitMinMNK, Gemm.manyBlocksMNK, Gemm.maxBlocks) = (gemmSplitMin, gemmManyBlocks, max(1, gemmMaxBlocks))
             let cfg = try ModelConfig.load(config)
             let model = try Segmentor(config: cfg, seed: 0)
             if let weights { try Checkpoint.load(into: model, from: weights) }

@@ -150,8 +150,9 @@ final class KernelTwinTests: XCTestCase {
     /// over N and over M, all transposes) against the naive twin, and bit-identical at 1, 2 and 3
     /// threads and to one OpenBLAS call.
     func testSplitGemmMatchesNaiveAndOneCall() {
-        let saved = Parallel.threads
-        defer { Parallel.setThreads(saved); Gemm.setSplitAcrossThreads(true) }
+        let saved = (Parallel.threads, Gemm.maxBlocks)
+        defer { Parallel.setThreads(saved.0); Gemm.setSplitAcrossThreads(true); Gemm.maxBlocks = saved.1 }
+        Gemm.maxBlocks = 4
         XCTAssertEqual(Gemm.pieces(m: 8, n: 8, k: 8), 1)
         XCTAssertEqual(Gemm.pieces(m: 32, n: 1536, k: 288), 2)
         XCTAssertEqual(Gemm.pieces(m: 256, n: 1024, k: 576), 4)
