@@ -132,9 +132,19 @@ public enum Gemm {
                                a: UnsafePointer<Float>, strideA: Int, b: UnsafePointer<Float>, strideB: Int,
                                beta: Float = 0, c: UnsafeMutablePointer<Float>, strideC: Int) {
         let lda = transA ? m : k, ldb = transB ? k : n
-        for i in 0..<batch {
-            sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a + i * strideA, lda: lda,
-                  b: b + i * strideB, ldb: ldb, beta: beta, c: c + i * strideC, ldc: n)
+        nonisolated(unsafe) let (ap, bp, cp) = (a, b, c)
+        independent(batch) { i in
+            sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: ap + i * strideA, lda: lda,
+                  b: bp + i * strideB, ldb: ldb, beta: beta, c: cp + i * strideC, ldc: n)
         }
+    }
+
+    /// body(i) for i in 0..<count, GEMMs with disjoint outputs, spread over the thread pool as whole
+    /// products (a product's blocks then run one after another on its thread): the same calls, so
+    /// the same bits, as a serial loop, without splitting small products or re-packing operands
+    /// (attention heads).
+    public static func independent(_ count: Int, _ body: (Int) -> Void) {
+        if splitAcrossThreads && count > 1 && Parallel.threads > 1 { Parallel.run(count, body) }
+        else { for i in 0..<count { body(i) } }
     }
 }
