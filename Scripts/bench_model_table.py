@@ -33,8 +33,9 @@ for (model, batch, crop), v in rows.items():
                      f"{o['ms_inference'] / o['ms_forward']:.2f}" if o.get("ms_forward") else "-",
                      speed(o1, o), speed(t1, t), num(o, "peak_rss_mb"), num(t, "peak_rss_mb")))
     if "ms_train_step_min" in o and "ms_train_step_min" in t:
-        mins.append(f"{model}/{batch}: {o['ms_train_step_min'] / t['ms_train_step_min']:.2f}")
+        mins.append(f"{model}/{batch}: train {o['ms_train_step_min'] / t['ms_train_step_min']:.2f}"
+                    + (f" inference {o['ms_inference_min'] / t['ms_inference_min']:.2f}" if t.get("ms_inference_min") else ""))
 print(f"({threads} threads; median of runs; ratio = dcot / PyTorch, below 1 is faster; inf/fwd = our inference / our training"
       " forward (forward + loss); 1->N = train-step speed-up from 1 thread)")
 if mins:
-    print("(train-step ratio of the fastest runs: " + ", ".join(mins) + ")")
+    print("(ratios of the fastest runs, less sensitive to a busy host: " + ", ".join(mins) + ")")

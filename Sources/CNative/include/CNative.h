@@ -97,5 +97,7 @@ void cn_pool_set_spin_ns(long ns);
 // fn(ctx, k) for k in 0..<tasks on the caller and the workers; returns when all are done. Runs
 // inline when nested in a task or when another thread is using the pool.
 void cn_pool_run(long tasks, cn_task_fn fn, void *ctx);
+// 1 while the machine has more runnable threads than cores (re-read every 10 ms).
+int cn_pool_crowded(void);
 
 #endif
