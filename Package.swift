@@ -20,7 +20,7 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         // Open MPI through its own pkg-config name (the `mpi` alternative may point at MPICH).
         .systemLibrary(name: "CMPI", pkgConfig: "ompi-c", providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
-        // The one C target: libpng/libjpeg calls that need setjmp, and SHA-256.
+        // The one C target: libpng/libjpeg calls that need setjmp, SHA-256, and the thread pool.
         .target(name: "CNative",
                 cSettings: [.unsafeFlags(["-O3"])],
                 linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "SafeTensors"),
         .target(name: "ImageIO", dependencies: ["CTurboJPEG", "CNative", "Support"]),
         .target(name: "Shards", dependencies: ["SafeTensors", "ImageIO", "CZstd", "Support"]),
-        .target(name: "Tensor", dependencies: ["COpenBLAS"]),
+        .target(name: "Tensor", dependencies: ["COpenBLAS", "CNative"]),
         .target(name: "Autograd", dependencies: ["Tensor"]),
         .target(name: "NN", dependencies: ["Autograd", "Tensor"]),
         .target(name: "Models", dependencies: ["NN", "Autograd", "Tensor", "Support", yams]),

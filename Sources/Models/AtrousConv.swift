@@ -54,8 +54,8 @@ public enum AtrousConv {
                 for s in 0..<n {
                     let plane = src + (s * c + ci) * h * w
                     let out = dst + ci * ld + s * p
-                    for row in 0..<t.rows {
-                        (out + row * t.cols).update(from: plane + (t.y0 + row + dy) * w + t.x0 + dx, count: t.cols)
+                    for row in 0..<t.rows {          // rows of 2-21 floats: inline copies, not memmove calls
+                        Conv.copyFloats(plane + ((t.y0 &+ row &+ dy) &* w &+ t.x0 &+ dx), out + row &* t.cols, t.cols)
                     }
                 }
             }

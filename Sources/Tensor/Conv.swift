@@ -31,117 +31,161 @@ public struct ConvGeometry: Equatable, Sendable {
 public enum Conv {
     // MARK: im2col / col2im (samples side by side, channels c0..<c0+cg)
 
-    /// col[(ci*KH + i)*KW + j][s*HO*WO + oy*WO + ox] = x[s][c0+ci][oy*s - p + i*d][ox*s - p + j*d] (0
-    /// outside), for `samples` consecutive samples from x; rows of col are `ld` floats apart.
-    @inlinable
-    public static func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ c0: Int, _ col: UnsafeMutablePointer<Float>,
-                              samples: Int = 1, ld: Int? = nil) {
-        let rows = g.colRows, howo = g.ho &* g.wo, ld = ld ?? howo, sampleStride = g.c &* g.h &* g.w
-        Parallel.for(rows, grain: max(1, 8 / max(samples, 1))) { range in
-            for r in range { im2colRow(x, g, c0, r, col + r &* ld, samples: samples, sampleStride: sampleStride, howo: howo) }
+    /// The planes im2col reads and col2im writes: x itself when unpadded, else a copy of channels
+    /// c0..<c0+cg with `padding` zeros around each plane, so every tap's rows are in bounds and the
+    /// copies need no per-row clipping (16-float rows of 16x16 maps were dominated by the clipping
+    /// branches and memset/memmove calls: cnn-dct inference profile, im2col 26 %).
+    @usableFromInline
+    struct Planes {
+        @usableFromInline let base: UnsafeMutablePointer<Float>     // channel c0 of sample 0
+        @usableFromInline let hp: Int, wp: Int, channelStride: Int, sampleStride: Int
+        @usableFromInline let owner: Tensor?
+
+        @inlinable
+        init(base: UnsafeMutablePointer<Float>, hp: Int, wp: Int, channelStride: Int, sampleStride: Int, owner: Tensor?) {
+            (self.base, self.hp, self.wp, self.channelStride, self.sampleStride, self.owner) = (base, hp, wp, channelStride, sampleStride, owner)
         }
     }
 
-    /// Row r of the column matrix for `samples` samples (HO*WO floats each, side by side at dst):
-    /// the row's geometry is worked out once, then applied to every sample (tiny maps: 16 floats).
-    @inlinable @inline(__always)
-    static func im2colRow(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ c0: Int, _ r: Int, _ dst: UnsafeMutablePointer<Float>,
-                          samples: Int, sampleStride: Int, howo: Int) {
+    @inlinable
+    static func planes(_ x: UnsafeMutablePointer<Float>, _ g: ConvGeometry, _ c0: Int, samples: Int, copyIn: Bool) -> Planes {
         let hw = g.h &* g.w
+        if g.padding == 0 { return Planes(base: x + c0 &* hw, hp: g.h, wp: g.w, channelStride: hw, sampleStride: g.c &* hw, owner: nil) }
+        let p = g.padding, hp = g.h &+ 2 &* p, wp = g.w &+ 2 &* p, plane = hp &* wp
+        let t = Tensor(shape: [samples &* g.cg &* plane])
+        let out = Planes(base: t.data, hp: hp, wp: wp, channelStride: plane, sampleStride: g.cg &* plane, owner: t)
+        if copyIn {
+            let dst = t.data
+            Parallel.for(samples &* g.cg, grain: max(1, 2048 / max(plane, 1))) { range in
+                for idx in range {
+                    let s = idx / g.cg, ci = idx &- s &* g.cg
+                    let from = x + (s &* g.c &+ c0 &+ ci) &* hw, to = dst + idx &* plane
+                    zeroFloats(to, p &* wp &+ p)
+                    for y in 0..<g.h {
+                        let row = to + ((y &+ p) &* wp &+ p)
+                        copyFloats(from + y &* g.w, row, g.w)
+                        zeroFloats(row + g.w, 2 &* p)                      // right pad, then next row's left pad
+                    }
+                    zeroFloats(to + ((g.h &+ p) &* wp &+ p), p &* wp &- p)
+                }
+            }
+        }
+        return out
+    }
+
+    /// col[(ci*KH + i)*KW + j][s*HO*WO + oy*WO + ox] = x[s][c0+ci][oy*s - p + i*d][ox*s - p + j*d] (0
+    /// outside), for `samples` consecutive samples from x; rows of col are `ld` floats apart.
+    /// Naive twin: ConvNaive.im2col.
+    @inlinable
+    public static func im2col(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ c0: Int, _ col: UnsafeMutablePointer<Float>,
+                              samples: Int = 1, ld: Int? = nil) {
+        let rows = g.colRows, howo = g.ho &* g.wo, ld = ld ?? howo
+        let src = planes(UnsafeMutablePointer(mutating: x), g, c0, samples: samples, copyIn: true)
+        Parallel.for(rows, grain: max(1, 8 / max(samples, 1))) { range in
+            for r in range { im2colRow(src, g, r, col + r &* ld, samples: samples, howo: howo) }
+        }
+        withExtendedLifetime(src.owner) {}
+    }
+
+    /// Row r of the column matrix for `samples` samples (HO*WO floats each, side by side at dst).
+    @inlinable @inline(__always)
+    static func im2colRow(_ src: Planes, _ g: ConvGeometry, _ r: Int, _ dst: UnsafeMutablePointer<Float>,
+                          samples: Int, howo: Int) {
         let j = r % g.kw, i = (r / g.kw) % g.kh, ci = r / (g.kw &* g.kh)
-        let dx = j &* g.dilation &- g.padding
-        // valid ox: 0 <= ox*s + dx < w
-        var oxLo = 0
-        if dx < 0 { oxLo = (-dx + g.stride - 1) / g.stride }
-        var oxHi = g.wo
-        let lim = g.w - dx                                   // ox*s < lim
-        if lim <= 0 { oxHi = 0 } else { oxHi = min(g.wo, (lim + g.stride - 1) / g.stride) }
-        if oxHi < oxLo { oxHi = oxLo }
+        let jd = j &* g.dilation, offset = ci &* src.channelStride &+ i &* g.dilation &* src.wp &+ jd
+        let rowStep = g.stride &* src.wp
         for s in 0..<samples {
-            let plane = x + (s &* sampleStride &+ (c0 &+ ci) &* hw), dst = dst + s &* howo
-            for oy in 0..<g.ho {
-                let iy = oy &* g.stride &+ i &* g.dilation &- g.padding
-                let d = dst + oy &* g.wo
-                if iy < 0 || iy >= g.h { fillZero(d, g.wo); continue }
-                let src = plane + iy &* g.w
-                if oxLo > 0 { fillZero(d, oxLo) }
+            var from = src.base + (s &* src.sampleStride &+ offset)
+            var d = dst + s &* howo
+            for _ in 0..<g.ho {
                 if g.stride == 1 {
-                    copyFloats(src + (oxLo &+ dx), d + oxLo, oxHi &- oxLo)
+                    copyFloats(from, d, g.wo)
                 } else if g.stride == 2 {
-                    // 16 loaded, even lanes kept; only while the 16 floats stay inside the row.
-                    var ox = oxLo
-                    while ox &+ 8 <= oxHi && 2 &* ox &+ dx &+ 16 <= g.w {
-                        let v = UnsafeRawPointer(src + (2 &* ox &+ dx)).loadUnaligned(as: SIMD16<Float>.self)
+                    // 16 loaded, even lanes kept, while the 16 floats stay inside the padded row.
+                    var ox = 0
+                    while ox &+ 8 <= g.wo && 2 &* ox &+ jd &+ 16 <= src.wp {
+                        let v = UnsafeRawPointer(from + 2 &* ox).loadUnaligned(as: SIMD16<Float>.self)
                         UnsafeMutableRawPointer(d + ox).storeBytes(of: v.evenHalf, as: SIMD8<Float>.self)
                         ox &+= 8
                     }
-                    while ox < oxHi { d[ox] = src[2 &* ox &+ dx]; ox &+= 1 }
+                    while ox < g.wo { d[ox] = from[2 &* ox]; ox &+= 1 }
                 } else {
-                    var ox = oxLo
-                    while ox < oxHi { d[ox] = src[ox &* g.stride &+ dx]; ox &+= 1 }
+                    var ox = 0
+                    while ox < g.wo { d[ox] = from[ox &* g.stride]; ox &+= 1 }
                 }
-                if oxHi < g.wo { fillZero(d + oxHi, g.wo &- oxHi) }
+                from += rowStep
+                d += g.wo
             }
         }
     }
 
-    /// Copies of the short rows of small maps (16 floats at 16x16) inline: a memmove call per row
-    /// cost more than the copy (cnn-rgb inference profile: memmove 8 %, im2col 13 %).
+    /// Copies of the short rows of small maps inline: a memmove call per 16-float row cost more
+    /// than the copy.
     @inlinable @inline(__always)
-    static func copyFloats(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+    public static func copyFloats(_ src: UnsafePointer<Float>, _ dst: UnsafeMutablePointer<Float>, _ n: Int) {
         if n > 64 { dst.update(from: src, count: n); return }
         var i = 0
-        while i &+ 8 <= n {
+        while i &+ 16 <= n {
+            UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD16<Float>.self),
+                                                        as: SIMD16<Float>.self)
+            i &+= 16
+        }
+        if i &+ 8 <= n {
             UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<Float>.self),
                                                         as: SIMD8<Float>.self)
             i &+= 8
+        }
+        if i &+ 4 <= n {
+            UnsafeMutableRawPointer(dst + i).storeBytes(of: UnsafeRawPointer(src + i).loadUnaligned(as: SIMD4<Float>.self),
+                                                        as: SIMD4<Float>.self)
+            i &+= 4
         }
         while i < n { dst[i] = src[i]; i &+= 1 }
     }
 
     @inlinable @inline(__always)
-    static func fillZero(_ dst: UnsafeMutablePointer<Float>, _ n: Int) {
+    static func zeroFloats(_ dst: UnsafeMutablePointer<Float>, _ n: Int) {
         if n > 64 { dst.update(repeating: 0, count: n); return }
         var i = 0
-        while i &+ 8 <= n { UnsafeMutableRawPointer(dst + i).storeBytes(of: SIMD8<Float>(), as: SIMD8<Float>.self); i &+= 8 }
         while i < n { dst[i] = 0; i &+= 1 }
     }
 
-    /// dx[s][c0+ci] += scatter of col (the adjoint of im2col) for `samples` samples whose columns sit
-    /// side by side in col (rows `ld` apart). Parallel over (sample, channel): deterministic.
+    /// dx[s][c0+ci] = the scatter-add of col (the adjoint of im2col) for `samples` samples whose
+    /// columns sit side by side in col (rows `ld` apart); overwrites those planes. Parallel over
+    /// (sample, channel): deterministic. Taps add in (i, j, oy, ox) order. Naive twin: ConvNaive.col2im.
     @inlinable
     public static func col2im(_ col: UnsafePointer<Float>, _ g: ConvGeometry, _ c0: Int, _ dx: UnsafeMutablePointer<Float>,
                               samples: Int = 1, ld: Int? = nil) {
-        let hw = g.h &* g.w, howo = g.ho &* g.wo, ld = ld ?? howo, sampleStride = g.c &* hw
+        let hw = g.h &* g.w, howo = g.ho &* g.wo, ld = ld ?? howo, p = g.padding
+        let dst = planes(dx, g, c0, samples: samples, copyIn: false)
+        let plane = dst.hp &* dst.wp, rowStep = g.stride &* dst.wp
         Parallel.for(g.cg &* samples, grain: 1) { range in
             for idx in range {
                 let sample = idx / g.cg, ci = idx &- sample &* g.cg
-                let plane = dx + (sample &* sampleStride &+ (c0 &+ ci) &* hw)
+                let acc = dst.base + (sample &* dst.sampleStride &+ ci &* dst.channelStride)
+                acc.update(repeating: 0, count: plane)
                 for i in 0..<g.kh {
                     for j in 0..<g.kw {
-                        let src = col + (((ci &* g.kh &+ i) &* g.kw &+ j) &* ld &+ sample &* howo)
-                        let dxo = j &* g.dilation &- g.padding
-                        var oxLo = 0
-                        if dxo < 0 { oxLo = (-dxo + g.stride - 1) / g.stride }
-                        let lim = g.w - dxo
-                        var oxHi = lim <= 0 ? 0 : min(g.wo, (lim + g.stride - 1) / g.stride)
-                        if oxHi < oxLo { oxHi = oxLo }
-                        for oy in 0..<g.ho {
-                            let iy = oy &* g.stride &+ i &* g.dilation &- g.padding
-                            if iy < 0 || iy >= g.h { continue }
-                            let dst = plane + (iy &* g.w &+ dxo)
-                            let s = src + oy &* g.wo
-                            var ox = oxLo
+                        var s = col + (((ci &* g.kh &+ i) &* g.kw &+ j) &* ld &+ sample &* howo)
+                        var d = acc + (i &* g.dilation &* dst.wp &+ j &* g.dilation)
+                        for _ in 0..<g.ho {
                             if g.stride == 1 {
-                                while ox < oxHi { dst[ox] += s[ox]; ox &+= 1 }
+                                for ox in 0..<g.wo { d[ox] += s[ox] }
                             } else {
-                                while ox < oxHi { dst[ox &* g.stride] += s[ox]; ox &+= 1 }
+                                for ox in 0..<g.wo { d[ox &* g.stride] += s[ox] }
                             }
+                            s += g.wo
+                            d += rowStep
                         }
                     }
                 }
+                if p > 0 {
+                    let out = dx + (sample &* g.c &+ c0 &+ ci) &* hw
+                    for y in 0..<g.h { copyFloats(acc + ((y &+ p) &* dst.wp &+ p), out + y &* g.w, g.w) }
+                }
             }
         }
+        withExtendedLifetime(dst.owner) {}
     }
 
     /// col2im for a 1x1 unpadded conv with stride s: each input pixel gets at most one value, so
@@ -279,7 +323,6 @@ public enum Conv {
         let dx = Tensor(shape: [g.n, g.c, g.h, g.w])
         let howo = g.ho * g.wo, rows = g.colRows, sampleIn = g.c * g.h * g.w
         let strided1x1 = g.kh == 1 && g.kw == 1 && g.padding == 0     // e.g. the stride-2 downsample
-        if !strided1x1 && !g.isPointwise { dx.fill(0) }
         for r in gemmChunks(g) {
             let s = r.lowerBound, dxs = dx.data + s * sampleIn
             if r.count > 1 {

@@ -39,3 +39,35 @@ public enum ConvNaive {
         return (Tensor(shape: x.shape, values: dx.map { Float($0) }), Tensor(shape: w.shape, values: dw.map { Float($0) }))
     }
 }
+
+extension ConvNaive {
+    /// The column matrix of Conv.im2col by its definition, element by element: rows `ld` apart.
+    public static func im2col(_ x: Tensor, _ g: ConvGeometry, _ c0: Int, samples: Int, ld: Int) -> [Float] {
+        let howo = g.ho * g.wo
+        var col = [Float](repeating: 0, count: g.colRows * ld)
+        for ci in 0..<g.cg { for i in 0..<g.kh { for j in 0..<g.kw {
+            let r = (ci * g.kh + i) * g.kw + j
+            for s in 0..<samples { for oy in 0..<g.ho { for ox in 0..<g.wo {
+                let iy = oy * g.stride - g.padding + i * g.dilation, ix = ox * g.stride - g.padding + j * g.dilation
+                let inside = iy >= 0 && iy < g.h && ix >= 0 && ix < g.w
+                col[r * ld + s * howo + oy * g.wo + ox] = inside ? x.data[((s * g.c + c0 + ci) * g.h + iy) * g.w + ix] : 0
+            } } }
+        } } }
+        return col
+    }
+
+    /// The adjoint of im2col: planes c0..<c0+cg of `samples` samples, [samples][cg][h][w].
+    public static func col2im(_ col: [Float], _ g: ConvGeometry, samples: Int, ld: Int) -> [Float] {
+        let howo = g.ho * g.wo
+        var dx = [Float](repeating: 0, count: samples * g.cg * g.h * g.w)
+        for s in 0..<samples { for ci in 0..<g.cg { for i in 0..<g.kh { for j in 0..<g.kw {
+            let r = (ci * g.kh + i) * g.kw + j
+            for oy in 0..<g.ho { for ox in 0..<g.wo {
+                let iy = oy * g.stride - g.padding + i * g.dilation, ix = ox * g.stride - g.padding + j * g.dilation
+                if iy < 0 || iy >= g.h || ix < 0 || ix >= g.w { continue }
+                dx[((s * g.cg + ci) * g.h + iy) * g.w + ix] += col[r * ld + s * howo + oy * g.wo + ox]
+            } }
+        } } } }
+        return dx
+    }
+}

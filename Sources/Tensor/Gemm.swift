@@ -1,17 +1,48 @@
 // GEMM on OpenBLAS (row-major): C = alpha * op(A) * op(B) + beta * C, with a naive twin.
+import Foundation
 import COpenBLAS
 
 public enum Gemm {
-    /// When true (and threads > 1), large GEMMs are split over the larger of M and N into
-    /// `Parallel.threads` column or row blocks, each a single-threaded OpenBLAS call on our workers;
-    /// OpenBLAS itself runs one thread, so its spinning workers never compete with our loops.
-    /// Every C element still sums over K in OpenBLAS's order, so results do not change.
-    nonisolated(unsafe) public private(set) static var splitAcrossThreads = false
+    /// When true (the default), OpenBLAS runs one thread and a large GEMM is cut into `pieces`
+    /// blocks of rows or columns, single-threaded OpenBLAS calls spread over our thread pool, so
+    /// OpenBLAS's spinning workers never compete with our loops. The cut is a function of the shape
+    /// alone, so every element is computed by the same call at any thread count.
+    /// False: one OpenBLAS call with OpenBLAS's own threads (for comparison in `dcot-bench`).
+    nonisolated(unsafe) public private(set) static var splitAcrossThreads = true
 
     public static func setSplitAcrossThreads(_ on: Bool) {
         splitAcrossThreads = on
         Parallel.setThreads(Parallel.threads)
     }
+
+    /// Blocks a product of this shape is cut into: 1 below ~2 MFLOP (the hand-off costs more than
+    /// the second thread saves), 2, or `maxBlocks` from 64 M multiply-adds; never blocks narrower
+    /// than 32. Each block packs the other operand again, so more blocks than cores cost time (R101,
+    /// SegFormer-b2, R50-DCT at batch 2, crop 321, 2 threads: train 2709 / 1078 / 1786 ms with 4
+    /// blocks, 2561 / 938 / 1742 ms with 2).
+    @inlinable
+    public static func pieces(m: Int, n: Int, k: Int) -> Int {
+        let mnk = Double(m) * Double(n) * Double(k)
+        let p = mnk < splitMinMNK ? 1 : mnk < manyBlocksMNK ? 2 : maxBlocks
+        return max(1, min(p, max(m, n) / 32))
+    }
+
+    /// The thresholds of `pieces` (multiply-adds). They decide which OpenBLAS call computes an
+    /// element, so results are bit-identical between runs with the same values, whatever the
+    /// thread count.
+    nonisolated(unsafe) public static var splitMinMNK = 1e6
+    nonisolated(unsafe) public static var manyBlocksMNK = 64e6
+    /// The machine's cores rounded down to a power of two, 2 to 8: a function of the machine, not
+    /// of --threads or the number of ranks, so one machine computes the same bits in any layout.
+    nonisolated(unsafe) public static var maxBlocks: Int = {
+        var p = 2
+        while p * 2 <= ProcessInfo.processInfo.activeProcessorCount && p < 8 { p *= 2 }
+        return p
+    }()
+
+    /// Start of block `part` of `p` over a dimension of `n`, at a multiple of 16 (the kernels' unroll).
+    @inlinable
+    static func blockStart(_ part: Int, _ p: Int, _ n: Int) -> Int { part == p ? n : (part * n / p) & ~15 }
 
     /// op(A): [m, k], op(B): [k, n], C: [m, n]; leading dimensions are of the stored matrices.
     @inlinable
@@ -26,22 +57,20 @@ public enum Gemm {
             else { for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } } }
             return
         }
-        let t = Parallel.threads
-        if splitAcrossThreads && t > 1 && Double(m) * Double(n) * Double(k) >= 2e6 && max(m, n) >= 32 * t {
+        let p = splitAcrossThreads ? pieces(m: m, n: n, k: k) : 1
+        if p > 1 {
             nonisolated(unsafe) let (ap, bp, cp) = (a, b, c)
             if n >= m {
-                Parallel.for(t) { r in
-                    for part in r {
-                        let n0 = (part * n / t) & ~15, n1 = part == t - 1 ? n : ((part + 1) * n / t) & ~15
-                        if n1 <= n0 { continue }
+                Parallel.run(p) { part in
+                    let n0 = blockStart(part, p, n), n1 = blockStart(part + 1, p, n)
+                    if n1 > n0 {
                         blas(transA, transB, m, n1 - n0, k, alpha, ap, lda, bp + (transB ? n0 * ldb : n0), ldb, beta, cp + n0, ldc)
                     }
                 }
             } else {
-                Parallel.for(t) { r in
-                    for part in r {
-                        let m0 = (part * m / t) & ~15, m1 = part == t - 1 ? m : ((part + 1) * m / t) & ~15
-                        if m1 <= m0 { continue }
+                Parallel.run(p) { part in
+                    let m0 = blockStart(part, p, m), m1 = blockStart(part + 1, p, m)
+                    if m1 > m0 {
                         blas(transA, transB, m1 - m0, n, k, alpha, ap + (transA ? m0 : m0 * lda), lda, bp, ldb, beta, cp + m0 * ldc, ldc)
                     }
                 }
@@ -103,9 +132,19 @@ public enum Gemm {
                                a: UnsafePointer<Float>, strideA: Int, b: UnsafePointer<Float>, strideB: Int,
                                beta: Float = 0, c: UnsafeMutablePointer<Float>, strideC: Int) {
         let lda = transA ? m : k, ldb = transB ? k : n
-        for i in 0..<batch {
-            sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a + i * strideA, lda: lda,
-                  b: b + i * strideB, ldb: ldb, beta: beta, c: c + i * strideC, ldc: n)
+        nonisolated(unsafe) let (ap, bp, cp) = (a, b, c)
+        independent(batch) { i in
+            sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: ap + i * strideA, lda: lda,
+                  b: bp + i * strideB, ldb: ldb, beta: beta, c: cp + i * strideC, ldc: n)
         }
+    }
+
+    /// body(i) for i in 0..<count, GEMMs with disjoint outputs, spread over the thread pool as whole
+    /// products (a product's blocks then run one after another on its thread): the same calls, so
+    /// the same bits, as a serial loop, without splitting small products or re-packing operands
+    /// (attention heads).
+    public static func independent(_ count: Int, _ body: (Int) -> Void) {
+        if splitAcrossThreads && count > 1 && Parallel.threads > 1 { Parallel.run(count, body) }
+        else { for i in 0..<count { body(i) } }
     }
 }

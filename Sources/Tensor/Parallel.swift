@@ -1,16 +1,53 @@
 // Parallel loops over a fixed thread count. Chunk boundaries depend only on (n, threads), and
-// reductions use `blocks`, whose partition is independent of the thread count.
+// reductions use `blocks`, whose partition is independent of the thread count. The loops run on
+// CNative's spinning thread pool (the caller plus threads - 1 workers); OpenBLAS runs one thread
+// and Gemm splits large products over the same pool, so exactly `threads` threads compute.
 import Foundation
 import COpenBLAS
+import CNative
 
 public enum Parallel {
     nonisolated(unsafe) public private(set) static var threads: Int = ProcessInfo.processInfo.activeProcessorCount
 
-    /// Sets our thread count and OpenBLAS's (used for the single large GEMMs).
+    /// Sets our thread count: the pool's workers (OpenBLAS runs one thread), or with
+    /// Gemm.splitAcrossThreads off, OpenBLAS's threads and Dispatch for our loops.
     public static func setThreads(_ n: Int) {
         _ = BLAS.configured
         threads = max(1, n)
+        _ = poolStarted
+        cn_pool_set_threads(Int32(clamping: Gemm.splitAcrossThreads ? threads : 1))
         openblas_set_num_threads(Gemm.splitAcrossThreads ? 1 : Int32(clamping: threads))
+    }
+
+    /// The pool's workers for the default thread count, made on first use.
+    @usableFromInline
+    static let poolStarted: Bool = {
+        cn_pool_set_threads(Int32(clamping: Gemm.splitAcrossThreads ? threads : 1))
+        return true
+    }()
+
+    /// body(k) for k in 0..<tasks on the pool (each k once, on whichever thread is free).
+    @usableFromInline
+    static func run(_ tasks: Int, _ body: (Int) -> Void) {
+        if tasks <= 0 { return }
+        // A crowded machine (more runnable threads than cores): Dispatch's blocking workers, the
+        // same tasks (cnn-dct train with three other busy processes: spinning pool 156-410 ms,
+        // Dispatch 123 ms).
+        if tasks == 1 || !Gemm.splitAcrossThreads || cn_pool_crowded() != 0 {
+            if tasks == 1 { body(0); return }
+            withoutActuallyEscaping(body) { f in
+                nonisolated(unsafe) let g = f
+                DispatchQueue.concurrentPerform(iterations: tasks) { g($0) }
+            }
+            return
+        }
+        _ = poolStarted
+        withoutActuallyEscaping(body) { f in
+            var g = f
+            withUnsafeMutablePointer(to: &g) { p in
+                cn_pool_run(tasks, { ctx, k in ctx!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(k) }, p)
+            }
+        }
     }
 
     /// Calls body on `threads` contiguous sub-ranges of 0..<n (serially when n < 2*grain).
@@ -19,12 +56,7 @@ public enum Parallel {
     public static func `for`(_ n: Int, grain: Int = 1, _ body: (Range<Int>) -> Void) {
         let t = min(threads, max(1, n / max(grain, 1)))
         if t <= 1 { if n > 0 { body(0..<n) }; return }
-        withoutActuallyEscaping(body) { f in
-            nonisolated(unsafe) let g = f
-            DispatchQueue.concurrentPerform(iterations: t) { k in
-                g((k * n / t)..<((k + 1) * n / t))
-            }
-        }
+        run(t) { k in body((k * n / t)..<((k + 1) * n / t)) }
     }
 
     /// Calls body(i) for i in 0..<count; block i runs on worker i % threads. Use with per-block
@@ -33,12 +65,9 @@ public enum Parallel {
     public static func blocks(_ count: Int, _ body: (Int) -> Void) {
         let t = min(threads, count)
         if t <= 1 { for i in 0..<count { body(i) }; return }
-        withoutActuallyEscaping(body) { f in
-            nonisolated(unsafe) let g = f
-            DispatchQueue.concurrentPerform(iterations: t) { k in
-                var i = k
-                while i < count { g(i); i += t }
-            }
+        run(t) { k in
+            var i = k
+            while i < count { body(i); i += t }
         }
     }
 }

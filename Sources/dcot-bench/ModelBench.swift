@@ -24,9 +24,15 @@ struct ModelBench: ParsableCommand {
     @Flag(help: "One JSON object.") var json = false
     @Option(help: "Tap-skipping atrous convs when they keep at most this fraction of im2col's work (0 disables).")
     var atrousMaxKept: Double = AtrousConv.maxKeptFraction
-    @Flag(help: "Split large GEMMs over our workers (OpenBLAS single-threaded).") var splitGemm = false
+    @Flag(inversion: .prefixedNo, help: "Split large GEMMs over our thread pool, OpenBLAS single-threaded (--no-split-gemm: OpenBLAS's own threads, Dispatch for our loops).")
+    var splitGemm = true
+    @Option(help: "Split GEMMs of at least this many multiply-adds into 2 blocks.") var gemmSplitMin: Double = Gemm.splitMinMNK
+    @Option(help: "... and into --gemm-max-blocks from this many.") var gemmManyBlocks: Double = Gemm.manyBlocksMNK
+    @Option(help: "Most blocks of one GEMM (default: the machine's cores as a power of two, 2...8).") var gemmMaxBlocks: Int = Gemm.maxBlocks
     @Option(help: "Winograd for stride-1 3x3 convs with at least this many channels (a huge value disables it).")
     var winogradMinChannels: Int = Conv.winogradMinChannels
+    @Option(help: "Winograd only with at least this many 2x2 output tiles per batch group.")
+    var winogradMinTiles: Int = Conv.winogradMinTiles
     @Option(help: "At most this many columns (samples x output pixels) per batched im2col GEMM (0: one GEMM per sample).")
     var convBatchedColumns: Int = Conv.batchedColumns
     @Option(help: "Byte cap of a batched im2col GEMM's column matrix and output.")
@@ -41,10 +47,11 @@ struct ModelBench: ParsableCommand {
         runReportingErrors {
             Parallel.setThreads(threads)
             AtrousConv.maxKeptFraction = atrousMaxKept
-            Conv.winogradMinChannels = winogradMinChannels
+            (Conv.winogradMinChannels, Conv.winogradMinTiles) = (winogradMinChannels, winogradMinTiles)
             (Conv.batchedColumns, Conv.batchedMaxBytes) = (convBatchedColumns, convBatchedBytes)
             if let blasThreadTimeout { BLAS.setThreadTimeout(exponent: blasThreadTimeout) }
-            if splitGemm { Gemm.setSplitAcrossThreads(true) }
+            Gemm.setSplitAcrossThreads(splitGemm)
+            (Gemm.splitMinMNK, Gemm.manyBlocksMNK, Gemm.maxBlocks) = (gemmSplitMin, gemmManyBlocks, max(1, gemmMaxBlocks))
             let cfg = try ModelConfig.load(config)
             let model = try Segmentor(config: cfg, seed: 0)
             if let weights { try Checkpoint.load(into: model, from: weights) }

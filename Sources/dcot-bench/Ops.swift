@@ -17,7 +17,8 @@ struct OpsBench: ParsableCommand {
     @Flag(help: "One JSON object per line.") var json = false
     @Option(help: "Timed runs per measurement (the minimum is reported).") var runs: Int = 5
     @Option(help: "Only ops whose name contains this string.") var filter: String?
-    @Flag(help: "Split GEMMs over our own threads (OpenBLAS single-threaded).") var splitGemm = false
+    @Flag(inversion: .prefixedNo, help: "Split GEMMs over our thread pool, OpenBLAS single-threaded (--no-split-gemm: OpenBLAS's own threads).")
+    var splitGemm = true
     @Option(help: "OpenBLAS thread timeout exponent, 4...30 (spin 2^N cycles after a GEMM; OpenBLAS default 28).")
     var blasThreadTimeout: Int?
     @Option(help: "Winograd for stride-1 3x3 convs with at least this many channels (a huge value disables it).")

@@ -64,8 +64,9 @@ final class TapeTests: XCTestCase {
         XCTAssertEqual(step(), step())
     }
 
-    /// The same training step at 1 and 2 threads (our loops and OpenBLAS) gives bit-identical
-    /// values and gradients: reductions use fixed blocks, and OpenBLAS splits M/N, never K.
+    /// The same training step at 1 and 2 threads (our loops and GEMM blocks on our pool) gives
+    /// bit-identical values and gradients: reductions use fixed blocks, GEMMs are cut by shape only;
+    /// and so does OpenBLAS's own threading, which splits M/N, never K.
     func testBitIdenticalAcrossThreadCounts() {
         let saved = Parallel.threads
         defer { Parallel.setThreads(saved) }
@@ -93,8 +94,8 @@ final class TapeTests: XCTestCase {
         let one = step()
         Parallel.setThreads(2)
         XCTAssertEqual(one, step())
-        Gemm.setSplitAcrossThreads(true)                 // GEMMs split over our workers instead
-        defer { Gemm.setSplitAcrossThreads(false) }
+        Gemm.setSplitAcrossThreads(false)                // one OpenBLAS call on its own threads instead
+        defer { Gemm.setSplitAcrossThreads(true) }
         XCTAssertEqual(one, step())
     }
 }

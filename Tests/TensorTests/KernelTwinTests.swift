@@ -93,6 +93,47 @@ final class KernelTwinTests: XCTestCase {
         }
     }
 
+    /// im2col (padded-plane copies) and col2im against their definitions: strides 1-3, dilation,
+    /// padding 0-4, groups, several samples side by side with ld > samples * HO*WO, tiny and
+    /// 16/17-wide rows; col2im bit for bit (same tap order) and only inside its own planes.
+    func testIm2colAndCol2imMatchNaive() {
+        // (n, c, h, w, o, k, stride, pad, dil, groups)
+        let cases: [(Int, Int, Int, Int, Int, Int, Int, Int, Int, Int)] = [
+            (3, 4, 16, 16, 4, 3, 1, 1, 1, 1), (2, 3, 17, 19, 2, 3, 2, 1, 1, 1), (2, 4, 4, 4, 4, 3, 1, 2, 2, 2),
+            (1, 2, 9, 33, 2, 3, 2, 1, 1, 1), (2, 3, 12, 13, 3, 5, 3, 2, 1, 1), (2, 2, 6, 7, 2, 3, 1, 4, 3, 1),
+            (3, 2, 8, 8, 2, 1, 2, 0, 1, 1), (2, 6, 5, 40, 6, 3, 2, 1, 1, 3), (1, 3, 10, 11, 3, 3, 1, 0, 1, 1),
+            (2, 2, 3, 3, 2, 3, 1, 1, 1, 1),
+        ]
+        for (idx, (n, c, h, w, o, k, st, p, d, gr)) in cases.enumerated() {
+            let g = ConvGeometry(input: [n, c, h, w], weight: [o, c / gr, k, k], stride: st, padding: p, dilation: d, groups: gr)
+            let x = Tensor.uniform([n, c, h, w], seed: UInt64(idx))
+            let ld = n * g.ho * g.wo + 5
+            for c0 in stride(from: 0, to: c, by: g.cg) {
+                let col = Tensor(shape: [g.colRows * ld], repeating: -7)
+                Conv.im2col(x.data, g, c0, col.data, samples: n, ld: ld)
+                let naive = ConvNaive.im2col(x, g, c0, samples: n, ld: ld)
+                for r in 0..<g.colRows {
+                    for q in 0..<(n * g.ho * g.wo) where col[r * ld + q] != naive[r * ld + q] {
+                        XCTFail("im2col case \(idx) c0 \(c0) row \(r) col \(q): \(col[r * ld + q]) vs \(naive[r * ld + q])"); return
+                    }
+                }
+                let dy = Tensor.uniform([g.colRows * ld], seed: UInt64(idx + 50))
+                let dx = Tensor(shape: [n, c, h, w], repeating: 3)
+                Conv.col2im(dy.data, g, c0, dx.data, samples: n, ld: ld)
+                let ref = ConvNaive.col2im(dy.array, g, samples: n, ld: ld)
+                for s in 0..<n {
+                    for ch in 0..<c {
+                        for e in 0..<(h * w) {
+                            let got = dx[(s * c + ch) * h * w + e]
+                            let want = ch >= c0 && ch < c0 + g.cg ? ref[((s * g.cg + ch - c0) * h * w) + e] : 3
+                            if got != want { XCTFail("col2im case \(idx) c0 \(c0) sample \(s) ch \(ch) at \(e): \(got) vs \(want)"); return }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     func testGemmMatchesNaive() {
         for (i, (m, n, k)) in [(5, 7, 3), (17, 9, 33), (64, 65, 66)].enumerated() {
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
@@ -102,6 +143,83 @@ final class KernelTwinTests: XCTestCase {
                 Gemm.sgemmNaive(transA: ta, transB: tb, m: m, n: n, k: k, a: a.data, lda: ta ? m : k, b: b.data, ldb: tb ? k : n, c: c2.data, ldc: n)
                 close(c1, c2, "gemm \(m)x\(n)x\(k) \(ta) \(tb)")
             }
+        }
+    }
+
+    /// Products large enough to be cut into blocks on the thread pool (Gemm.pieces 2 and 4, split
+    /// over N and over M, all transposes) against the naive twin, and bit-identical at 1, 2 and 3
+    /// threads and to one OpenBLAS call.
+    func testSplitGemmMatchesNaiveAndOneCall() {
+        let saved = (Parallel.threads, Gemm.maxBlocks)
+        defer { Parallel.setThreads(saved.0); Gemm.setSplitAcrossThreads(true); Gemm.maxBlocks = saved.1 }
+        Gemm.maxBlocks = 4
+        XCTAssertEqual(Gemm.pieces(m: 8, n: 8, k: 8), 1)
+        XCTAssertEqual(Gemm.pieces(m: 32, n: 1536, k: 288), 2)
+        XCTAssertEqual(Gemm.pieces(m: 256, n: 1024, k: 576), 4)
+        for (m, n, k) in [(32, 1536, 288), (300, 40, 200), (256, 1024, 576), (1000, 130, 600)] {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                let a = Tensor.uniform([m * k], seed: 7), b = Tensor.uniform([k * n], seed: 8)
+                func product() -> Tensor {
+                    let c = Tensor(shape: [m, n], repeating: 0.5)
+                    Gemm.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a.data, lda: ta ? m : k, b: b.data, ldb: tb ? k : n,
+                               beta: 0.25, c: c.data, ldc: n)
+                    return c
+                }
+                let what = "m \(m) n \(n) k \(k) transA \(ta) transB \(tb)"
+                Parallel.setThreads(2)
+                let two = product()
+                let naive = Tensor(shape: [m, n], repeating: 0.5)
+                Gemm.sgemmNaive(transA: ta, transB: tb, m: m, n: n, k: k, a: a.data, lda: ta ? m : k, b: b.data, ldb: tb ? k : n,
+                                beta: 0.25, c: naive.data, ldc: n)
+                close(two, naive, atol: 1e-3, "split gemm vs naive, " + what)
+                for t in [1, 3] {
+                    Parallel.setThreads(t)
+                    XCTAssertEqual(two.array, product().array, "\(t) vs 2 threads, " + what)
+                }
+                Gemm.setSplitAcrossThreads(false)
+                Parallel.setThreads(1)
+                XCTAssertEqual(two.array, product().array, "one OpenBLAS call vs blocks, " + what)
+                Gemm.setSplitAcrossThreads(true)
+            }
+        }
+    }
+
+    /// The pool runs every task once, inline when nested, and serves several calling threads.
+    func testParallelPoolRunsEveryTaskOnce() {
+        let saved = Parallel.threads
+        defer { Parallel.setThreads(saved) }
+        for t in [1, 2, 4] {
+            Parallel.setThreads(t)
+            let counts = UnsafeMutableBufferPointer<Int>.allocate(capacity: 1000)
+            defer { counts.deallocate() }
+            counts.initialize(repeating: 0)
+            nonisolated(unsafe) let c = counts
+            for round in 0..<200 {
+                let n = 1 + round * 5 % 997
+                Parallel.for(n) { r in
+                    for i in r { c[i] += 1 }
+                    Parallel.for(3) { inner in for _ in inner { } }          // nested: inline
+                }
+                XCTAssertTrue(c[0..<n].allSatisfy { $0 == 1 }, "threads \(t), n \(n)")
+                for i in 0..<n { c[i] = 0 }
+            }
+            // Four threads call Parallel.for at once: each sees all of its own tasks done.
+            let ok = UnsafeMutableBufferPointer<Bool>.allocate(capacity: 4)
+            defer { ok.deallocate() }
+            nonisolated(unsafe) let okp = ok
+            DispatchQueue.concurrentPerform(iterations: 4) { caller in
+                var good = true
+                for _ in 0..<300 {
+                    var local = [Int](repeating: 0, count: 64)
+                    local.withUnsafeMutableBufferPointer { lp in
+                        nonisolated(unsafe) let l = lp
+                        Parallel.blocks(64) { i in l[i] = i &* 3 }
+                    }
+                    good = good && local == (0..<64).map { $0 * 3 }
+                }
+                okp[caller] = good
+            }
+            XCTAssertEqual(Array(ok), [true, true, true, true], "concurrent callers, threads \(t)")
         }
     }
 

@@ -87,4 +87,17 @@ void cn_sha256_force_portable(int on);
 // Serve multi-megabyte buffers from the heap and keep freed memory (no mmap/page-fault churn).
 void cn_tune_malloc_for_large_buffers(void);
 
+// ---- Thread pool (thread_pool.c): Tensor's Parallel loops and split GEMMs ----
+typedef void (*cn_task_fn)(void *ctx, long task);
+// threads - 1 workers beside the calling thread (0 or 1: everything runs inline).
+void cn_pool_set_threads(int threads);
+int cn_pool_workers(void);
+// How long an idle worker spins before it sleeps (default 2 ms).
+void cn_pool_set_spin_ns(long ns);
+// fn(ctx, k) for k in 0..<tasks on the caller and the workers; returns when all are done. Runs
+// inline when nested in a task or when another thread is using the pool.
+void cn_pool_run(long tasks, cn_task_fn fn, void *ctx);
+// 1 while the machine has more runnable threads than cores (re-read every 10 ms).
+int cn_pool_crowded(void);
+
 #endif
