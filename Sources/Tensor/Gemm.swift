@@ -34,9 +34,11 @@ public enum Gemm {
     nonisolated(unsafe) public static var manyBlocksMNK = 64e6
     /// The machine's cores rounded down to a power of two, 2 to 8: a function of the machine, not
     /// of --threads or the number of ranks, so one machine computes the same bits in any layout.
+    /// The configured processor count, not the active one: mpirun/srun binding, taskset and cgroup
+    /// quotas change the CPUs a process may use, and must not change which call computes an element.
     nonisolated(unsafe) public static var maxBlocks: Int = {
         var p = 2
-        while p * 2 <= ProcessInfo.processInfo.activeProcessorCount && p < 8 { p *= 2 }
+        while p * 2 <= ProcessInfo.processInfo.processorCount && p < 8 { p *= 2 }
         return p
     }()
 
