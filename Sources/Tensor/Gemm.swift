@@ -7,8 +7,11 @@ public enum Gemm {
     /// blocks of rows or columns, single-threaded OpenBLAS calls spread over our thread pool, so
     /// OpenBLAS's spinning workers never compete with our loops. The cut is a function of the shape
     /// alone, so every element is computed by the same call at any thread count.
-    /// False: one OpenBLAS call with OpenBLAS's own threads (for comparison in `dcot-bench`).
-    nonisolated(unsafe) public private(set) static var splitAcrossThreads = true
+    /// False: one OpenBLAS call with OpenBLAS's own threads and Dispatch for our loops (`dcot-bench
+    /// --no-split-gemm`; `DCOT_SPLIT_GEMM=0` in the environment for every program). Same bits either
+    /// way; the pool is faster on an idle machine, OpenBLAS's threads on a crowded one.
+    nonisolated(unsafe) public private(set) static var splitAcrossThreads =
+        ProcessInfo.processInfo.environment["DCOT_SPLIT_GEMM"] != "0"
 
     public static func setSplitAcrossThreads(_ on: Bool) {
         splitAcrossThreads = on
