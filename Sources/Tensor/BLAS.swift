@@ -11,9 +11,12 @@ public enum BLAS {
     /// The OpenBLAS kernel family in use (e.g. "SkylakeX", "Haswell", "Prescott").
     public static var coreName: String { _ = configured; return String(cString: openblas_get_corename()) }
 
-    /// Runs once, before the first GEMM (Gemm.sgemm and Parallel.setThreads touch it).
+    /// Runs once, before the first GEMM (Gemm.sgemm and Parallel.setThreads touch it). Also gives
+    /// OpenBLAS the thread count that matches Gemm's mode, so a program that never calls
+    /// Parallel.setThreads does not run threaded OpenBLAS calls inside the pool's blocks.
     public static let configured: Bool = {
         selectCore()
+        openblas_set_num_threads(Gemm.splitAcrossThreads ? 1 : Int32(clamping: Parallel.threads))
         return true
     }()
 
