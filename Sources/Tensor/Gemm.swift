@@ -7,9 +7,10 @@ public enum Gemm {
     /// blocks of rows or columns, single-threaded OpenBLAS calls spread over our thread pool, so
     /// OpenBLAS's spinning workers never compete with our loops. The cut is a function of the shape
     /// alone, so every element is computed by the same call at any thread count.
-    /// False: one OpenBLAS call with OpenBLAS's own threads and Dispatch for our loops (`dcot-bench
-    /// --no-split-gemm`; `DCOT_SPLIT_GEMM=0` in the environment for every program). Same bits either
-    /// way; the pool is faster on an idle machine, OpenBLAS's threads on a crowded one.
+    /// False: the same blocks one after another, each on OpenBLAS's own threads, and Dispatch for our
+    /// loops (`dcot-bench --no-split-gemm`; `DCOT_SPLIT_GEMM=0` in the environment for every
+    /// program). Same bits either way (a program-level test compares checkpoints); the pool is
+    /// faster on an idle machine, OpenBLAS's threads on a crowded one.
     nonisolated(unsafe) public private(set) static var splitAcrossThreads =
         ProcessInfo.processInfo.environment["DCOT_SPLIT_GEMM"] != "0"
 
@@ -62,24 +63,29 @@ public enum Gemm {
             else { for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } } }
             return
         }
-        let p = splitAcrossThreads ? pieces(m: m, n: n, k: k) : 1
+        // The same blocks in both modes: OpenBLAS computes an element differently in calls of other
+        // shapes (its small-matrix kernels), so off the pool the blocks run one after another, each
+        // on OpenBLAS's threads, and `DCOT_SPLIT_GEMM=0` keeps the bits.
+        let p = pieces(m: m, n: n, k: k)
         if p > 1 {
             nonisolated(unsafe) let (ap, bp, cp) = (a, b, c)
+            let block: (Int) -> Void
             if n >= m {
-                Parallel.run(p) { part in
+                block = { part in
                     let n0 = blockStart(part, p, n), n1 = blockStart(part + 1, p, n)
                     if n1 > n0 {
                         blas(transA, transB, m, n1 - n0, k, alpha, ap, lda, bp + (transB ? n0 * ldb : n0), ldb, beta, cp + n0, ldc)
                     }
                 }
             } else {
-                Parallel.run(p) { part in
+                block = { part in
                     let m0 = blockStart(part, p, m), m1 = blockStart(part + 1, p, m)
                     if m1 > m0 {
                         blas(transA, transB, m1 - m0, n, k, alpha, ap + (transA ? m0 : m0 * lda), lda, bp, ldb, beta, cp + m0 * ldc, ldc)
                     }
                 }
             }
+            if splitAcrossThreads { Parallel.run(p, block) } else { for part in 0..<p { block(part) } }
             return
         }
         blas(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)

@@ -271,3 +271,33 @@ func removeAtExit(_ path: String) {
     scratchDirectories.append(path)
 }
 nonisolated(unsafe) var scratchDirectories: [String] = []
+
+/// `DCOT_SPLIT_GEMM=0` (OpenBLAS's own threads and Dispatch instead of our pool) is read by every
+/// program at start-up and must not change a bit: the same 2-model run, 2 threads, with and without
+/// it ends with byte-identical checkpoints.
+final class SplitGemmEnvironmentTests: XCTestCase {
+    func testSplitGemmSwitchKeepsTheCheckpointBits() throws {
+        let f = TrainerFixture.shared
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+        func train(_ out: String, split: String?) throws -> [String] {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "\(root)/.build/release/dcot-train")
+            p.arguments = ["--config", "\(f.configs)/cnn-rgb.yaml", "--config", "\(f.configs)/cnn-dct.yaml", "--shards", "\(f.dir)/shards",
+                           "--labeled", "\(f.dir)/split/labeled.txt", "--unlabeled", "\(f.dir)/split/unlabeled.txt",
+                           "--out", "\(f.dir)/\(out)", "--iterations", "3", "--crop", "48", "--batch-size", "2",
+                           "--threads", "2", "--quiet"]
+            var env = ProcessInfo.processInfo.environment
+            env["DCOT_SPLIT_GEMM"] = split
+            p.environment = env
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            p.waitUntilExit()
+            XCTAssertEqual(p.terminationStatus, 0, "dcot-train with DCOT_SPLIT_GEMM=\(split ?? "unset")")
+            return try ["latest-m1.safetensors", "latest-m2.safetensors"].map { try SHA256.hex(ofFile: "\(f.dir)/\(out)/\($0)") }
+        }
+        let pool = try train("split-default", split: nil)
+        let blas = try train("split-off", split: "0")
+        XCTAssertEqual(pool, blas, "DCOT_SPLIT_GEMM=0 changed the checkpoint bits")
+    }
+}
