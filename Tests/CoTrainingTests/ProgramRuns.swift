@@ -28,7 +28,8 @@ struct ProgramRun {
 }
 
 /// Runs .build/release/`name`; stderr goes to a file (a crash's backtrace must not block on a pipe).
-func runProgram(_ name: String, _ args: [String], timeout: TimeInterval) throws -> ProgramRun {
+/// `environment` adds to (or, with nil values, removes from) this process's environment.
+func runProgram(_ name: String, _ args: [String], timeout: TimeInterval, environment: [String: String?] = [:]) throws -> ProgramRun {
     let errPath = NSTemporaryDirectory() + "dcot-stderr-\(UUID().uuidString)"
     FileManager.default.createFile(atPath: errPath, contents: nil)
     defer { try? FileManager.default.removeItem(atPath: errPath) }
@@ -36,6 +37,11 @@ func runProgram(_ name: String, _ args: [String], timeout: TimeInterval) throws 
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "\(packageRoot)/.build/release/\(name)")
     p.arguments = args
+    if !environment.isEmpty {
+        var env = ProcessInfo.processInfo.environment
+        for (key, value) in environment { env[key] = value }
+        p.environment = env
+    }
     p.standardOutput = FileHandle.nullDevice
     p.standardError = err
     try p.run()

@@ -278,26 +278,15 @@ nonisolated(unsafe) var scratchDirectories: [String] = []
 final class SplitGemmEnvironmentTests: XCTestCase {
     func testSplitGemmSwitchKeepsTheCheckpointBits() throws {
         let f = TrainerFixture.shared
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
         func train(_ out: String, split: String?) throws -> [String] {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "\(root)/.build/release/dcot-train")
-            p.arguments = ["--config", "\(f.configs)/cnn-rgb.yaml", "--config", "\(f.configs)/cnn-dct.yaml", "--shards", "\(f.dir)/shards",
-                           "--labeled", "\(f.dir)/split/labeled.txt", "--unlabeled", "\(f.dir)/split/unlabeled.txt",
-                           "--out", "\(f.dir)/\(out)", "--iterations", "3", "--crop", "48", "--batch-size", "2",
-                           "--threads", "2", "--quiet"]
-            var env = ProcessInfo.processInfo.environment
-            env["DCOT_SPLIT_GEMM"] = split
-            p.environment = env
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            p.waitUntilExit()
-            XCTAssertEqual(p.terminationStatus, 0, "dcot-train with DCOT_SPLIT_GEMM=\(split ?? "unset")")
+            let args = ["--config", "\(f.configs)/cnn-rgb.yaml", "--config", "\(f.configs)/cnn-dct.yaml", "--shards", "\(f.dir)/shards",
+                        "--labeled", "\(f.dir)/split/labeled.txt", "--unlabeled", "\(f.dir)/split/unlabeled.txt",
+                        "--out", "\(f.dir)/\(out)", "--iterations", "3", "--crop", "48", "--batch-size", "2", "--threads", "2", "--quiet"]
+            let r = try runProgram("dcot-train", args, timeout: 120, environment: ["DCOT_SPLIT_GEMM": split])
+            XCTAssertTrue(r.exited && r.status == 0, "dcot-train with DCOT_SPLIT_GEMM=\(split ?? "unset"): \(r.stderr)")
             return try ["latest-m1.safetensors", "latest-m2.safetensors"].map { try SHA256.hex(ofFile: "\(f.dir)/\(out)/\($0)") }
         }
-        let pool = try train("split-default", split: nil)
-        let blas = try train("split-off", split: "0")
-        XCTAssertEqual(pool, blas, "DCOT_SPLIT_GEMM=0 changed the checkpoint bits")
+        XCTAssertEqual(try train("split-default", split: nil), try train("split-off", split: "0"),
+                       "DCOT_SPLIT_GEMM=0 changed the checkpoint bits")
     }
 }
