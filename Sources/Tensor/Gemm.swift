@@ -63,9 +63,10 @@ public enum Gemm {
             else { for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } } }
             return
         }
-        // The same blocks in both modes: OpenBLAS computes an element differently in calls of other
-        // shapes (its small-matrix kernels), so off the pool the blocks run one after another, each
-        // on OpenBLAS's threads, and `DCOT_SPLIT_GEMM=0` keeps the bits.
+        // The same blocks in both modes: OpenBLAS may round an element differently in a call of
+        // another shape (a 2-model train step gave other bits as whole calls), so off the pool the
+        // blocks run one after another, each on OpenBLAS's threads, and `DCOT_SPLIT_GEMM=0` keeps
+        // the bits.
         let p = pieces(m: m, n: n, k: k)
         if p > 1 {
             nonisolated(unsafe) let (ap, bp, cp) = (a, b, c)
