@@ -128,7 +128,8 @@ struct ModelBenchRunner {
         return ["ms_train_step": median(train), "ms_inference": median(inference),
                 "gflop_per_step": 3 * flops / 1e9, "peak_rss_mb": Double(usage.ru_maxrss) / 1024,
                 "ms_forward": median(phases[0]), "ms_backward": median(phases[1]), "ms_sgd": median(phases[2]),
-                "ms_train_step_all": train, "ms_train_step_min": train.min()!, "ms_inference_min": inference.min()!]
+                "ms_train_step_all": train, "ms_train_step_min": train.min()!, "ms_inference_all": inference,
+                "ms_inference_min": inference.min()!]
     }
 
     func timeMs(_ body: () -> Void) -> Double {
