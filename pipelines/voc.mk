@@ -86,6 +86,8 @@ DEMO_PRE_SIZE ?= 96
 DEMO_PRE_CROP ?= 64
 DEMO_PRE_ITERS ?= 2000
 DEMO_PRE_EVAL_EVERY ?= 500
+# Extra dcot-synth flags of the pretraining set (e.g. --no-decoys); a new value needs a new DEMO_PRE.
+DEMO_PRE_SYNTH_FLAGS ?=
 # Per-model pretraining schedule and crop (DEMO_PRE_ITERS_<model>, DEMO_PRE_CROP_<model>; empty: the
 # shared value above). The models learn the pretraining task at different speeds; see README "Demo"
 # (2,000 iterations: CNN-RGB 65.3 % at crop 64, CNN-DCT 43.4 % at crop 64 and 52.6 % at crop 96;
@@ -140,7 +142,7 @@ $(DEMO_RUN_CONFIGS)/%.yaml: $(DEMO_SOURCE_CONFIGS)/%.yaml
 $(DEMO_PRE)/synth/train.txt:
 	$(DEMO_SETUP)
 	$(BIN)/dcot-synth --out $(DEMO_PRE)/synth --train $(DEMO_PRE_TRAIN) --val 100 --classes $(DEMO_PRE_CLASSES) \
-	    --class-offset $(DEMO_PRE_OFFSET) --size $(DEMO_PRE_SIZE) --seed 100 --quiet
+	    --class-offset $(DEMO_PRE_OFFSET) --size $(DEMO_PRE_SIZE) --seed 100 $(DEMO_PRE_SYNTH_FLAGS) --quiet
 
 $(DEMO_PRE)/shards/manifest.json: $(DEMO_PRE)/synth/train.txt
 	$(BIN)/dcot-prep --dataset generic --root $(DEMO_PRE)/synth --list $< --list $(DEMO_PRE)/synth/val.txt \

@@ -14,7 +14,7 @@ enum Scene {
     /// Share of objects whose hue leans towards their class hue (the rest is uniform).
     static let classHueProbability: Float = 0.35
 
-    static func render(classes: Int, offset: Int = 0, size: Int, rng: inout SplitMix64) -> SynthSample {
+    static func render(classes: Int, offset: Int = 0, decoys: Bool = true, size: Int, rng: inout SplitMix64) -> SynthSample {
         // VOC-like framing: long side = size, the other 0.75–1.0 of it, mostly landscape.
         let short = Int((Float(size) * rng.uniform(0.75, 1.0)).rounded())
         let landscape = rng.chance(0.65)
@@ -25,8 +25,11 @@ enum Scene {
 
         let objectCount = 1 + rng.weighted(objectCountWeights)
         var behind = [Layer](), inFront = [Layer]()
+        var decoyCount = 0
         for _ in 0..<rng.int(clutterCount) {
-            let layer = clutter(classes: classes, offset: offset, size: size, width: width, height: height, rng: &rng)
+            let (layer, decoy) = clutter(classes: classes, offset: offset, decoys: decoys, size: size, width: width,
+                                         height: height, rng: &rng)
+            if decoy { decoyCount += 1 }
             if rng.chance(clutterInFrontProbability) { inFront.append(layer) } else { behind.append(layer) }
         }
         var objects = [Layer]()
@@ -42,7 +45,7 @@ enum Scene {
         canvas.addNoise(sigma: rng.uniform(0.004, 0.04), rng: &rng)
         let quality = rng.int(60...95)
         return SynthSample(width: width, height: height, rgb: canvas.bytes(), label: canvas.label,
-                           jpegQuality: quality)
+                           jpegQuality: quality, decoys: decoyCount)
     }
 
     /// An object of a uniformly drawn class: its class's shape and texture with random size,
@@ -60,17 +63,20 @@ enum Scene {
 
     /// Background clutter (label 0), built so that neither cue alone means "object":
     ///  - 45%: an object shape with a clutter texture (flat, shaded, blotchy, ringed), or a faint
-    ///    (10–25% contrast) object texture, or, when K < 21, a "decoy" with the full-contrast
-    ///    shape/texture pair of a catalogue class this dataset does not have;
+    ///    (10–25% contrast) object texture, or, when K < 21 and `decoys`, a "decoy" with the
+    ///    full-contrast shape/texture pair of a catalogue class this dataset does not have (without
+    ///    decoys that share goes to the faint textures); the Bool says whether it is a decoy;
     ///  - 55%: a clutter shape (annulus, bar, crescent) with an object texture half the time.
-    static func clutter(classes: Int, offset: Int, size: Int, width: Int, height: Int,
-                        rng: inout SplitMix64) -> Layer {
+    static func clutter(classes: Int, offset: Int, decoys: Bool, size: Int, width: Int, height: Int,
+                        rng: inout SplitMix64) -> (Layer, Bool) {
         let radius = rng.uniform(clutterRadius.0, clutterRadius.1) * Float(size)
         var shapeKind: ShapeKind, textureKind: TextureKind
         var contrast: Float = 1
+        var decoy = false
         if rng.chance(0.45) {
             let roll = rng.unit()
-            if classes < ClassCatalog.maxClasses && roll < 0.12 {
+            if decoys && classes < ClassCatalog.maxClasses && roll < 0.12 {
+                decoy = true
                 let draw = rng.int(classes...(ClassCatalog.maxClasses - 1))
                 (shapeKind, textureKind) = ClassCatalog.combo(ClassCatalog.decoy(draw, classes: classes, offset: offset))
             } else if roll < 0.35 {
@@ -86,8 +92,8 @@ enum Scene {
             textureKind = rng.chance(0.5) ? TextureKind.objectTextures[rng.int(0...3)]
                                           : TextureKind.clutterTextures[rng.int(0...3)]
         }
-        return layer(shapeKind, textureKind, radius: radius, hue: rng.unit(), contrast: contrast, label: 0,
-                     size: size, width: width, height: height, rng: &rng)
+        return (layer(shapeKind, textureKind, radius: radius, hue: rng.unit(), contrast: contrast, label: 0,
+                      size: size, width: width, height: height, rng: &rng), decoy)
     }
 
     /// Places a shape (centre anywhere in the middle 80%, so objects may be cut by the frame),

@@ -13,12 +13,18 @@ public struct SynthConfig: Sendable, Equatable {
     /// object classes disjoint from one without (a stand-in for pretraining on other classes, as
     /// ImageNet is for VOC). 0 (the default) keeps the catalogue's first K - 1 classes.
     public var classOffset: Int
+    /// Background clutter may wear the full-contrast shape and texture of a catalogue class the
+    /// dataset does not have ("decoys", labelled background: what makes an object is the pair, not
+    /// either cue). False leaves them out, so a pretraining set does not teach that other datasets'
+    /// classes are background (`dcot-synth --no-decoys`).
+    public var decoys: Bool
 
-    public init(classes: Int = 6, size: Int = 128, seed: UInt64 = 0, classOffset: Int = 0) {
+    public init(classes: Int = 6, size: Int = 128, seed: UInt64 = 0, classOffset: Int = 0, decoys: Bool = true) {
         self.classes = classes
         self.size = size
         self.seed = seed
         self.classOffset = classOffset
+        self.decoys = decoys
     }
 }
 
@@ -33,14 +39,17 @@ public struct SynthSample: Sendable {
     /// JPEG quality the writer should encode this image with (60...95): compression artefacts
     /// are part of the augmentation, so they vary per image and are deterministic too.
     public let jpegQuality: Int
+    /// Clutter layers painted as decoys (other catalogue classes, labelled background).
+    public let decoys: Int
 
-    public init(width: Int, height: Int, rgb: [UInt8], label: [UInt8], jpegQuality: Int) {
+    public init(width: Int, height: Int, rgb: [UInt8], label: [UInt8], jpegQuality: Int, decoys: Int = 0) {
         precondition(rgb.count == width * height * 3 && label.count == width * height)
         self.width = width
         self.height = height
         self.rgb = rgb
         self.label = label
         self.jpegQuality = jpegQuality
+        self.decoys = decoys
     }
 }
 
@@ -57,7 +66,7 @@ public enum SynthRenderer {
         precondition(config.classOffset >= 0 && config.classes + config.classOffset <= maxClasses,
                      "classes + classOffset must be at most \(maxClasses)")
         var rng = SplitMix64(key: imageKey(seed: config.seed, split: split, index: index))
-        return Scene.render(classes: config.classes, offset: config.classOffset, size: config.size, rng: &rng)
+        return Scene.render(classes: config.classes, offset: config.classOffset, decoys: config.decoys, size: config.size, rng: &rng)
     }
 
     /// The catalogue class (1...20) a decoy draw in classes...20 paints: always one that is not

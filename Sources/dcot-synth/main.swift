@@ -20,6 +20,9 @@ struct DcotSynth: ParsableCommand {
     @Option(name: .customLong("class-offset"),
             help: "Draw object class c from the catalogue's class c + N: datasets with different offsets have disjoint object classes (a pretraining stand-in).")
     var classOffset: Int = 0
+    @Flag(name: .customLong("no-decoys"),
+          help: "No background clutter in the shape and texture of catalogue classes the dataset lacks (a pretraining set then does not teach that other datasets' classes are background).")
+    var noDecoys = false
     @Option(help: "Long side of each image in pixels.")
     var size: Int = 128
     @Option(help: "Random seed.")
@@ -31,7 +34,7 @@ struct DcotSynth: ParsableCommand {
 
     func run() throws {
         runReportingErrors {
-            let o = SynthWriteOptions(config: SynthConfig(classes: classes, size: size, seed: seed, classOffset: classOffset), train: train, val: val,
+            let o = SynthWriteOptions(config: SynthConfig(classes: classes, size: size, seed: seed, classOffset: classOffset, decoys: !noDecoys), train: train, val: val,
                                       out: out, jobs: max(1, jobs), quiet: quiet)
             print(try SynthDataset.write(o))
         }

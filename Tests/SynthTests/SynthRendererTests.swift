@@ -162,4 +162,23 @@ final class SynthRendererTests: XCTestCase {
         XCTAssertNotEqual(base.rgb, shifted.rgb)
         XCTAssertTrue(shifted.label.allSatisfy { $0 < 3 || $0 == 255 })
     }
+
+    /// Decoys (clutter in another catalogue class's shape and texture) appear by default and never
+    /// with `decoys: false`, which changes nothing else about the dataset's classes.
+    func testDecoysCanBeLeftOut() {
+        var on = 0, off = 0
+        for index in 0..<40 {
+            var c = SynthConfig(classes: 5, size: 64, seed: 100, classOffset: 2)
+            on += SynthRenderer.render(c, split: "train", index: index).decoys
+            c.decoys = false
+            let sample = SynthRenderer.render(c, split: "train", index: index)
+            off += sample.decoys
+            XCTAssertTrue(sample.label.allSatisfy { $0 < 5 || $0 == 255 })
+        }
+        XCTAssertGreaterThan(on, 0, "40 images with 3-7 clutter layers each and no decoy")
+        XCTAssertEqual(off, 0)
+        // Every catalogue class is the dataset's own at K = 21: nothing to make decoys of.
+        let full = (0..<10).map { SynthRenderer.render(SynthConfig(classes: 21, size: 64, seed: 1), split: "val", index: $0).decoys }
+        XCTAssertEqual(full.reduce(0, +), 0)
+    }
 }
