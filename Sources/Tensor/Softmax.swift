@@ -2,6 +2,7 @@
 // attention rows: inner = 1), per-pixel cross-entropy on logits [N, C, H, W] with targets [N, H, W]
 // (255 = ignore) and an optional per-pixel weight, and argmax/confidence.
 import Foundation
+import CNative
 
 public enum SoftmaxKernel {
     static func dims(_ shape: [Int], _ axis: Int) -> (Int, Int, Int) {
@@ -14,7 +15,9 @@ public enum SoftmaxKernel {
         let y = Tensor(shape: x.shape)
         let xp = x.data, yp = y.data
         if inner == 1 {
+            let vector = !log && VectorISA.level > 0
             Parallel.for(outer, grain: 8) { r in
+                if vector { cn_softmax_rows(xp + r.lowerBound * c, yp + r.lowerBound * c, r.count, c, c, 1); return }
                 for row in r {
                     let s = xp + row * c, d = yp + row * c
                     var m = -Float.infinity

@@ -100,4 +100,21 @@ void cn_pool_run(long tasks, cn_task_fn fn, void *ctx);
 // 1 while the machine has more runnable threads than cores (re-read every 10 ms).
 int cn_pool_crowded(void);
 
+
+// ---- Vector kernels (simd_kernels.c): AVX-512 or AVX2 + FMA by the CPU's flags ----
+// The instruction set in use: 2 AVX-512, 1 AVX2 + FMA, 0 none (callers run their portable path;
+// the cn_* kernels below then do nothing).
+int cn_simd_level(void);
+// What the CPU supports (the level before any cap).
+int cn_simd_supported(void);
+// Caps the level (tests run every path the CPU has; 0 forces the portable path).
+void cn_simd_cap_level(int level);
+// y = GELU(x) (erf form), n floats; elementwise, so any split of a tensor gives the same bits.
+void cn_gelu(const float *x, float *y, long n);
+// dx = g * GELU'(x).
+void cn_gelu_backward(const float *g, const float *x, float *dx, long n);
+// y[r] = softmax(scale * x[r]) (scale > 0) over `cols` floats for `rows` rows `ld` floats apart
+// (x == y allowed).
+void cn_softmax_rows(const float *x, float *y, long rows, long cols, long ld, float scale);
+
 #endif

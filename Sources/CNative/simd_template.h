@@ -1,0 +1,109 @@
+// Body of the vector kernels in simd_kernels.c, compiled once per instruction set: VW floats per
+// vector, names suffixed by SUF, every function built for TARGET (FMA contraction allowed there).
+// Same formulas as Tensor's FastMath (Cephes expf, Abramowitz-Stegun 7.1.26 erf).
+#define CAT2(a, b) a##_##b
+#define CAT(a, b) CAT2(a, b)
+#define NAME(f) CAT(f, SUF)
+
+#pragma clang attribute push(__attribute__((target(TARGET))), apply_to = function)
+
+typedef float NAME(vf) __attribute__((ext_vector_type(VW)));
+typedef int32_t NAME(vi) __attribute__((ext_vector_type(VW)));
+typedef uint32_t NAME(vu) __attribute__((ext_vector_type(VW)));
+#define VF NAME(vf)
+#define VI NAME(vi)
+#define VU NAME(vu)
+
+static inline VF NAME(ld)(const float *p) { VF v; __builtin_memcpy(&v, p, sizeof v); return v; }
+static inline void NAME(st)(float *p, VF v) { __builtin_memcpy(p, &v, sizeof v); }
+/// The first k < VW floats, zeros after.
+static inline VF NAME(ldk)(const float *p, long k) { float b[VW] = {0}; for (long i = 0; i < k; i++) b[i] = p[i]; return NAME(ld)(b); }
+static inline void NAME(stk)(float *p, VF v, long k) { float b[VW]; NAME(st)(b, v); for (long i = 0; i < k; i++) p[i] = b[i]; }
+
+static inline VF NAME(vexp)(VF v) {
+    const VF magic = 12582912.0f;
+    VF t = v * 1.44269504088896341f + magic;
+    VF n = t - magic;
+    VI ni = (VI)t - 0x4B400000;
+    VF x = v - n * 0.693359375f + n * 2.12194440e-4f;
+    VF p = 1.9875691500e-4f;
+    p = p * x + 1.3981999507e-3f;
+    p = p * x + 8.3334519073e-3f;
+    p = p * x + 4.1665795894e-2f;
+    p = p * x + 1.6666665459e-1f;
+    p = p * x + 5.0000001201e-1f;
+    VF y = p * (x * x) + x + 1.0f;
+    VI e = ni + 127;
+    e = e & ~(e >> 31);
+    VI d = e - 254;
+    e = 254 + (d & (d >> 31));
+    return y * (VF)(e << 23);
+}
+
+static inline VF NAME(verf)(VF v) {
+    VU sign = (VU)v & 0x80000000u;
+    VF a = (VF)((VU)v & 0x7FFFFFFFu);
+    VF t = 1.0f / (a * 0.3275911f + 1.0f);
+    VF r = 1.061405429f;
+    r = r * t - 1.453152027f;
+    r = r * t + 1.421413741f;
+    r = r * t - 0.284496736f;
+    r = r * t + 0.254829592f;
+    VF e = 1.0f - r * t * NAME(vexp)(-(a * a));
+    return (VF)((VU)e | sign);
+}
+
+static inline VF NAME(gelu1)(VF v) { return 0.5f * v * (1.0f + NAME(verf)(v * 0.70710678118654752f)); }
+
+static inline VF NAME(gelu_grad1)(VF v, VF g) {
+    VF cdf = 0.5f * (1.0f + NAME(verf)(v * 0.70710678118654752f));
+    VF pdf = NAME(vexp)(-0.5f * v * v) * 0.39894228040143268f;
+    return g * (cdf + v * pdf);
+}
+
+static void NAME(gelu)(const float *x, float *y, long n) {
+    long i = 0;
+    for (; i + VW <= n; i += VW) NAME(st)(y + i, NAME(gelu1)(NAME(ld)(x + i)));
+    if (i < n) NAME(stk)(y + i, NAME(gelu1)(NAME(ldk)(x + i, n - i)), n - i);
+}
+
+static void NAME(gelu_backward)(const float *g, const float *x, float *dx, long n) {
+    long i = 0;
+    for (; i + VW <= n; i += VW) NAME(st)(dx + i, NAME(gelu_grad1)(NAME(ld)(x + i), NAME(ld)(g + i)));
+    if (i < n) NAME(stk)(dx + i, NAME(gelu_grad1)(NAME(ldk)(x + i, n - i), NAME(ldk)(g + i, n - i)), n - i);
+}
+
+/// y[r] = softmax(scale * x[r]) over `cols` for each of `rows` rows (rows `ld` floats apart, in place
+/// allowed). Lane sums are combined in a fixed order: a row's bits depend only on the row.
+static void NAME(softmax_rows)(const float *x, float *y, long rows, long cols, long ld, float scale) {
+    for (long r = 0; r < rows; r++) {
+        const float *s = x + r * ld;
+        float *d = y + r * ld;
+        float m = -__builtin_inff();
+        long i = 0;
+        VF mv = -__builtin_inff();
+        for (; i + VW <= cols; i += VW) mv = __builtin_elementwise_max(mv, NAME(ld)(s + i));
+        for (int l = 0; l < VW; l++) m = mv[l] > m ? mv[l] : m;
+        for (; i < cols; i++) m = s[i] > m ? s[i] : m;
+        VF sm = scale * m, zv = 0;
+        i = 0;
+        for (; i + VW <= cols; i += VW) { VF e = NAME(vexp)(scale * NAME(ld)(s + i) - sm); NAME(st)(d + i, e); zv += e; }
+        if (i < cols) {
+            VF e = NAME(vexp)(scale * NAME(ldk)(s + i, cols - i) - sm);
+            // Lanes past the row are exp(0 - sm) garbage: zero them before the sum.
+            for (long l = cols - i; l < VW; l++) e[l] = 0;
+            NAME(stk)(d + i, e, cols - i);
+            zv += e;
+        }
+        float z = 0;
+        for (int l = 0; l < VW; l++) z += zv[l];
+        VF iz = 1.0f / z;
+        for (i = 0; i + VW <= cols; i += VW) NAME(st)(d + i, NAME(ld)(d + i) * iz);
+        if (i < cols) NAME(stk)(d + i, NAME(ldk)(d + i, cols - i) * iz, cols - i);
+    }
+}
+
+#pragma clang attribute pop
+#undef VF
+#undef VI
+#undef VU
