@@ -14,7 +14,12 @@ public func linear(_ x: Variable, _ w: Variable, bias: Variable? = nil) -> Varia
         Gemm.sgemm(transB: true, m: per * r.count, n: out, k: inF, a: x.value.data + r.lowerBound * per * inF, lda: inF,
                    b: w.value.data, ldb: inF, c: y.data + r.lowerBound * per * out, ldc: out)
     }
-    if let bias { let b = Elementwise.binary(y.reshaped([rows, out]), bias.value.reshaped([1, out]), .add); y.data.update(from: b.data, count: y.count) }
+    if let bias {                                         // in place: the same sums as a broadcast add
+        let yp = y.data, bp = bias.value.data
+        Parallel.for(rows, grain: max(1, 4096 / max(out, 1))) { r in
+            for row in r { let o = yp + row &* out; for j in 0..<out { o[j] += bp[j] } }
+        }
+    }
     let (sx, sw, sb, xShape) = (x.slot, w.slot, bias?.slot, x.shape)
     let xv: Tensor? = sw != nil ? x.value : nil, wv: Tensor? = sx != nil ? w.value : nil
     return Tape.record(y, [x, w] + (bias.map { [$0] } ?? [])) { g in

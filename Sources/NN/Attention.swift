@@ -26,13 +26,24 @@ public final class MultiheadAttention: Module {
     public var localParameters: [Parameter] { [inProjWeight, inProjBias] }
     public var children: [(String, any Module)] { [("out_proj", outProj)] }
 
-    /// query [B, N, C], keyValue [B, M, C] -> [B, N, C].
+    /// query [B, N, C], keyValue [B, M, C] -> [B, N, C]. Keys and values come from one product
+    /// (in_proj rows C..<3C), and the fused core reads each head in place (Autograd/Attention.swift).
     public func callAsFunction(query: Variable, keyValue: Variable) -> Variable {
+        let (c, d) = (dim, dim / heads)
+        let w = split(inProjWeight.variable, sizes: [c, 2 * c], axis: 0)
+        let bias = split(inProjBias.variable, sizes: [c, 2 * c], axis: 0)
+        let q = linear(query, w[0], bias: bias[0]), kv = linear(keyValue, w[1], bias: bias[1])
+        // PyTorch scales q (after its bias) by 1/sqrt(head dim); here the scale is the GEMM's alpha.
+        return outProj(attention(query: q, keyValue: kv, heads: heads, scale: 1 / Float(d).squareRoot()))
+    }
+
+    /// The unfused composition (separate projections, permuted heads, batched matmuls, softmax),
+    /// the naive twin of `callAsFunction` for tests.
+    public func composed(query: Variable, keyValue: Variable) -> Variable {
         let (b, n, m, c, h) = (query.shape[0], query.shape[1], keyValue.shape[1], dim, heads)
         let d = c / h
         let w = split(inProjWeight.variable, sizes: [c, c, c], axis: 0)
         let bias = split(inProjBias.variable, sizes: [c, c, c], axis: 0)
-        // PyTorch scales q (after its bias) by 1/sqrt(head dim) before q k^T.
         let q = scale(linear(query, w[0], bias: bias[0]), 1 / Float(d).squareRoot())
         let k = linear(keyValue, w[1], bias: bias[1]), v = linear(keyValue, w[2], bias: bias[2])
         func splitHeads(_ t: Variable, _ len: Int) -> Variable {               // [B, L, C] -> [B*h, L, d]

@@ -157,4 +157,16 @@ final class GradientTests: XCTestCase {
         XCTAssertTrue(kept.allSatisfy { s in (0..<4).allSatisfy { z[s * 4 + $0] == Float(1 / 0.75) } })
         XCTAssertTrue(kept.count > 32 && kept.count < 64)
     }
+
+    /// The fused attention core with query blocks of 2 rows (several blocks per head, a short last one).
+    func testFusedAttention() {
+        let saved = AttentionCore.blockRows
+        defer { AttentionCore.blockRows = saved }
+        for rows in [2, 256] {
+            AttentionCore.blockRows = rows
+            gradCheck([u([2, 5, 4], 1, -2, 2), u([2, 3, 8], 2, -2, 2)]) { v in
+                attention(query: v[0], keyValue: v[1], heads: 2, scale: 0.7)
+            }
+        }
+    }
 }
