@@ -20,3 +20,28 @@ public func conv2d(_ x: Variable, _ w: Variable, bias: Variable? = nil, stride: 
         if let sx, let wv { sx.accumulate(Conv.backwardInput(dy, wv, g)) }
     }
 }
+
+/// Depthwise 3x3 conv (stride 1, padding 1) with bias on channels-last tokens x [N, H*W, C],
+/// w [C, 1, 3, 3]: MiT's Mix-FFN conv without NCHW transposes (Tensor/DepthwiseTokens.swift).
+public func depthwiseConv3x3Tokens(_ x: Variable, _ w: Variable, bias: Variable?, height: Int, width: Int) -> Variable {
+    let y = DepthwiseTokens.forward(x.value, w.value, bias: bias?.value, height: height, width: width)
+    let (sx, sw, sb) = (x.slot, w.slot, bias?.slot)
+    let xv: Tensor? = sw != nil || sb != nil ? x.value : nil
+    let wv: Tensor? = sx != nil ? w.value : nil
+    return Tape.record(y, [x, w] + (bias.map { [$0] } ?? [])) { dy in
+        if let xv {
+            // Weight and bias gradients sum over samples: one partial per replica, both from one pass.
+            let local = Replicas.local
+            let perReplica = local > 1 && (sw?.perReplica == true || sb?.perReplica == true)
+            for r in 0..<(perReplica ? local : 1) {
+                let (dw, db) = perReplica
+                    ? BatchGroups.one { DepthwiseTokens.backwardWeight(Replicas.chunk(dy, r, of: local), Replicas.chunk(xv, r, of: local),
+                                                                        height: height, width: width) }
+                    : DepthwiseTokens.backwardWeight(dy, xv, height: height, width: width)
+                if let sw { perReplica && sw.perReplica ? sw.accumulate(dw, replica: r) : sw.accumulate(dw) }
+                if let sb { perReplica && sb.perReplica ? sb.accumulate(db, replica: r) : sb.accumulate(db) }
+            }
+        }
+        if let sx, let wv { sx.accumulate(DepthwiseTokens.backwardInput(dy, wv, height: height, width: width)) }
+    }
+}

@@ -103,6 +103,74 @@ static void NAME(softmax_rows)(const float *x, float *y, long rows, long cols, l
     }
 }
 
+/// Depthwise 3x3, stride 1, padding 1, channels last: output rows y0..<y1 of one sample,
+/// y[oy][ox][c] = bias[c] + sum over taps (i, j) in order of w9[i*3+j][c] * x[oy+i-1][ox+j-1][c]
+/// (taps outside the map skipped), then GELU if `gelu`. x, y: [h][w][c]; w9: [9][c]; bias may be NULL.
+static void NAME(dw3x3_nhwc)(const float *x, const float *w9, const float *bias, float *y,
+                             long h, long w, long c, long y0, long y1, int gelu) {
+    for (long oy = y0; oy < y1; oy++) {
+        long i0 = oy > 0 ? 0 : 1, i1 = oy + 1 < h ? 3 : 2;
+        for (long ox = 0; ox < w; ox++) {
+            long j0 = ox > 0 ? 0 : 1, j1 = ox + 1 < w ? 3 : 2;
+            float *out = y + (oy * w + ox) * c;
+            long base = ((oy - 1) * w + (ox - 1)) * c;      // offset of tap (0, 0), used only in bounds
+            long c0 = 0;
+            for (; c0 + VW <= c; c0 += VW) {
+                VF acc = bias ? NAME(ld)(bias + c0) : (VF)0;
+                for (long i = i0; i < i1; i++)
+                    for (long j = j0; j < j1; j++)
+                        acc += NAME(ld)(w9 + (i * 3 + j) * c + c0) * NAME(ld)(x + (base + (i * w + j) * c + c0));
+                if (gelu) acc = NAME(gelu1)(acc);
+                NAME(st)(out + c0, acc);
+            }
+            if (c0 < c) {
+                long k = c - c0;
+                VF acc = bias ? NAME(ldk)(bias + c0, k) : (VF)0;
+                for (long i = i0; i < i1; i++)
+                    for (long j = j0; j < j1; j++)
+                        acc += NAME(ldk)(w9 + (i * 3 + j) * c + c0, k) * NAME(ldk)(x + (base + (i * w + j) * c + c0), k);
+                if (gelu) acc = NAME(gelu1)(acc);
+                NAME(stk)(out + c0, acc, k);
+            }
+        }
+    }
+}
+
+/// Weight and bias gradient partials of dw3x3_nhwc over output rows y0..<y1 of one sample, in
+/// (oy, ox) order: part[t][c] = sum dy[oy][ox][c] * x[oy+i-1][ox+j-1][c] (t = i*3+j), part[9][c] =
+/// sum dy. part: [10][c], overwritten.
+static void NAME(dw3x3_nhwc_wgrad)(const float *x, const float *dy, float *part, long h, long w, long c, long y0, long y1) {
+    for (long i = 0; i < 10 * c; i++) part[i] = 0;
+    for (long oy = y0; oy < y1; oy++) {
+        long i0 = oy > 0 ? 0 : 1, i1 = oy + 1 < h ? 3 : 2;
+        for (long ox = 0; ox < w; ox++) {
+            long j0 = ox > 0 ? 0 : 1, j1 = ox + 1 < w ? 3 : 2;
+            const float *g = dy + (oy * w + ox) * c;
+            long base = ((oy - 1) * w + (ox - 1)) * c;      // offset of tap (0, 0), used only in bounds
+            long c0 = 0;
+            for (; c0 + VW <= c; c0 += VW) {
+                VF gv = NAME(ld)(g + c0);
+                for (long i = i0; i < i1; i++)
+                    for (long j = j0; j < j1; j++) {
+                        float *pt = part + (i * 3 + j) * c + c0;
+                        NAME(st)(pt, NAME(ld)(pt) + gv * NAME(ld)(x + (base + (i * w + j) * c + c0)));
+                    }
+                NAME(st)(part + 9 * c + c0, NAME(ld)(part + 9 * c + c0) + gv);
+            }
+            if (c0 < c) {
+                long k = c - c0;
+                VF gv = NAME(ldk)(g + c0, k);
+                for (long i = i0; i < i1; i++)
+                    for (long j = j0; j < j1; j++) {
+                        float *pt = part + (i * 3 + j) * c + c0;
+                        NAME(stk)(pt, NAME(ldk)(pt, k) + gv * NAME(ldk)(x + (base + (i * w + j) * c + c0), k), k);
+                    }
+                NAME(stk)(part + 9 * c + c0, NAME(ldk)(part + 9 * c + c0, k) + gv, k);
+            }
+        }
+    }
+}
+
 #pragma clang attribute pop
 #undef VF
 #undef VI

@@ -55,7 +55,10 @@ public final class PatchEmbed: Module {
     }
 }
 
-/// Mix-FFN: 1x1 conv C->rC, depthwise 3x3, GELU, 1x1 conv rC->C (all with bias), on NCHW.
+/// Mix-FFN: 1x1 conv C->rC, depthwise 3x3, GELU, 1x1 conv rC->C (all with bias). The convs keep
+/// their NCHW/OIHW parameters but run on the block's tokens (channels last): the 1x1 convs as linear
+/// layers over every token of the batch group, the depthwise conv vectorised over channels (GELU
+/// fused into it in inference), so no transposes between token and NCHW layouts.
 public final class MixFFN: Module {
     public var training = true
     public let fc1, dw, fc2: Conv2d
@@ -69,10 +72,20 @@ public final class MixFFN: Module {
     public var children: [(String, any Module)] { [("layers", layers)] }
     /// x [N, L, C] -> [N, L, C].
     func callAsFunction(_ x: Variable, height: Int, width: Int) -> Variable {
-        let (n, l, c) = (x.shape[0], x.shape[1], x.shape[2])
-        let map = reshape(transpose(x, 1, 2), [n, c, height, width])
-        let y = countedConv(fc2, gelu(countedConv(dw, countedConv(fc1, map))))
-        return transpose(reshape(y, [n, c, l]), 1, 2)
+        let (c, hidden) = (fc1.weight.shape[1], fc1.weight.shape[0])
+        if FlopCounter.enabled {
+            let tokens = Double(x.value.count / c)
+            FlopCounter.add(2 * tokens * Double(hidden) * Double(2 * c + 9))
+        }
+        let h = linear(x, reshape(fc1.weight.variable, [hidden, c]), bias: fc1.bias?.variable)
+        let y: Variable
+        if !Tape.isRecording {
+            y = Variable(DepthwiseTokens.forward(h.value, dw.weight.value, bias: dw.bias?.value, height: height, width: width,
+                                                 gelu: true))
+        } else {
+            y = gelu(depthwiseConv3x3Tokens(h, dw.weight.variable, bias: dw.bias?.variable, height: height, width: width))
+        }
+        return linear(y, reshape(fc2.weight.variable, [c, hidden]), bias: fc2.bias?.variable)
     }
 }
 

@@ -169,4 +169,12 @@ final class GradientTests: XCTestCase {
             }
         }
     }
+
+    func testDepthwiseConvTokens() {
+        for (h, w, c) in [(3, 4, 5), (1, 3, 2), (4, 1, 17)] {
+            gradCheck([u([2, h * w, c], 1), u([c, 1, 3, 3], 2), u([c], 3)]) { v in
+                depthwiseConv3x3Tokens(v[0], v[1], bias: v[2], height: h, width: w)
+            }
+        }
+    }
 }

@@ -70,3 +70,58 @@ final class VectorKernelTests: XCTestCase {
         }
     }
 }
+
+final class DepthwiseTokensTests: XCTestCase {
+    override func tearDown() { VectorISA.cap(2) }
+
+    func close(_ a: Tensor, _ b: Tensor, _ tol: Float, _ what: String) {
+        XCTAssertEqual(a.shape, b.shape, what)
+        var worst: Float = 0
+        for i in 0..<a.count { worst = max(worst, abs(a[i] - b[i]) - tol * abs(b[i])) }
+        XCTAssertLessThan(worst, tol, what)
+    }
+
+    /// The channels-last kernels against the NCHW depthwise conv on transposed data, every ISA level,
+    /// odd sizes and channel counts that are not a multiple of the vector width.
+    func testMatchesNCHWDepthwiseOnEveryPath() {
+        for (n, h, w, c) in [(2, 5, 7, 16), (1, 1, 4, 21), (2, 6, 1, 40), (3, 9, 8, 35), (1, 3, 3, 8)] {
+            let x = Tensor.uniform([n, h * w, c], seed: UInt64(c)), wt = Tensor.uniform([c, 1, 3, 3], seed: 2)
+            let b = Tensor.uniform([c], seed: 3), dy = Tensor.uniform([n, h * w, c], seed: 4)
+            let toNCHW = { (t: Tensor) in ShapeKernel.permute(t, [0, 2, 1]).reshaped([n, c, h, w]) }
+            let toTokens = { (t: Tensor) in ShapeKernel.permute(t.reshaped([n, c, h * w]), [0, 2, 1]) }
+            let g = ConvGeometry(input: [n, c, h, w], weight: wt.shape, padding: 1, groups: c)
+            let y0 = toTokens(Conv.forward(toNCHW(x), wt, bias: b, g))
+            let dx0 = toTokens(Conv.backwardInput(toNCHW(dy), wt, g))
+            let dw0 = Conv.backwardWeight(toNCHW(dy), toNCHW(x), g), db0 = Conv.backwardBias(toNCHW(dy))
+            for level in (0...VectorISA.supported).reversed() {
+                VectorISA.cap(level)
+                let what = "n \(n) h \(h) w \(w) c \(c) level \(level)"
+                close(DepthwiseTokens.forward(x, wt, bias: b, height: h, width: w), y0, 1e-5, "forward " + what)
+                close(DepthwiseTokens.forward(x, wt, bias: b, height: h, width: w, gelu: true), Elementwise.gelu(y0), 1e-5, "gelu " + what)
+                close(DepthwiseTokens.backwardInput(dy, wt, height: h, width: w), dx0, 1e-5, "dx " + what)
+                let (dw, db) = DepthwiseTokens.backwardWeight(dy, x, height: h, width: w)
+                close(dw, dw0, 1e-5, "dw " + what)
+                close(db, db0, 1e-5, "db " + what)
+            }
+        }
+    }
+
+    func testDoesNotDependOnThreadCount() {
+        let saved = Parallel.threads
+        defer { Parallel.setThreads(saved) }
+        let (n, h, w, c) = (2, 11, 13, 48)
+        let x = Tensor.uniform([n, h * w, c], seed: 1), wt = Tensor.uniform([c, 1, 3, 3], seed: 2), dy = Tensor.uniform([n, h * w, c], seed: 4)
+        for level in (0...VectorISA.supported).reversed() {
+            VectorISA.cap(level)
+            func run() -> [[Float]] {
+                let (dw, db) = DepthwiseTokens.backwardWeight(dy, x, height: h, width: w)
+                return [DepthwiseTokens.forward(x, wt, bias: nil, height: h, width: w, gelu: true).array,
+                        DepthwiseTokens.backwardInput(dy, wt, height: h, width: w).array, dw.array, db.array]
+            }
+            Parallel.setThreads(1)
+            let a = run()
+            Parallel.setThreads(2)
+            XCTAssertEqual(a, run(), "level \(level): 1 vs 2 threads")
+        }
+    }
+}
