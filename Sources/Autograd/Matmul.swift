@@ -25,7 +25,9 @@ public func linear(_ x: Variable, _ w: Variable, bias: Variable? = nil) -> Varia
     return Tape.record(y, [x, w] + (bias.map { [$0] } ?? [])) { g in
         // Weight and bias gradients sum over rows (batch-major tokens): one partial per replica.
         if let sb {
-            accumulatePerReplica(sb, [g.reshaped([rows, out])]) { t in Elementwise.reduceSum(t[0], to: [1, out]).reshaped([out]) }
+            accumulatePerReplica(sb, [g.reshaped([rows, out])]) { t in
+                Tensor(shape: [out], values: Reduce.columnSums(t[0].data, rows: t[0].shape[0], cols: out))
+            }
         }
         if let sw, let xv {
             accumulatePerReplica(sw, [g.reshaped([rows, out]), xv.reshaped([rows, inF])]) { t in

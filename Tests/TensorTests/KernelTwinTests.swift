@@ -249,6 +249,22 @@ final class KernelTwinTests: XCTestCase {
         XCTAssertEqual(Double(Reduce.dot(x.data, x.data, x.count)), d, accuracy: 1e-3)
     }
 
+    func testColumnSumsMatchDoubleAndThreadCounts() {
+        let saved = Parallel.threads
+        defer { Parallel.setThreads(saved) }
+        for (rows, cols) in [(1, 5), (300, 37), (1000, 64), (513, 8)] {
+            let x = Tensor.uniform([rows, cols], seed: UInt64(rows))
+            Parallel.setThreads(1)
+            let one = Reduce.columnSums(x.data, rows: rows, cols: cols)
+            Parallel.setThreads(2)
+            XCTAssertEqual(one, Reduce.columnSums(x.data, rows: rows, cols: cols), "\(rows)x\(cols): 1 vs 2 threads")
+            for j in 0..<cols {
+                let ref = (0..<rows).reduce(0.0) { $0 + Double(x[$1 * cols + j]) }
+                XCTAssertEqual(Double(one[j]), ref, accuracy: 1e-4 * max(1, abs(ref)), "\(rows)x\(cols) column \(j)")
+            }
+        }
+    }
+
     func testResizeIdentityAndCorners() {
         let x = Tensor.uniform([1, 2, 5, 7], seed: 1)
         close(ResizeKernel.bilinear(x, height: 5, width: 7, alignCorners: true), x, atol: 1e-6, "identity ac=true")
