@@ -38,9 +38,7 @@ public func concat(_ xs: [Variable], axis: Int = 1) -> Variable {
 public func slice(_ x: Variable, axis: Int = 1, start: Int, length: Int) -> Variable {
     let xShape = x.shape, sx = x.slot
     return Tape.record(ShapeKernel.slice(x.value, axis: axis, start: start, length: length), [x]) { g in
-        let dx = Tensor(zeros: xShape)
-        ShapeKernel.addSlice(g, into: dx, axis: axis, start: start)
-        sx?.accumulate(dx)
+        sx?.accumulateSlice(g, shape: xShape, axis: axis, start: start)
     }
 }
 
