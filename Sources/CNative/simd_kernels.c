@@ -98,3 +98,25 @@ void cn_dw3x3_nhwc_wgrad(const float *x, const float *dy, float *part, long h, l
 #endif
     (void)x; (void)dy; (void)part; (void)h; (void)w; (void)c; (void)y0; (void)y1;
 }
+
+void cn_layernorm_rows(const float *x, const float *gamma, const float *beta, float *y, float *mean, float *invstd,
+                       long rows, long d, float eps) {
+#ifdef HAVE_X86_PATHS
+    switch (cn_simd_level()) {
+    case 2: layernorm_rows_avx512(x, gamma, beta, y, mean, invstd, rows, d, eps); return;
+    case 1: layernorm_rows_avx2(x, gamma, beta, y, mean, invstd, rows, d, eps); return;
+    }
+#endif
+    (void)x; (void)gamma; (void)beta; (void)y; (void)mean; (void)invstd; (void)rows; (void)d; (void)eps;
+}
+
+void cn_layernorm_backward_rows(const float *x, const float *dy, const float *mean, const float *invstd, const float *gamma,
+                                float *dx, float *pg, float *pb, long rows, long d) {
+#ifdef HAVE_X86_PATHS
+    switch (cn_simd_level()) {
+    case 2: layernorm_backward_rows_avx512(x, dy, mean, invstd, gamma, dx, pg, pb, rows, d); return;
+    case 1: layernorm_backward_rows_avx2(x, dy, mean, invstd, gamma, dx, pg, pb, rows, d); return;
+    }
+#endif
+    (void)x; (void)dy; (void)mean; (void)invstd; (void)gamma; (void)dx; (void)pg; (void)pb; (void)rows; (void)d;
+}

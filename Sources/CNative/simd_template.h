@@ -171,6 +171,76 @@ static void NAME(dw3x3_nhwc_wgrad)(const float *x, const float *dy, float *part,
     }
 }
 
+static inline float NAME(hsum)(VF v) { float t = 0; for (int l = 0; l < VW; l++) t += v[l]; return t; }
+/// Lanes k..<VW set to zero.
+static inline VF NAME(keep)(VF v, long k) { for (long l = k; l < VW; l++) v[l] = 0; return v; }
+
+/// Layer norm over rows of d floats: y = (x - mean) * invstd * gamma + beta; mean and invstd per
+/// row written out. Sums in fixed lane order, mean and variance finished in double.
+static void NAME(layernorm_rows)(const float *x, const float *gamma, const float *beta, float *y, float *mean,
+                                 float *invstd, long rows, long d, float eps) {
+    for (long r = 0; r < rows; r++) {
+        const float *s = x + r * d;
+        float *o = y + r * d;
+        VF acc = 0;
+        long i = 0;
+        for (; i + VW <= d; i += VW) acc += NAME(ld)(s + i);
+        if (i < d) acc += NAME(ldk)(s + i, d - i);
+        float mu = (float)((double)NAME(hsum)(acc) / (double)d);
+        VF acc2 = 0;
+        for (i = 0; i + VW <= d; i += VW) { VF t = NAME(ld)(s + i) - mu; acc2 += t * t; }
+        if (i < d) { VF t = NAME(keep)(NAME(ldk)(s + i, d - i) - mu, d - i); acc2 += t * t; }
+        double var = (double)NAME(hsum)(acc2) / (double)d;
+        float iv = (float)(1.0 / __builtin_sqrt(var + (double)eps));
+        mean[r] = mu; invstd[r] = iv;
+        for (i = 0; i + VW <= d; i += VW)
+            NAME(st)(o + i, (NAME(ld)(s + i) - mu) * iv * NAME(ld)(gamma + i) + NAME(ld)(beta + i));
+        if (i < d) {
+            long k = d - i;
+            NAME(stk)(o + i, (NAME(ldk)(s + i, k) - mu) * iv * NAME(ldk)(gamma + i, k) + NAME(ldk)(beta + i, k), k);
+        }
+    }
+}
+
+/// Layer norm backward over rows: adds dy * xhat and dy into the partials pg, pb [d] (row order),
+/// and if dx is not NULL writes dx = invstd * (dy * gamma - mean(dy * gamma) - xhat * mean(dy * gamma * xhat)).
+static void NAME(layernorm_backward_rows)(const float *x, const float *dy, const float *mean, const float *invstd,
+                                          const float *gamma, float *dx, float *pg, float *pb, long rows, long d) {
+    for (long r = 0; r < rows; r++) {
+        const float *s = x + r * d, *g = dy + r * d;
+        float mu = mean[r], iv = invstd[r];
+        VF sdh = 0, sdhx = 0;
+        long i = 0;
+        for (; i + VW <= d; i += VW) {
+            VF gv = NAME(ld)(g + i), xh = (NAME(ld)(s + i) - mu) * iv;
+            NAME(st)(pg + i, NAME(ld)(pg + i) + gv * xh);
+            NAME(st)(pb + i, NAME(ld)(pb + i) + gv);
+            VF dh = gv * NAME(ld)(gamma + i);
+            sdh += dh; sdhx += dh * xh;
+        }
+        if (i < d) {
+            long k = d - i;
+            VF gv = NAME(ldk)(g + i, k), xh = NAME(keep)((NAME(ldk)(s + i, k) - mu) * iv, k);
+            NAME(stk)(pg + i, NAME(ldk)(pg + i, k) + gv * xh, k);
+            NAME(stk)(pb + i, NAME(ldk)(pb + i, k) + gv, k);
+            VF dh = gv * NAME(ldk)(gamma + i, k);
+            sdh += dh; sdhx += dh * xh;
+        }
+        if (!dx) continue;
+        float *o = dx + r * d;
+        VF a = NAME(hsum)(sdh) / (float)d, c = NAME(hsum)(sdhx) / (float)d;
+        for (i = 0; i + VW <= d; i += VW) {
+            VF gv = NAME(ld)(g + i), xh = (NAME(ld)(s + i) - mu) * iv;
+            NAME(st)(o + i, iv * (gv * NAME(ld)(gamma + i) - a - xh * c));
+        }
+        if (i < d) {
+            long k = d - i;
+            VF gv = NAME(ldk)(g + i, k), xh = (NAME(ldk)(s + i, k) - mu) * iv;
+            NAME(stk)(o + i, iv * (gv * NAME(ldk)(gamma + i, k) - a - xh * c), k);
+        }
+    }
+}
+
 #pragma clang attribute pop
 #undef VF
 #undef VI

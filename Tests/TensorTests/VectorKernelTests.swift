@@ -125,3 +125,52 @@ final class DepthwiseTokensTests: XCTestCase {
         }
     }
 }
+
+final class LayerNormPathTests: XCTestCase {
+    override func tearDown() { VectorISA.cap(2) }
+
+    /// Forward and backward on every ISA level against a Double twin (row widths around the vector
+    /// widths), and 1 vs 2 threads bit-identical on each level.
+    func testLayerNormMatchesDoubleOnEveryPath() {
+        let saved = Parallel.threads
+        defer { Parallel.setThreads(saved) }
+        for (rows, d) in [(70, 64), (5, 7), (131, 33), (9, 320)] {
+            let x = Tensor.uniform([rows, d], -3, 3, seed: UInt64(d)), dy = Tensor.uniform([rows, d], seed: 2)
+            let gamma = Tensor.uniform([d], 0.5, 1.5, seed: 3), beta = Tensor.uniform([d], seed: 4)
+            var y0 = [Double](repeating: 0, count: rows * d), dx0 = y0, dg0 = [Double](repeating: 0, count: d), db0 = dg0
+            for r in 0..<rows {
+                let row = (0..<d).map { Double(x[r * d + $0]) }
+                let mu = row.reduce(0, +) / Double(d)
+                let iv = 1 / (row.reduce(0) { $0 + ($1 - mu) * ($1 - mu) } / Double(d) + 1e-6).squareRoot()
+                let xh = row.map { ($0 - mu) * iv }
+                var a = 0.0, c = 0.0
+                for i in 0..<d {
+                    y0[r * d + i] = xh[i] * Double(gamma[i]) + Double(beta[i])
+                    let g = Double(dy[r * d + i]), dh = g * Double(gamma[i])
+                    dg0[i] += g * xh[i]; db0[i] += g; a += dh; c += dh * xh[i]
+                }
+                for i in 0..<d { dx0[r * d + i] = iv * (Double(dy[r * d + i]) * Double(gamma[i]) - a / Double(d) - xh[i] * c / Double(d)) }
+            }
+            func worst(_ t: Tensor, _ ref: [Double]) -> Double {
+                (0..<t.count).reduce(0.0) { max($0, abs(Double(t[$1]) - ref[$1]) - 1e-5 * abs(ref[$1])) }
+            }
+            for level in (0...VectorISA.supported).reversed() {
+                VectorISA.cap(level)
+                func run() -> [Tensor] {
+                    let (y, mean, inv) = LayerNormKernel.forward(x, gamma: gamma, beta: beta, eps: 1e-6)
+                    let (dx, dg, db) = LayerNormKernel.backward(dy, x, mean: mean, invstd: inv, gamma: gamma, needInput: true)
+                    return [y, dx!, dg, db]
+                }
+                Parallel.setThreads(1)
+                let one = run()
+                let what = "rows \(rows) d \(d) level \(level)"
+                XCTAssertLessThan(worst(one[0], y0), 2e-5, "forward " + what)
+                XCTAssertLessThan(worst(one[1], dx0), 2e-5, "dx " + what)
+                XCTAssertLessThan(worst(one[2], dg0), 1e-4, "dgamma " + what)
+                XCTAssertLessThan(worst(one[3], db0), 1e-4, "dbeta " + what)
+                Parallel.setThreads(2)
+                XCTAssertEqual(one.map { $0.array }, run().map { $0.array }, "1 vs 2 threads " + what)
+            }
+        }
+    }
+}

@@ -122,5 +122,11 @@ void cn_dw3x3_nhwc(const float *x, const float *w9, const float *bias, float *y,
                    int gelu);
 // Its weight and bias gradient over output rows y0..<y1 of one sample: part [10][c] (taps, then bias).
 void cn_dw3x3_nhwc_wgrad(const float *x, const float *dy, float *part, long h, long w, long c, long y0, long y1);
+// Layer norm over `rows` rows of d floats (y, mean, invstd per row written).
+void cn_layernorm_rows(const float *x, const float *gamma, const float *beta, float *y, float *mean, float *invstd,
+                       long rows, long d, float eps);
+// Its backward over `rows` rows: pg += dy * xhat, pb += dy (row order); dx if not NULL.
+void cn_layernorm_backward_rows(const float *x, const float *dy, const float *mean, const float *invstd, const float *gamma,
+                                float *dx, float *pg, float *pb, long rows, long d);
 
 #endif
