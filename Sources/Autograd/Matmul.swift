@@ -10,15 +10,17 @@ public func linear(_ x: Variable, _ w: Variable, bias: Variable? = nil) -> Varia
     // compute the same bits in any batch).
     let groups = BatchGroups.ranges(x.shape.count > 2 ? x.shape[0] : 1), per = rows / (x.shape.count > 2 ? x.shape[0] : 1)
     let y = Tensor(shape: Array(x.shape.dropLast()) + [out])
-    for r in groups {
-        Gemm.sgemm(transB: true, m: per * r.count, n: out, k: inF, a: x.value.data + r.lowerBound * per * inF, lda: inF,
-                   b: w.value.data, ldb: inF, c: y.data + r.lowerBound * per * out, ldc: out)
-    }
-    if let bias {                                         // in place: the same sums as a broadcast add
+    if let bias {
+        // The bias rows go into C first and the GEMM accumulates (beta 1): one write pass in place of
+        // OpenBLAS's zeroing of C plus a read-modify-write bias pass.
         let yp = y.data, bp = bias.value.data
         Parallel.for(rows, grain: max(1, 4096 / max(out, 1))) { r in
-            for row in r { let o = yp + row &* out; for j in 0..<out { o[j] += bp[j] } }
+            for row in r { (yp + row &* out).update(from: bp, count: out) }
         }
+    }
+    for r in groups {
+        Gemm.sgemm(transB: true, m: per * r.count, n: out, k: inF, a: x.value.data + r.lowerBound * per * inF, lda: inF,
+                   b: w.value.data, ldb: inF, beta: bias == nil ? 0 : 1, c: y.data + r.lowerBound * per * out, ldc: out)
     }
     let (sx, sw, sb, xShape) = (x.slot, w.slot, bias?.slot, x.shape)
     let xv: Tensor? = sw != nil ? x.value : nil, wv: Tensor? = sx != nil ? w.value : nil
