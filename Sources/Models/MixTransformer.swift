@@ -70,8 +70,8 @@ public final class MixFFN: Module {
         layers = Container([("0", fc1), ("1", dw), ("4", fc2)])
     }
     public var children: [(String, any Module)] { [("layers", layers)] }
-    /// x [N, L, C] -> [N, L, C].
-    func callAsFunction(_ x: Variable, height: Int, width: Int) -> Variable {
+    /// x [N, L, C] -> [N, L, C] (+ residual, added in fc2's pass in inference).
+    func callAsFunction(_ x: Variable, height: Int, width: Int, residual: Variable? = nil) -> Variable {
         let (c, hidden) = (fc1.weight.shape[1], fc1.weight.shape[0])
         if FlopCounter.enabled {
             let tokens = Double(x.value.count / c)
@@ -85,7 +85,9 @@ public final class MixFFN: Module {
         } else {
             y = gelu(depthwiseConv3x3Tokens(h, dw.weight.variable, bias: dw.bias?.variable, height: height, width: width))
         }
-        return linear(y, reshape(fc2.weight.variable, [c, hidden]), bias: fc2.bias?.variable)
+        let w2 = reshape(fc2.weight.variable, [c, hidden])
+        guard let residual else { return linear(y, w2, bias: fc2.bias?.variable) }
+        return linear(y, w2, bias: fc2.bias?.variable, adding: residual)
     }
 }
 
@@ -119,8 +121,13 @@ public final class MiTBlock: Module {
             FlopCounter.add(2 * n * (2 * l * c * c + 2 * m * c * c + 2 * l * m * c))
             if sr > 1 { FlopCounter.add(2 * n * m * c * c * Double(sr * sr)) }
         }
-        let h = add(x, drop(attn(norm1(x), height: height, width: width), 1))
-        return add(h, drop(ffn(norm2(h), height: height, width: width), 2))
+        if training && dropPathRate > 0 {
+            let h = add(x, drop(attn(norm1(x), height: height, width: width), 1))
+            return add(h, drop(ffn(norm2(h), height: height, width: width), 2))
+        }
+        // No drop path: the residuals go into the output projections (one pass fewer each in inference).
+        let h = attn(norm1(x), height: height, width: width, residual: x)
+        return ffn(norm2(h), height: height, width: width, residual: h)
     }
 }
 

@@ -26,15 +26,18 @@ public final class MultiheadAttention: Module {
     public var localParameters: [Parameter] { [inProjWeight, inProjBias] }
     public var children: [(String, any Module)] { [("out_proj", outProj)] }
 
-    /// query [B, N, C], keyValue [B, M, C] -> [B, N, C]. Keys and values come from one product
-    /// (in_proj rows C..<3C), and the fused core reads each head in place (Autograd/Attention.swift).
-    public func callAsFunction(query: Variable, keyValue: Variable) -> Variable {
+    /// query [B, N, C], keyValue [B, M, C] -> [B, N, C] (+ residual, added in the output
+    /// projection's pass in inference). Keys and values come from one product (in_proj rows
+    /// C..<3C), and the fused core reads each head in place (Autograd/Attention.swift).
+    public func callAsFunction(query: Variable, keyValue: Variable, residual: Variable? = nil) -> Variable {
         let (c, d) = (dim, dim / heads)
         let w = split(inProjWeight.variable, sizes: [c, 2 * c], axis: 0)
         let bias = split(inProjBias.variable, sizes: [c, 2 * c], axis: 0)
         let q = linear(query, w[0], bias: bias[0]), kv = linear(keyValue, w[1], bias: bias[1])
         // PyTorch scales q (after its bias) by 1/sqrt(head dim); here the scale is the GEMM's alpha.
-        return outProj(attention(query: q, keyValue: kv, heads: heads, scale: 1 / Float(d).squareRoot()))
+        let o = attention(query: q, keyValue: kv, heads: heads, scale: 1 / Float(d).squareRoot())
+        guard let residual else { return outProj(o) }
+        return linear(o, outProj.weight.variable, bias: outProj.bias?.variable, adding: residual)
     }
 
     /// The unfused composition (separate projections, permuted heads, batched matmuls, softmax),
@@ -76,8 +79,8 @@ public final class EfficientSelfAttention: Module {
         [("attn", attn as any Module)] + (sr.map { [("sr", $0 as any Module)] } ?? []) + (norm.map { [("norm", $0 as any Module)] } ?? [])
     }
 
-    /// x [B, N, C] with N = height * width -> [B, N, C].
-    public func callAsFunction(_ x: Variable, height: Int, width: Int) -> Variable {
+    /// x [B, N, C] with N = height * width -> [B, N, C] (+ residual).
+    public func callAsFunction(_ x: Variable, height: Int, width: Int, residual: Variable? = nil) -> Variable {
         let (b, n, c) = (x.shape[0], x.shape[1], x.shape[2])
         precondition(n == height * width, "tokens \(n) != \(height) x \(width)")
         var kv = x
@@ -87,6 +90,6 @@ public final class EfficientSelfAttention: Module {
             let m = red.shape[2] * red.shape[3]
             kv = norm(transpose(reshape(red, [b, c, m]), 1, 2))             // nchw -> nlc
         }
-        return attn(query: x, keyValue: kv)
+        return attn(query: x, keyValue: kv, residual: residual)
     }
 }
