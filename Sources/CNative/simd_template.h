@@ -136,36 +136,33 @@ static void NAME(dw3x3_nhwc)(const float *x, const float *w9, const float *bias,
     }
 }
 
-/// Weight and bias gradient partials of dw3x3_nhwc over output rows y0..<y1 of one sample, in
-/// (oy, ox) order: part[t][c] = sum dy[oy][ox][c] * x[oy+i-1][ox+j-1][c] (t = i*3+j), part[9][c] =
-/// sum dy. part: [10][c], overwritten.
+/// Weight and bias gradient partials of dw3x3_nhwc over output rows y0..<y1 of one sample:
+/// part[t][c] = sum dy[oy][ox][c] * x[oy+i-1][ox+j-1][c] (t = i*3+j), part[9][c] = sum dy. Each
+/// row's sums are kept in registers (ox order), then added to part in row order. part: [10][c],
+/// overwritten.
 static void NAME(dw3x3_nhwc_wgrad)(const float *x, const float *dy, float *part, long h, long w, long c, long y0, long y1) {
     for (long i = 0; i < 10 * c; i++) part[i] = 0;
     for (long oy = y0; oy < y1; oy++) {
         long i0 = oy > 0 ? 0 : 1, i1 = oy + 1 < h ? 3 : 2;
-        for (long ox = 0; ox < w; ox++) {
-            long j0 = ox > 0 ? 0 : 1, j1 = ox + 1 < w ? 3 : 2;
-            const float *g = dy + (oy * w + ox) * c;
-            long base = ((oy - 1) * w + (ox - 1)) * c;      // offset of tap (0, 0), used only in bounds
-            long c0 = 0;
-            for (; c0 + VW <= c; c0 += VW) {
-                VF gv = NAME(ld)(g + c0);
+        for (long c0 = 0; c0 < c; c0 += VW) {
+            long kk = c - c0 < VW ? c - c0 : VW;
+            VF a[10];
+            for (int t = 0; t < 10; t++) a[t] = 0;
+            for (long ox = 0; ox < w; ox++) {
+                long j0 = ox > 0 ? 0 : 1, j1 = ox + 1 < w ? 3 : 2;
+                long base = ((oy - 1) * w + (ox - 1)) * c + c0;
+                const float *g = dy + (oy * w + ox) * c + c0;
+                VF gv = kk == VW ? NAME(ld)(g) : NAME(ldk)(g, kk);
                 for (long i = i0; i < i1; i++)
                     for (long j = j0; j < j1; j++) {
-                        float *pt = part + (i * 3 + j) * c + c0;
-                        NAME(st)(pt, NAME(ld)(pt) + gv * NAME(ld)(x + (base + (i * w + j) * c + c0)));
+                        const float *src = x + (base + (i * w + j) * c);
+                        a[i * 3 + j] += gv * (kk == VW ? NAME(ld)(src) : NAME(ldk)(src, kk));
                     }
-                NAME(st)(part + 9 * c + c0, NAME(ld)(part + 9 * c + c0) + gv);
+                a[9] += gv;
             }
-            if (c0 < c) {
-                long k = c - c0;
-                VF gv = NAME(ldk)(g + c0, k);
-                for (long i = i0; i < i1; i++)
-                    for (long j = j0; j < j1; j++) {
-                        float *pt = part + (i * 3 + j) * c + c0;
-                        NAME(stk)(pt, NAME(ldk)(pt, k) + gv * NAME(ldk)(x + (base + (i * w + j) * c + c0), k), k);
-                    }
-                NAME(stk)(part + 9 * c + c0, NAME(ldk)(part + 9 * c + c0, k) + gv, k);
+            for (int t = 0; t < 10; t++) {
+                float *pt = part + t * c + c0;
+                if (kk == VW) NAME(st)(pt, NAME(ld)(pt) + a[t]); else NAME(stk)(pt, NAME(ldk)(pt, kk) + a[t], kk);
             }
         }
     }
