@@ -6,7 +6,10 @@ import Tensor
 
 public enum AttentionCore {
     /// Query rows per forward task: a block's scores (rows x M floats) stay in L2 between its two GEMMs.
-    nonisolated(unsafe) public static var blockRows = 256
+    nonisolated(unsafe) public static var blockRows = 128
+    /// Query rows per backward task (dP, dS, dQ): no softmax between cached GEMMs there, so larger
+    /// blocks for the GEMMs' sake.
+    nonisolated(unsafe) public static var backwardBlockRows = 512
 }
 
 /// softmax(scale * Q_h K_h^T) V_h per sample and head. Closed-form backward with the
@@ -40,6 +43,7 @@ public func attention(query q: Variable, keyValue kv: Variable, heads h: Int, sc
         // Per (sample, head): dP = dO V^T, dV = P^T dO, dS = P (dP - <dP, P>), dQ = scale dS K,
         // dK = scale dS^T Q. Each product is one whole GEMM, so sums over query rows do not depend
         // on the thread count.
+        let rowsPer = max(1, AttentionCore.backwardBlockRows), blocks = (n + rowsPer - 1) / rowsPer
         let dq = Tensor(shape: [b, n, c]), dkv = Tensor(shape: [b, m, 2 * c]), ds = Tensor(shape: [b * h, n, m])
         let gp = g.data, pp = probs.data, dsp = ds.data, dqp = dq.data, dkvp = dkv.data, qp = qv.data, kvp = kvv.data
         Gemm.independent(b * h * blocks) { task in

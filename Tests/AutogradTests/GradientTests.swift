@@ -160,10 +160,10 @@ final class GradientTests: XCTestCase {
 
     /// The fused attention core with query blocks of 2 rows (several blocks per head, a short last one).
     func testFusedAttention() {
-        let saved = AttentionCore.blockRows
-        defer { AttentionCore.blockRows = saved }
+        let saved = (AttentionCore.blockRows, AttentionCore.backwardBlockRows)
+        defer { (AttentionCore.blockRows, AttentionCore.backwardBlockRows) = saved }
         for rows in [2, 256] {
-            AttentionCore.blockRows = rows
+            (AttentionCore.blockRows, AttentionCore.backwardBlockRows) = (rows, rows == 2 ? 3 : rows)
             gradCheck([u([2, 5, 4], 1, -2, 2), u([2, 3, 8], 2, -2, 2)]) { v in
                 attention(query: v[0], keyValue: v[1], heads: 2, scale: 0.7)
             }

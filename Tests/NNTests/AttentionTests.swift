@@ -22,15 +22,15 @@ final class AttentionTests: XCTestCase {
     }
 
     func testFusedMatchesComposedAndThreadCounts() {
-        let savedThreads = Parallel.threads, savedRows = AttentionCore.blockRows
-        defer { Parallel.setThreads(savedThreads); AttentionCore.blockRows = savedRows }
+        let savedThreads = Parallel.threads, savedRows = (AttentionCore.blockRows, AttentionCore.backwardBlockRows)
+        defer { Parallel.setThreads(savedThreads); (AttentionCore.blockRows, AttentionCore.backwardBlockRows) = savedRows }
         for (dim, heads, n, m) in [(8, 2, 37, 9), (12, 3, 20, 20), (16, 1, 70, 5)] {
             let attn = MultiheadAttention(dim: dim, heads: heads, seed: 3)
             let bias = Tensor.uniform([3 * dim], -0.5, 0.5, seed: 4)
             attn.inProjBias.value.data.update(from: bias.data, count: bias.count)
             let q = Tensor.uniform([2, n, dim], -2, 2, seed: 5), kv = Tensor.uniform([2, m, dim], -2, 2, seed: 6)
             let cot = Tensor.uniform([2, n, dim], seed: 7)
-            AttentionCore.blockRows = 8
+            (AttentionCore.blockRows, AttentionCore.backwardBlockRows) = (8, 5)
             let naive = run(attn, q, kv, cot, fused: false)
             let fused = run(attn, q, kv, cot, fused: true)
             for (i, (a, b)) in zip(fused, naive).enumerated() {
