@@ -265,6 +265,16 @@ final class KernelTwinTests: XCTestCase {
         }
     }
 
+    func testTiledTransposeMatchesGeneralPermute() {
+        for shape in [[2, 70, 33], [1, 31, 64], [3, 5, 4, 37], [100, 1], [1, 6561, 64]] {
+            let x = Tensor.uniform(shape, seed: UInt64(shape.count))
+            let r = shape.count, perm = Array(0..<(r - 2)) + [r - 1, r - 2]
+            let y = ShapeKernel.permute(x, perm)
+            XCTAssertEqual(y.shape, perm.map { shape[$0] })
+            XCTAssertEqual(y.array, ShapeKernel.permuteGeneral(x, perm).array, "\(shape)")
+        }
+    }
+
     func testResizeIdentityAndCorners() {
         let x = Tensor.uniform([1, 2, 5, 7], seed: 1)
         close(ResizeKernel.bilinear(x, height: 5, width: 7, alignCorners: true), x, atol: 1e-6, "identity ac=true")
