@@ -48,3 +48,13 @@ public func split(_ x: Variable, sizes: [Int], axis: Int = 1) -> [Variable] {
     var start = 0
     return sizes.map { len in defer { start += len }; return slice(x, axis: axis, start: start, length: len) }
 }
+
+/// Non-overlapping size x size patches of channels-last tokens x [B, H*W, C] -> [B, (H/s)*(W/s),
+/// C*s*s], (c, i, j) order: with a linear layer over the OIHW weight viewed as [O, C*s*s], a
+/// kernel = stride = s conv that reads and writes tokens (MiT's spatial reduction).
+public func patchTokens(_ x: Variable, height: Int, width: Int, size: Int) -> Variable {
+    let sx = x.slot, c = x.shape[2]
+    return Tape.record(ShapeKernel.patches(x.value, height: height, width: width, size: size), [x]) { g in
+        sx?.accumulate(ShapeKernel.patchesBackward(g, height: height, width: width, size: size, channels: c))
+    }
+}

@@ -81,14 +81,14 @@ public final class EfficientSelfAttention: Module {
 
     /// x [B, N, C] with N = height * width -> [B, N, C] (+ residual).
     public func callAsFunction(_ x: Variable, height: Int, width: Int, residual: Variable? = nil) -> Variable {
-        let (b, n, c) = (x.shape[0], x.shape[1], x.shape[2])
+        let (n, c) = (x.shape[1], x.shape[2])
         precondition(n == height * width, "tokens \(n) != \(height) x \(width)")
         var kv = x
         if let sr, let norm {
-            let map = reshape(transpose(x, 1, 2), [b, c, height, width])     // nlc -> nchw
-            let red = sr(map)
-            let m = red.shape[2] * red.shape[3]
-            kv = norm(transpose(reshape(red, [b, c, m]), 1, 2))             // nchw -> nlc
+            // The kernel = stride = sr conv on tokens: patches (its columns) times the OIHW weight
+            // viewed as [C, C*sr*sr], output already tokens (no NCHW transposes, no im2col).
+            let w = reshape(sr.weight.variable, [c, c * srRatio * srRatio])
+            kv = norm(linear(patchTokens(x, height: height, width: width, size: srRatio), w, bias: sr.bias?.variable))
         }
         return attn(query: x, keyValue: kv, residual: residual)
     }

@@ -177,4 +177,26 @@ final class GradientTests: XCTestCase {
             }
         }
     }
+
+    /// Patches + linear = the kernel = stride conv on NCHW (values and all gradients), including
+    /// maps whose size is not a multiple of the patch; and the finite-difference check.
+    func testPatchTokensEqualStridedConv() {
+        for (h, w, c, s) in [(5, 7, 3, 2), (8, 8, 4, 4), (9, 6, 2, 3)] {
+            let x = u([2, h * w, c], 1), wt = u([5, c, s, s], 2), bias = u([5], 3)
+            let cot = u([2, (h / s) * (w / s), 5], 4)
+            let (xv, wv, bv) = (Variable(x, requiresGrad: true), Variable(wt, requiresGrad: true), Variable(bias, requiresGrad: true))
+            let y = linear(patchTokens(xv, height: h, width: w, size: s), reshape(wv, [5, c * s * s]), bias: bv)
+            backward(y, seed: cot)
+            let (xr, wr, br) = (Variable(x, requiresGrad: true), Variable(wt, requiresGrad: true), Variable(bias, requiresGrad: true))
+            let map = reshape(transpose(xr, 1, 2), [2, c, h, w])
+            let conv = conv2d(map, wr, bias: br, stride: s)
+            let ref = transpose(reshape(conv, [2, 5, (h / s) * (w / s)]), 1, 2)
+            backward(ref, seed: cot)
+            for (a, b, what) in [(y.value, ref.value, "y"), (xv.grad!, xr.grad!, "dx"), (wv.grad!, wr.grad!, "dw"), (bv.grad!, br.grad!, "db")] {
+                XCTAssertEqual(a.shape.reduce(1, *), b.shape.reduce(1, *))
+                for i in 0..<a.count { XCTAssertEqual(a[i], b[i], accuracy: 1e-5 * max(1, abs(b[i])), "\(what) \(h)x\(w) s \(s) [\(i)]") }
+            }
+            gradCheck([u([2, h * w, c], 5)]) { v in patchTokens(v[0], height: h, width: w, size: s) }
+        }
+    }
 }
