@@ -78,15 +78,15 @@ void cn_softmax_rows(const float *x, float *y, long rows, long cols, long ld, fl
     (void)x; (void)y; (void)rows; (void)cols; (void)ld; (void)scale;
 }
 
-void cn_dw3x3_nhwc(const float *x, const float *w9, const float *bias, float *y, long h, long w, long c, long y0, long y1,
-                   int gelu) {
+void cn_dw3x3_nhwc(const float *x, const float *w9, const float *bias, float *y, float *pre, long h, long w, long c, long y0,
+                   long y1, int gelu) {
 #ifdef HAVE_X86_PATHS
     switch (cn_simd_level()) {
-    case 2: dw3x3_nhwc_avx512(x, w9, bias, y, h, w, c, y0, y1, gelu); return;
-    case 1: dw3x3_nhwc_avx2(x, w9, bias, y, h, w, c, y0, y1, gelu); return;
+    case 2: dw3x3_nhwc_avx512(x, w9, bias, y, pre, h, w, c, y0, y1, gelu); return;
+    case 1: dw3x3_nhwc_avx2(x, w9, bias, y, pre, h, w, c, y0, y1, gelu); return;
     }
 #endif
-    (void)x; (void)w9; (void)bias; (void)y; (void)h; (void)w; (void)c; (void)y0; (void)y1; (void)gelu;
+    (void)x; (void)w9; (void)bias; (void)y; (void)pre; (void)h; (void)w; (void)c; (void)y0; (void)y1; (void)gelu;
 }
 
 void cn_dw3x3_nhwc_wgrad(const float *x, const float *dy, float *part, long h, long w, long c, long y0, long y1) {

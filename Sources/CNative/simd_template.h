@@ -105,8 +105,9 @@ static void NAME(softmax_rows)(const float *x, float *y, long rows, long cols, l
 
 /// Depthwise 3x3, stride 1, padding 1, channels last: output rows y0..<y1 of one sample,
 /// y[oy][ox][c] = bias[c] + sum over taps (i, j) in order of w9[i*3+j][c] * x[oy+i-1][ox+j-1][c]
-/// (taps outside the map skipped), then GELU if `gelu`. x, y: [h][w][c]; w9: [9][c]; bias may be NULL.
-static void NAME(dw3x3_nhwc)(const float *x, const float *w9, const float *bias, float *y,
+/// (taps outside the map skipped), then GELU if `gelu` (the value before it also to `pre` unless NULL).
+/// x, y, pre: [h][w][c]; w9: [9][c]; bias may be NULL.
+static void NAME(dw3x3_nhwc)(const float *x, const float *w9, const float *bias, float *y, float *pre,
                              long h, long w, long c, long y0, long y1, int gelu) {
     for (long oy = y0; oy < y1; oy++) {
         long i0 = oy > 0 ? 0 : 1, i1 = oy + 1 < h ? 3 : 2;
@@ -120,6 +121,7 @@ static void NAME(dw3x3_nhwc)(const float *x, const float *w9, const float *bias,
                 for (long i = i0; i < i1; i++)
                     for (long j = j0; j < j1; j++)
                         acc += NAME(ld)(w9 + (i * 3 + j) * c + c0) * NAME(ld)(x + (base + (i * w + j) * c + c0));
+                if (pre) NAME(st)(pre + (oy * w + ox) * c + c0, acc);
                 if (gelu) acc = NAME(gelu1)(acc);
                 NAME(st)(out + c0, acc);
             }
@@ -129,6 +131,7 @@ static void NAME(dw3x3_nhwc)(const float *x, const float *w9, const float *bias,
                 for (long i = i0; i < i1; i++)
                     for (long j = j0; j < j1; j++)
                         acc += NAME(ldk)(w9 + (i * 3 + j) * c + c0, k) * NAME(ldk)(x + (base + (i * w + j) * c + c0), k);
+                if (pre) NAME(stk)(pre + (oy * w + ox) * c + c0, acc, k);
                 if (gelu) acc = NAME(gelu1)(acc);
                 NAME(stk)(out + c0, acc, k);
             }

@@ -78,13 +78,8 @@ public final class MixFFN: Module {
             FlopCounter.add(2 * tokens * Double(hidden) * Double(2 * c + 9))
         }
         let h = linear(x, reshape(fc1.weight.variable, [hidden, c]), bias: fc1.bias?.variable)
-        let y: Variable
-        if !Tape.isRecording {
-            y = Variable(DepthwiseTokens.forward(h.value, dw.weight.value, bias: dw.bias?.value, height: height, width: width,
-                                                 gelu: true))
-        } else {
-            y = gelu(depthwiseConv3x3Tokens(h, dw.weight.variable, bias: dw.bias?.variable, height: height, width: width))
-        }
+        // GELU in the conv's output pass (keeping the conv's output only when backward needs it).
+        let y = depthwiseConv3x3GeluTokens(h, dw.weight.variable, bias: dw.bias?.variable, height: height, width: width)
         let w2 = reshape(fc2.weight.variable, [c, hidden])
         guard let residual else { return linear(y, w2, bias: fc2.bias?.variable) }
         return linear(y, w2, bias: fc2.bias?.variable, adding: residual)

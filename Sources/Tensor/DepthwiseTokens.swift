@@ -16,24 +16,31 @@ public enum DepthwiseTokens {
     }
 
     public static func forward(_ x: Tensor, _ w: Tensor, bias: Tensor?, height h: Int, width wd: Int, gelu: Bool = false) -> Tensor {
+        forward(x, w, bias: bias, height: h, width: wd, gelu: gelu, keepPreActivation: false).0
+    }
+
+    /// GELU(conv) and, if `keepPreActivation`, the conv's output before the GELU (what GELU's
+    /// backward needs), both from one pass: the same bits as the conv followed by Elementwise.gelu.
+    public static func forward(_ x: Tensor, _ w: Tensor, bias: Tensor?, height h: Int, width wd: Int, gelu: Bool,
+                               keepPreActivation: Bool) -> (Tensor, Tensor?) {
         let (n, c) = (x.shape[0], x.shape[2])
         precondition(x.shape.count == 3 && x.shape[1] == h * wd && w.shape == [c, 1, 3, 3] && (bias == nil || bias!.count == c),
                      "depthwise tokens: x \(x.shape) (\(h)x\(wd)), w \(w.shape)")
-        let y = Tensor(shape: x.shape)
-        run(x.data, tapMajor(w, flipped: false), bias, y.data, n: n, h: h, w: wd, c: c, gelu: gelu)
-        return y
+        let y = Tensor(shape: x.shape), pre: Tensor? = keepPreActivation && gelu ? Tensor(shape: x.shape) : nil
+        run(x.data, tapMajor(w, flipped: false), bias, y.data, pre: pre?.data, n: n, h: h, w: wd, c: c, gelu: gelu)
+        return (y, pre)
     }
 
     /// dx = the same conv of dy with the flipped kernel, no bias.
     public static func backwardInput(_ dy: Tensor, _ w: Tensor, height h: Int, width wd: Int) -> Tensor {
         let (n, c) = (dy.shape[0], dy.shape[2])
         let dx = Tensor(shape: dy.shape)
-        run(dy.data, tapMajor(w, flipped: true), nil, dx.data, n: n, h: h, w: wd, c: c, gelu: false)
+        run(dy.data, tapMajor(w, flipped: true), nil, dx.data, pre: nil, n: n, h: h, w: wd, c: c, gelu: false)
         return dx
     }
 
     static func run(_ xp: UnsafeMutablePointer<Float>, _ w9: Tensor, _ bias: Tensor?, _ yp: UnsafeMutablePointer<Float>,
-                    n: Int, h: Int, w: Int, c: Int, gelu: Bool) {
+                    pre pp: UnsafeMutablePointer<Float>?, n: Int, h: Int, w: Int, c: Int, gelu: Bool) {
         let vector = VectorISA.level > 0, plane = h * w * c
         let wp = w9.data, bp = bias.map { UnsafePointer($0.data) }
         Parallel.for(n * h, grain: max(1, 16384 / max(w * c, 1))) { r in
@@ -41,8 +48,9 @@ public enum DepthwiseTokens {
             while row < r.upperBound {                                   // runs of rows within one sample
                 let s = row / h, y0 = row - s * h, y1 = min(h, y0 + (r.upperBound - row))
                 let xs = xp + s * plane, ys = yp + s * plane
-                if vector { cn_dw3x3_nhwc(xs, wp, bp, ys, h, w, c, y0, y1, gelu ? 1 : 0) }
-                else { portable(xs, wp, bp, ys, h: h, w: w, c: c, y0: y0, y1: y1, gelu: gelu) }
+                let ps = pp.map { $0 + s * plane }
+                if vector { cn_dw3x3_nhwc(xs, wp, bp, ys, ps, h, w, c, y0, y1, gelu ? 1 : 0) }
+                else { portable(xs, wp, bp, ys, ps, h: h, w: w, c: c, y0: y0, y1: y1, gelu: gelu) }
                 row += y1 - y0
             }
         }
@@ -51,7 +59,8 @@ public enum DepthwiseTokens {
 
     /// The scalar form of cn_dw3x3_nhwc (same tap order).
     static func portable(_ x: UnsafePointer<Float>, _ w9: UnsafePointer<Float>, _ bias: UnsafePointer<Float>?,
-                         _ y: UnsafeMutablePointer<Float>, h: Int, w: Int, c: Int, y0: Int, y1: Int, gelu: Bool) {
+                         _ y: UnsafeMutablePointer<Float>, _ pre: UnsafeMutablePointer<Float>?, h: Int, w: Int, c: Int,
+                         y0: Int, y1: Int, gelu: Bool) {
         for oy in y0..<y1 {
             for ox in 0..<w {
                 let out = y + (oy * w + ox) * c
@@ -62,6 +71,7 @@ public enum DepthwiseTokens {
                             acc += w9[(i * 3 + j) * c + ch] * x[((oy + i - 1) * w + ox + j - 1) * c + ch]
                         }
                     }
+                    pre?[(oy * w + ox) * c + ch] = acc
                     out[ch] = gelu ? 0.5 * acc * (1 + FastMath.erf(acc * 0.70710678118654752)) : acc
                 }
             }

@@ -175,6 +175,19 @@ final class GradientTests: XCTestCase {
             gradCheck([u([2, h * w, c], 1), u([c, 1, 3, 3], 2), u([c], 3)]) { v in
                 depthwiseConv3x3Tokens(v[0], v[1], bias: v[2], height: h, width: w)
             }
+            gradCheck([u([2, h * w, c], 4), u([c, 1, 3, 3], 5), u([c], 6)]) { v in
+                depthwiseConv3x3GeluTokens(v[0], v[1], bias: v[2], height: h, width: w)
+            }
+            // The fused op is the two ops, bit for bit (values and gradients).
+            let (x, wt, b, cot) = (u([2, h * w, c], 7), u([c, 1, 3, 3], 8), u([c], 9), u([2, h * w, c], 10))
+            func grads(_ fused: Bool) -> [[Float]] {
+                let v = [Variable(x, requiresGrad: true), Variable(wt, requiresGrad: true), Variable(b, requiresGrad: true)]
+                let y = fused ? depthwiseConv3x3GeluTokens(v[0], v[1], bias: v[2], height: h, width: w)
+                    : gelu(depthwiseConv3x3Tokens(v[0], v[1], bias: v[2], height: h, width: w))
+                backward(y, seed: cot)
+                return [y.value.array] + v.map { $0.grad!.array }
+            }
+            XCTAssertEqual(grads(true), grads(false), "fused conv + GELU vs the two ops, \(h)x\(w)x\(c)")
         }
     }
 

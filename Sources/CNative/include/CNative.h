@@ -117,9 +117,10 @@ void cn_gelu_backward(const float *g, const float *x, float *dx, long n);
 // (x == y allowed).
 void cn_softmax_rows(const float *x, float *y, long rows, long cols, long ld, float scale);
 // Depthwise 3x3 (stride 1, padding 1) on one channels-last sample x, y [h][w][c], output rows
-// y0..<y1: y = bias + taps in (i, j) order (w9 [9][c], bias may be NULL), then GELU if `gelu`.
-void cn_dw3x3_nhwc(const float *x, const float *w9, const float *bias, float *y, long h, long w, long c, long y0, long y1,
-                   int gelu);
+// y0..<y1: y = bias + taps in (i, j) order (w9 [9][c], bias may be NULL), then GELU if `gelu`
+// (with the value before the GELU also written to `pre` unless NULL).
+void cn_dw3x3_nhwc(const float *x, const float *w9, const float *bias, float *y, float *pre, long h, long w, long c, long y0,
+                   long y1, int gelu);
 // Its weight and bias gradient over output rows y0..<y1 of one sample: part [10][c] (taps, then bias).
 void cn_dw3x3_nhwc_wgrad(const float *x, const float *dy, float *part, long h, long w, long c, long y0, long y1);
 // Layer norm over `rows` rows of d floats (y, mean, invstd per row written).
