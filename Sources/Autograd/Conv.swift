@@ -20,3 +20,45 @@ public func conv2d(_ x: Variable, _ w: Variable, bias: Variable? = nil, stride: 
         if let sx, let wv { sx.accumulate(Conv.backwardInput(dy, wv, g)) }
     }
 }
+
+/// Depthwise 3x3 conv (stride 1, padding 1) with bias on channels-last tokens x [N, H*W, C],
+/// w [C, 1, 3, 3]: MiT's Mix-FFN conv without NCHW transposes (Tensor/DepthwiseTokens.swift).
+public func depthwiseConv3x3Tokens(_ x: Variable, _ w: Variable, bias: Variable?, height: Int, width: Int) -> Variable {
+    let y = DepthwiseTokens.forward(x.value, w.value, bias: bias?.value, height: height, width: width)
+    let pullback = depthwiseTokensPullback(x, w, bias: bias, height: height, width: width)
+    return Tape.record(y, [x, w] + (bias.map { [$0] } ?? [])) { dy in pullback(dy) }
+}
+
+/// gelu(depthwiseConv3x3Tokens(x, w, bias)) in one pass that also keeps the conv's output for
+/// GELU's backward: the same bits as the two ops, one read of the conv's output fewer.
+public func depthwiseConv3x3GeluTokens(_ x: Variable, _ w: Variable, bias: Variable?, height: Int, width: Int) -> Variable {
+    let needed = Tape.isRecording && (x.slot != nil || w.slot != nil || bias?.slot != nil)
+    let (y, pre) = DepthwiseTokens.forward(x.value, w.value, bias: bias?.value, height: height, width: width, gelu: true,
+                                           keepPreActivation: needed)
+    guard needed, let pre else { return Variable(y) }
+    let pullback = depthwiseTokensPullback(x, w, bias: bias, height: height, width: width)
+    return Tape.record(y, [x, w] + (bias.map { [$0] } ?? [])) { g in pullback(Elementwise.geluBackward(g, input: pre)) }
+}
+
+/// The conv's pullback: weight and bias gradients (one partial per replica, both from one pass) and
+/// the input gradient.
+func depthwiseTokensPullback(_ x: Variable, _ w: Variable, bias: Variable?, height: Int, width: Int) -> (Tensor) -> Void {
+    let (sx, sw, sb) = (x.slot, w.slot, bias?.slot)
+    let xv: Tensor? = sw != nil || sb != nil ? x.value : nil
+    let wv: Tensor? = sx != nil ? w.value : nil
+    return { dy in
+        if let xv {
+            let local = Replicas.local
+            let perReplica = local > 1 && (sw?.perReplica == true || sb?.perReplica == true)
+            for r in 0..<(perReplica ? local : 1) {
+                let (dw, db) = perReplica
+                    ? BatchGroups.one { DepthwiseTokens.backwardWeight(Replicas.chunk(dy, r, of: local), Replicas.chunk(xv, r, of: local),
+                                                                        height: height, width: width) }
+                    : DepthwiseTokens.backwardWeight(dy, xv, height: height, width: width)
+                if let sw { perReplica && sw.perReplica ? sw.accumulate(dw, replica: r) : sw.accumulate(dw) }
+                if let sb { perReplica && sb.perReplica ? sb.accumulate(db, replica: r) : sb.accumulate(db) }
+            }
+        }
+        if let sx, let wv { sx.accumulate(DepthwiseTokens.backwardInput(dy, wv, height: height, width: width)) }
+    }
+}

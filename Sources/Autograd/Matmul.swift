@@ -2,25 +2,58 @@
 // (a [B, M, K] or [B, K, M] if transA; b [B, K, N] or [B, N, K] if transB -> [B, M, N]).
 import Tensor
 
-public func linear(_ x: Variable, _ w: Variable, bias: Variable? = nil) -> Variable {
+/// y = x W^T + bias (+ residual when given, written into y before the GEMM accumulates onto it).
+/// One GEMM per batch group of [B, L, in] tokens (Tensor/BatchGroups.swift: a replica's rows compute
+/// the same bits in any batch). The bias (and residual) rows go into C first and the GEMM adds onto
+/// them (beta 1): one pass in place of OpenBLAS's zeroing of C plus separate bias and add passes.
+func linearForward(_ x: Tensor, _ w: Tensor, bias: Tensor?, residual: Tensor? = nil) -> Tensor {
     let (out, inF) = (w.shape[0], w.shape[1])
     precondition(x.shape.last == inF, "linear: x \(x.shape) for weight \(w.shape)")
-    let rows = x.value.count / inF
-    // One GEMM per batch group of [B, L, in] tokens (Tensor/BatchGroups.swift: a replica's rows
-    // compute the same bits in any batch).
+    let rows = x.count / inF
     let groups = BatchGroups.ranges(x.shape.count > 2 ? x.shape[0] : 1), per = rows / (x.shape.count > 2 ? x.shape[0] : 1)
     let y = Tensor(shape: Array(x.shape.dropLast()) + [out])
-    for r in groups {
-        Gemm.sgemm(transB: true, m: per * r.count, n: out, k: inF, a: x.value.data + r.lowerBound * per * inF, lda: inF,
-                   b: w.value.data, ldb: inF, c: y.data + r.lowerBound * per * out, ldc: out)
+    precondition(residual == nil || residual!.count == y.count, "linear: residual \(residual!.shape) for output \(y.shape)")
+    if bias != nil || residual != nil {
+        let yp = y.data, bp = bias?.data, rp = residual?.data
+        Parallel.for(rows, grain: max(1, 4096 / max(out, 1))) { r in
+            for row in r {
+                let o = yp + row &* out
+                if let rp {
+                    let res = rp + row &* out
+                    if let bp { for j in 0..<out { o[j] = res[j] + bp[j] } } else { o.update(from: res, count: out) }
+                } else if let bp { o.update(from: bp, count: out) }
+            }
+        }
     }
-    if let bias { let b = Elementwise.binary(y.reshaped([rows, out]), bias.value.reshaped([1, out]), .add); y.data.update(from: b.data, count: y.count) }
+    for r in groups {
+        Gemm.sgemm(transB: true, m: per * r.count, n: out, k: inF, a: x.data + r.lowerBound * per * inF, lda: inF,
+                   b: w.data, ldb: inF, beta: bias == nil && residual == nil ? 0 : 1, c: y.data + r.lowerBound * per * out, ldc: out)
+    }
+    return y
+}
+
+/// residual + linear(x, w, bias): while the tape records, the two ops (so training computes what it
+/// did before); without one (inference) one pass writes residual + bias and the GEMM adds onto it.
+public func linear(_ x: Variable, _ w: Variable, bias: Variable?, adding residual: Variable) -> Variable {
+    if Tape.isRecording && (x.slot != nil || w.slot != nil || bias?.slot != nil || residual.slot != nil) {
+        return add(residual, linear(x, w, bias: bias))
+    }
+    return Variable(linearForward(x.value, w.value, bias: bias?.value, residual: residual.value))
+}
+
+public func linear(_ x: Variable, _ w: Variable, bias: Variable? = nil) -> Variable {
+    let (out, inF) = (w.shape[0], w.shape[1])
+    let rows = x.value.count / inF
+    let groups = BatchGroups.ranges(x.shape.count > 2 ? x.shape[0] : 1), per = rows / (x.shape.count > 2 ? x.shape[0] : 1)
+    let y = linearForward(x.value, w.value, bias: bias?.value)
     let (sx, sw, sb, xShape) = (x.slot, w.slot, bias?.slot, x.shape)
     let xv: Tensor? = sw != nil ? x.value : nil, wv: Tensor? = sx != nil ? w.value : nil
     return Tape.record(y, [x, w] + (bias.map { [$0] } ?? [])) { g in
         // Weight and bias gradients sum over rows (batch-major tokens): one partial per replica.
         if let sb {
-            accumulatePerReplica(sb, [g.reshaped([rows, out])]) { t in Elementwise.reduceSum(t[0], to: [1, out]).reshaped([out]) }
+            accumulatePerReplica(sb, [g.reshaped([rows, out])]) { t in
+                Tensor(shape: [out], values: Reduce.columnSums(t[0].data, rows: t[0].shape[0], cols: out))
+            }
         }
         if let sw, let xv {
             accumulatePerReplica(sw, [g.reshaped([rows, out]), xv.reshaped([rows, inF])]) { t in

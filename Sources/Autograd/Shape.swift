@@ -38,9 +38,7 @@ public func concat(_ xs: [Variable], axis: Int = 1) -> Variable {
 public func slice(_ x: Variable, axis: Int = 1, start: Int, length: Int) -> Variable {
     let xShape = x.shape, sx = x.slot
     return Tape.record(ShapeKernel.slice(x.value, axis: axis, start: start, length: length), [x]) { g in
-        let dx = Tensor(zeros: xShape)
-        ShapeKernel.addSlice(g, into: dx, axis: axis, start: start)
-        sx?.accumulate(dx)
+        sx?.accumulateSlice(g, shape: xShape, axis: axis, start: start)
     }
 }
 
@@ -49,4 +47,14 @@ public func split(_ x: Variable, sizes: [Int], axis: Int = 1) -> [Variable] {
     precondition(sizes.reduce(0, +) == x.shape[axis], "split sizes \(sizes) for dim \(x.shape[axis])")
     var start = 0
     return sizes.map { len in defer { start += len }; return slice(x, axis: axis, start: start, length: len) }
+}
+
+/// Non-overlapping size x size patches of channels-last tokens x [B, H*W, C] -> [B, (H/s)*(W/s),
+/// C*s*s], (c, i, j) order: with a linear layer over the OIHW weight viewed as [O, C*s*s], a
+/// kernel = stride = s conv that reads and writes tokens (MiT's spatial reduction).
+public func patchTokens(_ x: Variable, height: Int, width: Int, size: Int) -> Variable {
+    let sx = x.slot, c = x.shape[2]
+    return Tape.record(ShapeKernel.patches(x.value, height: height, width: width, size: size), [x]) { g in
+        sx?.accumulate(ShapeKernel.patchesBackward(g, height: height, width: width, size: size, channels: c))
+    }
 }

@@ -31,6 +31,19 @@ public final class GradSlot {
         add(&grad, g, owned)
     }
 
+    /// grad[..., start..<start+len, ...] += g along `axis` of a gradient of `shape` (a slice's
+    /// adjoint): added in place when the gradient exists, without a zero-filled full-size copy.
+    public func accumulateSlice(_ g: Tensor, shape: [Int], axis: Int, start: Int) {
+        if let t = grad, !(perReplica && Replicas.local > 1) {
+            precondition(t.shape.reduce(1, *) == shape.reduce(1, *), "gradient shape \(shape) for \(t.shape)")
+            ShapeKernel.addSlice(g, into: t.shape == shape ? t : t.reshaped(shape), axis: axis, start: start)
+            return
+        }
+        let dx = Tensor(zeros: shape)
+        ShapeKernel.addSlice(g, into: dx, axis: axis, start: start)
+        accumulate(dx)
+    }
+
     /// partial_r += g.
     public func accumulate(_ g: Tensor, replica r: Int, owned: Bool = true) {
         if r == 0 { add(&grad, g, owned); return }

@@ -55,7 +55,10 @@ public final class PatchEmbed: Module {
     }
 }
 
-/// Mix-FFN: 1x1 conv C->rC, depthwise 3x3, GELU, 1x1 conv rC->C (all with bias), on NCHW.
+/// Mix-FFN: 1x1 conv C->rC, depthwise 3x3, GELU, 1x1 conv rC->C (all with bias). The convs keep
+/// their NCHW/OIHW parameters but run on the block's tokens (channels last): the 1x1 convs as linear
+/// layers over every token of the batch group, the depthwise conv vectorised over channels (GELU
+/// fused into it in inference), so no transposes between token and NCHW layouts.
 public final class MixFFN: Module {
     public var training = true
     public let fc1, dw, fc2: Conv2d
@@ -67,12 +70,19 @@ public final class MixFFN: Module {
         layers = Container([("0", fc1), ("1", dw), ("4", fc2)])
     }
     public var children: [(String, any Module)] { [("layers", layers)] }
-    /// x [N, L, C] -> [N, L, C].
-    func callAsFunction(_ x: Variable, height: Int, width: Int) -> Variable {
-        let (n, l, c) = (x.shape[0], x.shape[1], x.shape[2])
-        let map = reshape(transpose(x, 1, 2), [n, c, height, width])
-        let y = countedConv(fc2, gelu(countedConv(dw, countedConv(fc1, map))))
-        return transpose(reshape(y, [n, c, l]), 1, 2)
+    /// x [N, L, C] -> [N, L, C] (+ residual, added in fc2's pass in inference).
+    func callAsFunction(_ x: Variable, height: Int, width: Int, residual: Variable? = nil) -> Variable {
+        let (c, hidden) = (fc1.weight.shape[1], fc1.weight.shape[0])
+        if FlopCounter.enabled {
+            let tokens = Double(x.value.count / c)
+            FlopCounter.add(2 * tokens * Double(hidden) * Double(2 * c + 9))
+        }
+        let h = linear(x, reshape(fc1.weight.variable, [hidden, c]), bias: fc1.bias?.variable)
+        // GELU in the conv's output pass (keeping the conv's output only when backward needs it).
+        let y = depthwiseConv3x3GeluTokens(h, dw.weight.variable, bias: dw.bias?.variable, height: height, width: width)
+        let w2 = reshape(fc2.weight.variable, [c, hidden])
+        guard let residual else { return linear(y, w2, bias: fc2.bias?.variable) }
+        return linear(y, w2, bias: fc2.bias?.variable, adding: residual)
     }
 }
 
@@ -106,8 +116,13 @@ public final class MiTBlock: Module {
             FlopCounter.add(2 * n * (2 * l * c * c + 2 * m * c * c + 2 * l * m * c))
             if sr > 1 { FlopCounter.add(2 * n * m * c * c * Double(sr * sr)) }
         }
-        let h = add(x, drop(attn(norm1(x), height: height, width: width), 1))
-        return add(h, drop(ffn(norm2(h), height: height, width: width), 2))
+        if training && dropPathRate > 0 {
+            let h = add(x, drop(attn(norm1(x), height: height, width: width), 1))
+            return add(h, drop(ffn(norm2(h), height: height, width: width), 2))
+        }
+        // No drop path: the residuals go into the output projections (one pass fewer each in inference).
+        let h = attn(norm1(x), height: height, width: width, residual: x)
+        return ffn(norm2(h), height: height, width: width, residual: h)
     }
 }
 

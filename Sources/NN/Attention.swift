@@ -26,13 +26,27 @@ public final class MultiheadAttention: Module {
     public var localParameters: [Parameter] { [inProjWeight, inProjBias] }
     public var children: [(String, any Module)] { [("out_proj", outProj)] }
 
-    /// query [B, N, C], keyValue [B, M, C] -> [B, N, C].
-    public func callAsFunction(query: Variable, keyValue: Variable) -> Variable {
+    /// query [B, N, C], keyValue [B, M, C] -> [B, N, C] (+ residual, added in the output
+    /// projection's pass in inference). Keys and values come from one product (in_proj rows
+    /// C..<3C), and the fused core reads each head in place (Autograd/Attention.swift).
+    public func callAsFunction(query: Variable, keyValue: Variable, residual: Variable? = nil) -> Variable {
+        let (c, d) = (dim, dim / heads)
+        let w = split(inProjWeight.variable, sizes: [c, 2 * c], axis: 0)
+        let bias = split(inProjBias.variable, sizes: [c, 2 * c], axis: 0)
+        let q = linear(query, w[0], bias: bias[0]), kv = linear(keyValue, w[1], bias: bias[1])
+        // PyTorch scales q (after its bias) by 1/sqrt(head dim); here the scale is the GEMM's alpha.
+        let o = attention(query: q, keyValue: kv, heads: heads, scale: 1 / Float(d).squareRoot())
+        guard let residual else { return outProj(o) }
+        return linear(o, outProj.weight.variable, bias: outProj.bias?.variable, adding: residual)
+    }
+
+    /// The unfused composition (separate projections, permuted heads, batched matmuls, softmax),
+    /// the naive twin of `callAsFunction` for tests.
+    public func composed(query: Variable, keyValue: Variable) -> Variable {
         let (b, n, m, c, h) = (query.shape[0], query.shape[1], keyValue.shape[1], dim, heads)
         let d = c / h
         let w = split(inProjWeight.variable, sizes: [c, c, c], axis: 0)
         let bias = split(inProjBias.variable, sizes: [c, c, c], axis: 0)
-        // PyTorch scales q (after its bias) by 1/sqrt(head dim) before q k^T.
         let q = scale(linear(query, w[0], bias: bias[0]), 1 / Float(d).squareRoot())
         let k = linear(keyValue, w[1], bias: bias[1]), v = linear(keyValue, w[2], bias: bias[2])
         func splitHeads(_ t: Variable, _ len: Int) -> Variable {               // [B, L, C] -> [B*h, L, d]
@@ -65,17 +79,17 @@ public final class EfficientSelfAttention: Module {
         [("attn", attn as any Module)] + (sr.map { [("sr", $0 as any Module)] } ?? []) + (norm.map { [("norm", $0 as any Module)] } ?? [])
     }
 
-    /// x [B, N, C] with N = height * width -> [B, N, C].
-    public func callAsFunction(_ x: Variable, height: Int, width: Int) -> Variable {
-        let (b, n, c) = (x.shape[0], x.shape[1], x.shape[2])
+    /// x [B, N, C] with N = height * width -> [B, N, C] (+ residual).
+    public func callAsFunction(_ x: Variable, height: Int, width: Int, residual: Variable? = nil) -> Variable {
+        let (n, c) = (x.shape[1], x.shape[2])
         precondition(n == height * width, "tokens \(n) != \(height) x \(width)")
         var kv = x
         if let sr, let norm {
-            let map = reshape(transpose(x, 1, 2), [b, c, height, width])     // nlc -> nchw
-            let red = sr(map)
-            let m = red.shape[2] * red.shape[3]
-            kv = norm(transpose(reshape(red, [b, c, m]), 1, 2))             // nchw -> nlc
+            // The kernel = stride = sr conv on tokens: patches (its columns) times the OIHW weight
+            // viewed as [C, C*sr*sr], output already tokens (no NCHW transposes, no im2col).
+            let w = reshape(sr.weight.variable, [c, c * srRatio * srRatio])
+            kv = norm(linear(patchTokens(x, height: height, width: width, size: srRatio), w, bias: sr.bias?.variable))
         }
-        return attn(query: x, keyValue: kv)
+        return attn(query: x, keyValue: kv, residual: residual)
     }
 }

@@ -1,6 +1,7 @@
 // Elementwise kernels: binary ops where b broadcasts to a's shape (same rank, each dim of b equal
 // or 1: batch, channel, per-sample scalars), its adjoint reduceSum, and unary activations.
 import Foundation
+import CNative
 
 /// How b [same rank, dims equal or 1] maps onto an output shape: rows x inner, with size-1 dims
 /// dropped and runs of equally-broadcast dims merged.
@@ -119,11 +120,14 @@ public enum Elementwise {
         return dx
     }
 
-    /// GELU, erf form: 0.5 x (1 + erf(x / sqrt 2)), SIMD (FastMath.erf).
+    /// GELU, erf form: 0.5 x (1 + erf(x / sqrt 2)): CNative's AVX-512 / AVX2 kernel (VectorISA), else
+    /// SIMD8 here (FastMath.erf, SSE2 on the default target: 2.1 ns per element on SegFormer-b2's maps).
     public static func gelu(_ x: Tensor) -> Tensor {
         let y = Tensor(shape: x.shape)
         let xp = x.data, yp = y.data
+        let vector = VectorISA.level > 0
         Parallel.for(x.count, grain: 1 << 12) { r in
+            if vector { cn_gelu(xp + r.lowerBound, yp + r.lowerBound, r.count); return }
             FastMath.map(xp + r.lowerBound, yp + r.lowerBound, r.count) { v in
                 0.5 * v * (1 + FastMath.erf(v * 0.70710678118654752))
             }
@@ -135,7 +139,9 @@ public enum Elementwise {
     public static func geluBackward(_ g: Tensor, input x: Tensor) -> Tensor {
         let dx = Tensor(shape: x.shape)
         let xp = x.data, gp = g.data, dp = dx.data
+        let vector = VectorISA.level > 0
         Parallel.for(x.count, grain: 1 << 12) { r in
+            if vector { cn_gelu_backward(gp + r.lowerBound, xp + r.lowerBound, dp + r.lowerBound, r.count); return }
             var i = r.lowerBound
             while i < r.upperBound {
                 let k = min(8, r.upperBound &- i)

@@ -2,6 +2,7 @@
 // GELU on 2x256x81x81 take 54 ms). exp: Cephes expf (range reduction by ln 2 in two parts, degree-5
 // polynomial, |rel err| ~1e-7); erf: Abramowitz-Stegun 7.1.26 (|abs err| <= 1.5e-7), the formula
 // PyTorch's own vectorised CPU erf uses. SSE2-only operations (default x86-64 target).
+import CNative
 
 public enum FastMath {
     /// e^x for x <= 88 (results below 2^-126 flush to 0). No float clamp: the exponent is
@@ -73,4 +74,16 @@ public enum FastMath {
     /// Scalar conveniences (lane 0 of the vector versions).
     @inlinable public static func exp(_ x: Float) -> Float { exp(SIMD8(repeating: x))[0] }
     @inlinable public static func erf(_ x: Float) -> Float { erf(SIMD8(repeating: x))[0] }
+}
+
+/// The instruction set of CNative's vector kernels (simd_kernels.c: GELU, attention softmax rows),
+/// chosen from the CPU's flags: 2 AVX-512, 1 AVX2 + FMA, 0 none (the SIMD8 Swift paths here run).
+/// The same formulas on every path; FMA contraction makes their last bits differ, so a machine
+/// gives the same bits run to run and at any thread count, not the same bits as another ISA.
+public enum VectorISA {
+    public static var level: Int { Int(cn_simd_level()) }
+    /// The best level this CPU supports.
+    public static var supported: Int { Int(cn_simd_supported()) }
+    /// Uses at most `level` (tests run every path the CPU has; 0 forces the Swift paths).
+    public static func cap(_ level: Int) { cn_simd_cap_level(Int32(level)) }
 }

@@ -92,6 +92,23 @@ public enum Gemm {
         blas(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
     }
 
+    /// One product as single-threaded OpenBLAS calls (only `kChunks` cuts), never split over the
+    /// pool: for tasks that already run in parallel (attention's query blocks).
+    @inlinable
+    public static func sgemmUnsplit(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+                                    alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+                                    b: UnsafePointer<Float>, ldb: Int,
+                                    beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        if m == 0 || n == 0 { return }
+        if k == 0 || !splitAcrossThreads {
+            sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                  beta: beta, c: c, ldc: ldc)
+            return
+        }
+        _ = BLAS.configured
+        blas(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    }
+
     /// OpenBLAS blocks a long K itself, and its one-thread and threaded drivers did not always cut
     /// it at the same points, so an element's sum could be rounded differently at 1 and 2 threads.
     /// Measured with Debian's OpenBLAS 0.3.21 (Cooperlake kernels), 1 vs 2 threads over 1,680

@@ -1,5 +1,6 @@
 // Normalisation kernels. Batch norm: x [N, C, H, W] (or [N, C]), statistics per channel in Double.
 // Layer norm: x [..., D], statistics per row over the last dimension.
+import CNative
 
 public enum BatchNormKernel {
     /// Per-channel batch mean and biased variance (two passes, Float SIMD per plane, Double across planes).
@@ -158,7 +159,13 @@ public enum LayerNormKernel {
         let d = x.shape.last!, rows = x.count / max(d, 1)
         let y = Tensor(shape: x.shape), mean = Tensor(shape: [rows]), inv = Tensor(shape: [rows])
         let xp = x.data, yp = y.data, gp = gamma.data, bp = beta.data, mp = mean.data, ip = inv.data
+        let vector = VectorISA.level > 0
         Parallel.for(rows, grain: 16) { r in
+            if vector {                                   // AVX-512 / AVX2 (CNative), one row's bits from that row
+                cn_layernorm_rows(xp + r.lowerBound * d, gp, bp, yp + r.lowerBound * d, mp + r.lowerBound, ip + r.lowerBound,
+                                  r.count, d, eps)
+                return
+            }
             for row in r {
                 let s = xp + row * d, o = yp + row * d
                 let mu = Float(Double(Reduce.sum(s, d)) / Double(d))
@@ -180,8 +187,15 @@ public enum LayerNormKernel {
         let blockRows = 64, nb = (rows + blockRows - 1) / blockRows
         let partial = Tensor(zeros: [nb, 2, d])
         let xp = x.data, gyp = dy.data, gp = gamma.data, mp = mean.data, ip = invstd.data, dxp = dx?.data, pp = partial.data
+        let vector = VectorISA.level > 0
         Parallel.blocks(nb) { b in
             let pg = pp + b * 2 * d, pb = pg + d
+            if vector {
+                let r0 = b * blockRows
+                cn_layernorm_backward_rows(xp + r0 * d, gyp + r0 * d, mp + r0, ip + r0, gp, dxp.map { $0 + r0 * d }, pg, pb,
+                                           min(rows, r0 + blockRows) - r0, d)
+                return
+            }
             for row in (b * blockRows)..<min(rows, (b + 1) * blockRows) {
                 let s = xp + row * d, g = gyp + row * d, iv = ip[row]
                 let muv = SIMD8<Float>(repeating: mp[row]), ivv = SIMD8<Float>(repeating: iv)

@@ -51,4 +51,34 @@ public enum Reduce {
         while i < n { let d = p[i] - m; t += d * d; i &+= 1 }
         return t
     }
+
+    /// Rows per block of `columnSums`: a fixed partition, so the sums do not depend on the thread count.
+    public static let columnBlockRows = 256
+
+    /// Σ over rows of x [rows, cols] (a linear layer's bias gradient): Float partials per block of
+    /// `columnBlockRows` rows (SIMD over columns), blocks added in order in Double.
+    public static func columnSums(_ x: UnsafePointer<Float>, rows: Int, cols: Int) -> [Float] {
+        let nb = (rows + columnBlockRows - 1) / columnBlockRows
+        let part = UnsafeMutablePointer<Float>.allocate(capacity: max(1, nb * cols))
+        defer { part.deallocate() }
+        nonisolated(unsafe) let pp = part
+        Parallel.blocks(nb) { b in
+            let out = pp + b &* cols
+            out.update(repeating: 0, count: cols)
+            for r in (b &* columnBlockRows)..<min(rows, (b &+ 1) &* columnBlockRows) {
+                let row = x + r &* cols
+                var j = 0
+                while j &+ 8 <= cols {
+                    let v = UnsafeRawPointer(out + j).loadUnaligned(as: SIMD8<Float>.self)
+                        + UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self)
+                    UnsafeMutableRawPointer(out + j).storeBytes(of: v, as: SIMD8<Float>.self)
+                    j &+= 8
+                }
+                while j < cols { out[j] += row[j]; j &+= 1 }
+            }
+        }
+        var total = [Double](repeating: 0, count: cols)
+        for b in 0..<nb { for j in 0..<cols { total[j] += Double(part[b &* cols &+ j]) } }
+        return total.map { Float($0) }
+    }
 }

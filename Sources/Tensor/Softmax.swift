@@ -2,6 +2,7 @@
 // attention rows: inner = 1), per-pixel cross-entropy on logits [N, C, H, W] with targets [N, H, W]
 // (255 = ignore) and an optional per-pixel weight, and argmax/confidence.
 import Foundation
+import CNative
 
 public enum SoftmaxKernel {
     static func dims(_ shape: [Int], _ axis: Int) -> (Int, Int, Int) {
@@ -15,6 +16,7 @@ public enum SoftmaxKernel {
         let xp = x.data, yp = y.data
         if inner == 1 {
             Parallel.for(outer, grain: 8) { r in
+                if !log { rows(xp + r.lowerBound * c, yp + r.lowerBound * c, rows: r.count, cols: c, ld: c); return }
                 for row in r {
                     let s = xp + row * c, d = yp + row * c
                     var m = -Float.infinity
@@ -23,8 +25,7 @@ public enum SoftmaxKernel {
                     FastMath.map(s, d, c) { FastMath.exp($0 - mv) }
                     var z: Float = 0
                     for i in 0..<c { z += d[i] }
-                    if log { let l = m + Foundation.log(z); for i in 0..<c { d[i] = s[i] - l } }
-                    else { let iz = 1 / z; for i in 0..<c { d[i] *= iz } }
+                    let l = m + Foundation.log(z); for i in 0..<c { d[i] = s[i] - l }
                 }
             }
             return y
@@ -61,6 +62,39 @@ public enum SoftmaxKernel {
             }
         }
         return y
+    }
+
+    /// y[r] = softmax(scale * x[r]) over `cols` floats for `rows` rows `ld` floats apart (x == y
+    /// allowed, scale > 0): CNative's AVX-512 / AVX2 kernel (VectorISA), else SIMD8 here. One row's
+    /// bits depend on that row only.
+    public static func rows(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, rows: Int, cols c: Int, ld: Int,
+                            scale: Float = 1) {
+        if VectorISA.level > 0 { cn_softmax_rows(x, y, rows, c, ld, scale); return }
+        for row in 0..<rows {
+            let s = x + row * ld, d = y + row * ld
+            var m = -Float.infinity
+            for i in 0..<c { m = max(m, s[i]) }
+            let mv = SIMD8<Float>(repeating: scale * m), sv = SIMD8<Float>(repeating: scale)
+            FastMath.map(s, d, c) { FastMath.exp(sv * $0 - mv) }
+            var z: Float = 0
+            for i in 0..<c { z += d[i] }
+            let iz = 1 / z; for i in 0..<c { d[i] *= iz }
+        }
+    }
+
+    /// dx[r] = y[r] * (g[r] - <g[r], y[r]>) for softmax rows (dx == g allowed), rows `ld` apart.
+    public static func rowsBackward(_ g: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dx: UnsafeMutablePointer<Float>,
+                                    rows: Int, cols c: Int, ld: Int) {
+        for row in 0..<rows {
+            let gr = g + row * ld, yr = y + row * ld, dr = dx + row * ld
+            let sv = SIMD8<Float>(repeating: Reduce.dot(gr, yr, c))
+            var p = 0
+            while p < c {
+                let k = min(8, c - p)
+                FastMath.store(FastMath.load(yr + p, k) * (FastMath.load(gr + p, k) - sv), dr + p, k)
+                p += 8
+            }
+        }
     }
 
     /// softmax: dx = y * (g - sum_c g*y); log-softmax: dx = g - exp(y) * sum_c g. Pixel blocks

@@ -157,4 +157,59 @@ final class GradientTests: XCTestCase {
         XCTAssertTrue(kept.allSatisfy { s in (0..<4).allSatisfy { z[s * 4 + $0] == Float(1 / 0.75) } })
         XCTAssertTrue(kept.count > 32 && kept.count < 64)
     }
+
+    /// The fused attention core with query blocks of 2 rows (several blocks per head, a short last one).
+    func testFusedAttention() {
+        let saved = (AttentionCore.blockRows, AttentionCore.backwardBlockRows)
+        defer { (AttentionCore.blockRows, AttentionCore.backwardBlockRows) = saved }
+        for rows in [2, 256] {
+            (AttentionCore.blockRows, AttentionCore.backwardBlockRows) = (rows, rows == 2 ? 3 : rows)
+            gradCheck([u([2, 5, 4], 1, -2, 2), u([2, 3, 8], 2, -2, 2)]) { v in
+                attention(query: v[0], keyValue: v[1], heads: 2, scale: 0.7)
+            }
+        }
+    }
+
+    func testDepthwiseConvTokens() {
+        for (h, w, c) in [(3, 4, 5), (1, 3, 2), (4, 1, 17)] {
+            gradCheck([u([2, h * w, c], 1), u([c, 1, 3, 3], 2), u([c], 3)]) { v in
+                depthwiseConv3x3Tokens(v[0], v[1], bias: v[2], height: h, width: w)
+            }
+            gradCheck([u([2, h * w, c], 4), u([c, 1, 3, 3], 5), u([c], 6)]) { v in
+                depthwiseConv3x3GeluTokens(v[0], v[1], bias: v[2], height: h, width: w)
+            }
+            // The fused op is the two ops, bit for bit (values and gradients).
+            let (x, wt, b, cot) = (u([2, h * w, c], 7), u([c, 1, 3, 3], 8), u([c], 9), u([2, h * w, c], 10))
+            func grads(_ fused: Bool) -> [[Float]] {
+                let v = [Variable(x, requiresGrad: true), Variable(wt, requiresGrad: true), Variable(b, requiresGrad: true)]
+                let y = fused ? depthwiseConv3x3GeluTokens(v[0], v[1], bias: v[2], height: h, width: w)
+                    : gelu(depthwiseConv3x3Tokens(v[0], v[1], bias: v[2], height: h, width: w))
+                backward(y, seed: cot)
+                return [y.value.array] + v.map { $0.grad!.array }
+            }
+            XCTAssertEqual(grads(true), grads(false), "fused conv + GELU vs the two ops, \(h)x\(w)x\(c)")
+        }
+    }
+
+    /// Patches + linear = the kernel = stride conv on NCHW (values and all gradients), including
+    /// maps whose size is not a multiple of the patch; and the finite-difference check.
+    func testPatchTokensEqualStridedConv() {
+        for (h, w, c, s) in [(5, 7, 3, 2), (8, 8, 4, 4), (9, 6, 2, 3)] {
+            let x = u([2, h * w, c], 1), wt = u([5, c, s, s], 2), bias = u([5], 3)
+            let cot = u([2, (h / s) * (w / s), 5], 4)
+            let (xv, wv, bv) = (Variable(x, requiresGrad: true), Variable(wt, requiresGrad: true), Variable(bias, requiresGrad: true))
+            let y = linear(patchTokens(xv, height: h, width: w, size: s), reshape(wv, [5, c * s * s]), bias: bv)
+            backward(y, seed: cot)
+            let (xr, wr, br) = (Variable(x, requiresGrad: true), Variable(wt, requiresGrad: true), Variable(bias, requiresGrad: true))
+            let map = reshape(transpose(xr, 1, 2), [2, c, h, w])
+            let conv = conv2d(map, wr, bias: br, stride: s)
+            let ref = transpose(reshape(conv, [2, 5, (h / s) * (w / s)]), 1, 2)
+            backward(ref, seed: cot)
+            for (a, b, what) in [(y.value, ref.value, "y"), (xv.grad!, xr.grad!, "dx"), (wv.grad!, wr.grad!, "dw"), (bv.grad!, br.grad!, "db")] {
+                XCTAssertEqual(a.shape.reduce(1, *), b.shape.reduce(1, *))
+                for i in 0..<a.count { XCTAssertEqual(a[i], b[i], accuracy: 1e-5 * max(1, abs(b[i])), "\(what) \(h)x\(w) s \(s) [\(i)]") }
+            }
+            gradCheck([u([2, h * w, c], 5)]) { v in patchTokens(v[0], height: h, width: w, size: s) }
+        }
+    }
 }

@@ -29,7 +29,7 @@ final class InferenceTests: XCTestCase {
     func testFoldedInferenceMatchesUnfusedEvalForward() throws {
         let saved = Parallel.threads
         defer { Parallel.setThreads(saved) }
-        for name in ["cnn-rgb", "cnn-dct"] {
+        for name in ["cnn-rgb", "cnn-dct", "mit"] {
             let m = try Segmentor(config: try ModelConfig.load("\(ReplicaTests.demo)/\(name).yaml"), seed: 4)
             randomizeNorms(m)
             m.eval()

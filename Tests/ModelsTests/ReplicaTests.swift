@@ -96,3 +96,51 @@ final class ThreadCountTests: XCTestCase {
         }
     }
 }
+
+final class VectorLevelTests: XCTestCase {
+    override func tearDown() { VectorISA.cap(2) }
+
+    /// The demo MiT on every vector-kernel level this CPU has (AVX-512, AVX2 + FMA, portable Swift):
+    /// inference logits, train logits and every parameter gradient agree to float rounding, and at
+    /// each level 1 and 2 threads give the same bits.
+    func testDemoMiTOnEveryVectorLevel() throws {
+        let saved = Parallel.threads
+        defer { Parallel.setThreads(saved) }
+        // Relative L2 error with an absolute floor: a gradient the head's batch norm cancels to ~0
+        // (the last stage norm's bias) is rounding noise on every path.
+        func rel(_ a: [Float], _ b: [Float]) -> Double {
+            var num = 0.0, den = 0.0
+            for i in 0..<a.count { num += Double(a[i] - b[i]) * Double(a[i] - b[i]); den += Double(b[i]) * Double(b[i]) }
+            return num.squareRoot() / (den.squareRoot() + 1e-5)
+        }
+        func run() throws -> [(String, [Float])] {
+            let m = try Segmentor(config: try ModelConfig.load("\(ReplicaTests.demo)/mit.yaml"), seed: 3)
+            let x = Tensor.uniform([4, 3, 48, 48], -1, 1, seed: 5)
+            let t = LabelMap(shape: [4, 48, 48])
+            for i in 0..<t.count { t[i] = UInt8((i / 48 + i % 48) % 3) }
+            m.eval()
+            let inference = withNoGrad { m(Variable(x), outputSize: (48, 48)).value.array }
+            m.train(true)
+            let logits = m(Variable(x), outputSize: (48, 48))
+            backward(crossEntropy(logits, t))
+            return [("inference", inference), ("logits", logits.value.array)]
+                + m.trainableParameters().map { ($0.0, $0.1.grad?.array ?? []) }
+        }
+        var reference: [(String, [Float])]? = nil
+        for level in (0...VectorISA.supported).reversed() {
+            VectorISA.cap(level)
+            Parallel.setThreads(1)
+            let one = try run()
+            Parallel.setThreads(2)
+            let two = try run()
+            XCTAssertEqual(zip(one, two).filter { $0.1 != $1.1 }.map(\.0.0), [], "level \(level): 1 vs 2 threads")
+            if let reference {
+                for (a, b) in zip(two, reference) where !b.1.isEmpty {
+                    XCTAssertLessThanOrEqual(rel(a.1, b.1), a.0 == "inference" || a.0 == "logits" ? 1e-5 : 1e-3,
+                                             "level \(level) vs \(VectorISA.supported): \(a.0)")
+                }
+            } else { reference = two }
+        }
+    }
+}
+

@@ -249,6 +249,32 @@ final class KernelTwinTests: XCTestCase {
         XCTAssertEqual(Double(Reduce.dot(x.data, x.data, x.count)), d, accuracy: 1e-3)
     }
 
+    func testColumnSumsMatchDoubleAndThreadCounts() {
+        let saved = Parallel.threads
+        defer { Parallel.setThreads(saved) }
+        for (rows, cols) in [(1, 5), (300, 37), (1000, 64), (513, 8)] {
+            let x = Tensor.uniform([rows, cols], seed: UInt64(rows))
+            Parallel.setThreads(1)
+            let one = Reduce.columnSums(x.data, rows: rows, cols: cols)
+            Parallel.setThreads(2)
+            XCTAssertEqual(one, Reduce.columnSums(x.data, rows: rows, cols: cols), "\(rows)x\(cols): 1 vs 2 threads")
+            for j in 0..<cols {
+                let ref = (0..<rows).reduce(0.0) { $0 + Double(x[$1 * cols + j]) }
+                XCTAssertEqual(Double(one[j]), ref, accuracy: 1e-4 * max(1, abs(ref)), "\(rows)x\(cols) column \(j)")
+            }
+        }
+    }
+
+    func testTiledTransposeMatchesGeneralPermute() {
+        for shape in [[2, 70, 33], [1, 31, 64], [3, 5, 4, 37], [100, 1], [1, 6561, 64]] {
+            let x = Tensor.uniform(shape, seed: UInt64(shape.count))
+            let r = shape.count, perm = Array(0..<(r - 2)) + [r - 1, r - 2]
+            let y = ShapeKernel.permute(x, perm)
+            XCTAssertEqual(y.shape, perm.map { shape[$0] })
+            XCTAssertEqual(y.array, ShapeKernel.permuteGeneral(x, perm).array, "\(shape)")
+        }
+    }
+
     func testResizeIdentityAndCorners() {
         let x = Tensor.uniform([1, 2, 5, 7], seed: 1)
         close(ResizeKernel.bilinear(x, height: 5, width: 7, alignCorners: true), x, atol: 1e-6, "identity ac=true")

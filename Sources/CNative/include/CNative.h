@@ -100,4 +100,34 @@ void cn_pool_run(long tasks, cn_task_fn fn, void *ctx);
 // 1 while the machine has more runnable threads than cores (re-read every 10 ms).
 int cn_pool_crowded(void);
 
+
+// ---- Vector kernels (simd_kernels.c): AVX-512 or AVX2 + FMA by the CPU's flags ----
+// The instruction set in use: 2 AVX-512, 1 AVX2 + FMA, 0 none (callers run their portable path;
+// the cn_* kernels below then do nothing).
+int cn_simd_level(void);
+// What the CPU supports (the level before any cap).
+int cn_simd_supported(void);
+// Caps the level (tests run every path the CPU has; 0 forces the portable path).
+void cn_simd_cap_level(int level);
+// y = GELU(x) (erf form), n floats; elementwise, so any split of a tensor gives the same bits.
+void cn_gelu(const float *x, float *y, long n);
+// dx = g * GELU'(x).
+void cn_gelu_backward(const float *g, const float *x, float *dx, long n);
+// y[r] = softmax(scale * x[r]) (scale > 0) over `cols` floats for `rows` rows `ld` floats apart
+// (x == y allowed).
+void cn_softmax_rows(const float *x, float *y, long rows, long cols, long ld, float scale);
+// Depthwise 3x3 (stride 1, padding 1) on one channels-last sample x, y [h][w][c], output rows
+// y0..<y1: y = bias + taps in (i, j) order (w9 [9][c], bias may be NULL), then GELU if `gelu`
+// (with the value before the GELU also written to `pre` unless NULL).
+void cn_dw3x3_nhwc(const float *x, const float *w9, const float *bias, float *y, float *pre, long h, long w, long c, long y0,
+                   long y1, int gelu);
+// Its weight and bias gradient over output rows y0..<y1 of one sample: part [10][c] (taps, then bias).
+void cn_dw3x3_nhwc_wgrad(const float *x, const float *dy, float *part, long h, long w, long c, long y0, long y1);
+// Layer norm over `rows` rows of d floats (y, mean, invstd per row written).
+void cn_layernorm_rows(const float *x, const float *gamma, const float *beta, float *y, float *mean, float *invstd,
+                       long rows, long d, float eps);
+// Its backward over `rows` rows: pg += dy * xhat, pb += dy (row order); dx if not NULL.
+void cn_layernorm_backward_rows(const float *x, const float *dy, const float *mean, const float *invstd, const float *gamma,
+                                float *dx, float *pg, float *pb, long rows, long d);
+
 #endif

@@ -1,0 +1,69 @@
+// Multi-head attention core, fused: q [B, N, C], kv [B, M, 2C] (keys in columns 0..<C, values in
+// C..<2C, head h in columns h*d..<(h+1)*d of each) -> softmax(scale * q k^T) v, heads merged [B, N, C].
+// Heads are read and written in place through leading dimensions (no permute copies); forward runs
+// blocks of query rows (GEMM, softmax, GEMM while the block is in cache) on the thread pool.
+import Tensor
+
+public enum AttentionCore {
+    /// Query rows per forward task: a block's scores (rows x M floats) stay in L2 between its two GEMMs.
+    nonisolated(unsafe) public static var blockRows = 128
+    /// Query rows per backward task (dP, dS, dQ): no softmax between cached GEMMs there, so larger
+    /// blocks for the GEMMs' sake.
+    nonisolated(unsafe) public static var backwardBlockRows = 512
+}
+
+/// softmax(scale * Q_h K_h^T) V_h per sample and head. Closed-form backward with the
+/// probabilities kept from the forward (only when a gradient is needed).
+public func attention(query q: Variable, keyValue kv: Variable, heads h: Int, scale: Float) -> Variable {
+    let (b, n, c) = (q.shape[0], q.shape[1], q.shape[2])
+    let m = kv.shape[1]
+    precondition(q.shape.count == 3 && kv.shape == [b, m, 2 * c] && c % h == 0 && scale > 0,
+                 "attention: q \(q.shape), kv \(kv.shape), heads \(h)")
+    let d = c / h, ldq = c, ldkv = 2 * c
+    let keep = Tape.isRecording && (q.slot != nil || kv.slot != nil)
+    let out = Tensor(shape: [b, n, c])
+    // Probabilities [B*h, N, M] when backward needs them; else per-task scratch.
+    let probs: Tensor? = keep ? Tensor(shape: [b * h, n, m]) : nil
+    let rowsPer = max(1, AttentionCore.blockRows), blocks = (n + rowsPer - 1) / rowsPer
+    let qp = q.value.data, kvp = kv.value.data, op = out.data, pp = probs?.data
+    Gemm.independent(b * h * blocks) { task in
+        let bh = task / blocks, r0 = (task % blocks) * rowsPer, rows = min(rowsPer, n - r0)
+        let s = bh / h, head = bh % h
+        let scratch: Tensor? = pp == nil ? Tensor(shape: [rows * m]) : nil
+        let p = pp.map { $0 + (bh * n + r0) * m } ?? scratch!.data
+        let qs = qp + (s * n + r0) * ldq + head * d, ks = kvp + s * m * ldkv + head * d
+        Gemm.sgemmUnsplit(transB: true, m: rows, n: m, k: d, a: qs, lda: ldq, b: ks, ldb: ldkv, c: p, ldc: m)
+        SoftmaxKernel.rows(p, p, rows: rows, cols: m, ld: m, scale: scale)
+        Gemm.sgemmUnsplit(m: rows, n: d, k: m, a: p, lda: m, b: ks + c, ldb: ldkv, c: op + (s * n + r0) * ldq + head * d, ldc: ldq)
+        withExtendedLifetime(scratch) {}
+    }
+    guard keep, let probs else { return Variable(out) }
+    let (sq, skv, qv, kvv) = (q.slot, kv.slot, q.value, kv.value)
+    return Tape.record(out, [q, kv]) { g in
+        // Per (sample, head): dP = dO V^T, dV = P^T dO, dS = P (dP - <dP, P>), dQ = scale dS K,
+        // dK = scale dS^T Q. Each product is one whole GEMM, so sums over query rows do not depend
+        // on the thread count.
+        let rowsPer = max(1, AttentionCore.backwardBlockRows), blocks = (n + rowsPer - 1) / rowsPer
+        let dq = Tensor(shape: [b, n, c]), dkv = Tensor(shape: [b, m, 2 * c]), ds = Tensor(shape: [b * h, n, m])
+        let gp = g.data, pp = probs.data, dsp = ds.data, dqp = dq.data, dkvp = dkv.data, qp = qv.data, kvp = kvv.data
+        Gemm.independent(b * h * blocks) { task in
+            let bh = task / blocks, r0 = (task % blocks) * rowsPer, rows = min(rowsPer, n - r0)
+            let s = bh / h, head = bh % h
+            let go = gp + (s * n + r0) * ldq + head * d, ks = kvp + s * m * ldkv + head * d
+            let dsb = dsp + (bh * n + r0) * m
+            Gemm.sgemmUnsplit(transB: true, m: rows, n: m, k: d, a: go, lda: ldq, b: ks + c, ldb: ldkv, c: dsb, ldc: m)
+            SoftmaxKernel.rowsBackward(dsb, pp + (bh * n + r0) * m, dsb, rows: rows, cols: m, ld: m)
+            Gemm.sgemmUnsplit(m: rows, n: d, k: m, alpha: scale, a: dsb, lda: m, b: ks, ldb: ldkv,
+                              c: dqp + (s * n + r0) * ldq + head * d, ldc: ldq)
+        }
+        Gemm.independent(b * h) { bh in
+            let s = bh / h, head = bh % h
+            let go = gp + s * n * ldq + head * d, qs = qp + s * n * ldq + head * d
+            let dks = dkvp + s * m * ldkv + head * d
+            Gemm.sgemm(transA: true, m: m, n: d, k: n, a: pp + bh * n * m, lda: m, b: go, ldb: ldq, c: dks + c, ldc: ldkv)
+            Gemm.sgemm(transA: true, m: m, n: d, k: n, alpha: scale, a: dsp + bh * n * m, lda: m, b: qs, ldb: ldq, c: dks, ldc: ldkv)
+        }
+        sq?.accumulate(dq)
+        skv?.accumulate(dkv)
+    }
+}

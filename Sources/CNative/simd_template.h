@@ -1,0 +1,247 @@
+// Body of the vector kernels in simd_kernels.c, compiled once per instruction set: VW floats per
+// vector, names suffixed by SUF, every function built for TARGET (FMA contraction allowed there).
+// Same formulas as Tensor's FastMath (Cephes expf, Abramowitz-Stegun 7.1.26 erf).
+#define CAT2(a, b) a##_##b
+#define CAT(a, b) CAT2(a, b)
+#define NAME(f) CAT(f, SUF)
+
+#pragma clang attribute push(__attribute__((target(TARGET))), apply_to = function)
+
+typedef float NAME(vf) __attribute__((ext_vector_type(VW)));
+typedef int32_t NAME(vi) __attribute__((ext_vector_type(VW)));
+typedef uint32_t NAME(vu) __attribute__((ext_vector_type(VW)));
+#define VF NAME(vf)
+#define VI NAME(vi)
+#define VU NAME(vu)
+
+static inline VF NAME(ld)(const float *p) { VF v; __builtin_memcpy(&v, p, sizeof v); return v; }
+static inline void NAME(st)(float *p, VF v) { __builtin_memcpy(p, &v, sizeof v); }
+/// The first k < VW floats, zeros after.
+static inline VF NAME(ldk)(const float *p, long k) { float b[VW] = {0}; for (long i = 0; i < k; i++) b[i] = p[i]; return NAME(ld)(b); }
+static inline void NAME(stk)(float *p, VF v, long k) { float b[VW]; NAME(st)(b, v); for (long i = 0; i < k; i++) p[i] = b[i]; }
+
+static inline VF NAME(vexp)(VF v) {
+    const VF magic = 12582912.0f;
+    VF t = v * 1.44269504088896341f + magic;
+    VF n = t - magic;
+    VI ni = (VI)t - 0x4B400000;
+    VF x = v - n * 0.693359375f + n * 2.12194440e-4f;
+    VF p = 1.9875691500e-4f;
+    p = p * x + 1.3981999507e-3f;
+    p = p * x + 8.3334519073e-3f;
+    p = p * x + 4.1665795894e-2f;
+    p = p * x + 1.6666665459e-1f;
+    p = p * x + 5.0000001201e-1f;
+    VF y = p * (x * x) + x + 1.0f;
+    VI e = ni + 127;
+    e = e & ~(e >> 31);
+    VI d = e - 254;
+    e = 254 + (d & (d >> 31));
+    return y * (VF)(e << 23);
+}
+
+static inline VF NAME(verf)(VF v) {
+    VU sign = (VU)v & 0x80000000u;
+    VF a = (VF)((VU)v & 0x7FFFFFFFu);
+    VF t = 1.0f / (a * 0.3275911f + 1.0f);
+    VF r = 1.061405429f;
+    r = r * t - 1.453152027f;
+    r = r * t + 1.421413741f;
+    r = r * t - 0.284496736f;
+    r = r * t + 0.254829592f;
+    VF e = 1.0f - r * t * NAME(vexp)(-(a * a));
+    return (VF)((VU)e | sign);
+}
+
+static inline VF NAME(gelu1)(VF v) { return 0.5f * v * (1.0f + NAME(verf)(v * 0.70710678118654752f)); }
+
+static inline VF NAME(gelu_grad1)(VF v, VF g) {
+    VF cdf = 0.5f * (1.0f + NAME(verf)(v * 0.70710678118654752f));
+    VF pdf = NAME(vexp)(-0.5f * v * v) * 0.39894228040143268f;
+    return g * (cdf + v * pdf);
+}
+
+static void NAME(gelu)(const float *x, float *y, long n) {
+    long i = 0;
+    for (; i + VW <= n; i += VW) NAME(st)(y + i, NAME(gelu1)(NAME(ld)(x + i)));
+    if (i < n) NAME(stk)(y + i, NAME(gelu1)(NAME(ldk)(x + i, n - i)), n - i);
+}
+
+static void NAME(gelu_backward)(const float *g, const float *x, float *dx, long n) {
+    long i = 0;
+    for (; i + VW <= n; i += VW) NAME(st)(dx + i, NAME(gelu_grad1)(NAME(ld)(x + i), NAME(ld)(g + i)));
+    if (i < n) NAME(stk)(dx + i, NAME(gelu_grad1)(NAME(ldk)(x + i, n - i), NAME(ldk)(g + i, n - i)), n - i);
+}
+
+/// y[r] = softmax(scale * x[r]) over `cols` for each of `rows` rows (rows `ld` floats apart, in place
+/// allowed). Lane sums are combined in a fixed order: a row's bits depend only on the row.
+static void NAME(softmax_rows)(const float *x, float *y, long rows, long cols, long ld, float scale) {
+    for (long r = 0; r < rows; r++) {
+        const float *s = x + r * ld;
+        float *d = y + r * ld;
+        float m = -__builtin_inff();
+        long i = 0;
+        VF mv = -__builtin_inff();
+        for (; i + VW <= cols; i += VW) mv = __builtin_elementwise_max(mv, NAME(ld)(s + i));
+        for (int l = 0; l < VW; l++) m = mv[l] > m ? mv[l] : m;
+        for (; i < cols; i++) m = s[i] > m ? s[i] : m;
+        VF sm = scale * m, zv = 0;
+        i = 0;
+        for (; i + VW <= cols; i += VW) { VF e = NAME(vexp)(scale * NAME(ld)(s + i) - sm); NAME(st)(d + i, e); zv += e; }
+        if (i < cols) {
+            VF e = NAME(vexp)(scale * NAME(ldk)(s + i, cols - i) - sm);
+            // Lanes past the row are exp(0 - sm) garbage: zero them before the sum.
+            for (long l = cols - i; l < VW; l++) e[l] = 0;
+            NAME(stk)(d + i, e, cols - i);
+            zv += e;
+        }
+        float z = 0;
+        for (int l = 0; l < VW; l++) z += zv[l];
+        VF iz = 1.0f / z;
+        for (i = 0; i + VW <= cols; i += VW) NAME(st)(d + i, NAME(ld)(d + i) * iz);
+        if (i < cols) NAME(stk)(d + i, NAME(ldk)(d + i, cols - i) * iz, cols - i);
+    }
+}
+
+/// Depthwise 3x3, stride 1, padding 1, channels last: output rows y0..<y1 of one sample,
+/// y[oy][ox][c] = bias[c] + sum over taps (i, j) in order of w9[i*3+j][c] * x[oy+i-1][ox+j-1][c]
+/// (taps outside the map skipped), then GELU if `gelu` (the value before it also to `pre` unless NULL).
+/// x, y, pre: [h][w][c]; w9: [9][c]; bias may be NULL.
+static void NAME(dw3x3_nhwc)(const float *x, const float *w9, const float *bias, float *y, float *pre,
+                             long h, long w, long c, long y0, long y1, int gelu) {
+    for (long oy = y0; oy < y1; oy++) {
+        long i0 = oy > 0 ? 0 : 1, i1 = oy + 1 < h ? 3 : 2;
+        for (long ox = 0; ox < w; ox++) {
+            long j0 = ox > 0 ? 0 : 1, j1 = ox + 1 < w ? 3 : 2;
+            float *out = y + (oy * w + ox) * c;
+            long base = ((oy - 1) * w + (ox - 1)) * c;      // offset of tap (0, 0), used only in bounds
+            long c0 = 0;
+            for (; c0 + VW <= c; c0 += VW) {
+                VF acc = bias ? NAME(ld)(bias + c0) : (VF)0;
+                for (long i = i0; i < i1; i++)
+                    for (long j = j0; j < j1; j++)
+                        acc += NAME(ld)(w9 + (i * 3 + j) * c + c0) * NAME(ld)(x + (base + (i * w + j) * c + c0));
+                if (pre) NAME(st)(pre + (oy * w + ox) * c + c0, acc);
+                if (gelu) acc = NAME(gelu1)(acc);
+                NAME(st)(out + c0, acc);
+            }
+            if (c0 < c) {
+                long k = c - c0;
+                VF acc = bias ? NAME(ldk)(bias + c0, k) : (VF)0;
+                for (long i = i0; i < i1; i++)
+                    for (long j = j0; j < j1; j++)
+                        acc += NAME(ldk)(w9 + (i * 3 + j) * c + c0, k) * NAME(ldk)(x + (base + (i * w + j) * c + c0), k);
+                if (pre) NAME(stk)(pre + (oy * w + ox) * c + c0, acc, k);
+                if (gelu) acc = NAME(gelu1)(acc);
+                NAME(stk)(out + c0, acc, k);
+            }
+        }
+    }
+}
+
+/// Weight and bias gradient partials of dw3x3_nhwc over output rows y0..<y1 of one sample:
+/// part[t][c] = sum dy[oy][ox][c] * x[oy+i-1][ox+j-1][c] (t = i*3+j), part[9][c] = sum dy. Each
+/// row's sums are kept in registers (ox order), then added to part in row order. part: [10][c],
+/// overwritten.
+static void NAME(dw3x3_nhwc_wgrad)(const float *x, const float *dy, float *part, long h, long w, long c, long y0, long y1) {
+    for (long i = 0; i < 10 * c; i++) part[i] = 0;
+    for (long oy = y0; oy < y1; oy++) {
+        long i0 = oy > 0 ? 0 : 1, i1 = oy + 1 < h ? 3 : 2;
+        for (long c0 = 0; c0 < c; c0 += VW) {
+            long kk = c - c0 < VW ? c - c0 : VW;
+            VF a[10];
+            for (int t = 0; t < 10; t++) a[t] = 0;
+            for (long ox = 0; ox < w; ox++) {
+                long j0 = ox > 0 ? 0 : 1, j1 = ox + 1 < w ? 3 : 2;
+                long base = ((oy - 1) * w + (ox - 1)) * c + c0;
+                const float *g = dy + (oy * w + ox) * c + c0;
+                VF gv = kk == VW ? NAME(ld)(g) : NAME(ldk)(g, kk);
+                for (long i = i0; i < i1; i++)
+                    for (long j = j0; j < j1; j++) {
+                        const float *src = x + (base + (i * w + j) * c);
+                        a[i * 3 + j] += gv * (kk == VW ? NAME(ld)(src) : NAME(ldk)(src, kk));
+                    }
+                a[9] += gv;
+            }
+            for (int t = 0; t < 10; t++) {
+                float *pt = part + t * c + c0;
+                if (kk == VW) NAME(st)(pt, NAME(ld)(pt) + a[t]); else NAME(stk)(pt, NAME(ldk)(pt, kk) + a[t], kk);
+            }
+        }
+    }
+}
+
+static inline float NAME(hsum)(VF v) { float t = 0; for (int l = 0; l < VW; l++) t += v[l]; return t; }
+/// Lanes k..<VW set to zero.
+static inline VF NAME(keep)(VF v, long k) { for (long l = k; l < VW; l++) v[l] = 0; return v; }
+
+/// Layer norm over rows of d floats: y = (x - mean) * invstd * gamma + beta; mean and invstd per
+/// row written out. Sums in fixed lane order, mean and variance finished in double.
+static void NAME(layernorm_rows)(const float *x, const float *gamma, const float *beta, float *y, float *mean,
+                                 float *invstd, long rows, long d, float eps) {
+    for (long r = 0; r < rows; r++) {
+        const float *s = x + r * d;
+        float *o = y + r * d;
+        VF acc = 0;
+        long i = 0;
+        for (; i + VW <= d; i += VW) acc += NAME(ld)(s + i);
+        if (i < d) acc += NAME(ldk)(s + i, d - i);
+        float mu = (float)((double)NAME(hsum)(acc) / (double)d);
+        VF acc2 = 0;
+        for (i = 0; i + VW <= d; i += VW) { VF t = NAME(ld)(s + i) - mu; acc2 += t * t; }
+        if (i < d) { VF t = NAME(keep)(NAME(ldk)(s + i, d - i) - mu, d - i); acc2 += t * t; }
+        double var = (double)NAME(hsum)(acc2) / (double)d;
+        float iv = (float)(1.0 / __builtin_sqrt(var + (double)eps));
+        mean[r] = mu; invstd[r] = iv;
+        for (i = 0; i + VW <= d; i += VW)
+            NAME(st)(o + i, (NAME(ld)(s + i) - mu) * iv * NAME(ld)(gamma + i) + NAME(ld)(beta + i));
+        if (i < d) {
+            long k = d - i;
+            NAME(stk)(o + i, (NAME(ldk)(s + i, k) - mu) * iv * NAME(ldk)(gamma + i, k) + NAME(ldk)(beta + i, k), k);
+        }
+    }
+}
+
+/// Layer norm backward over rows: adds dy * xhat and dy into the partials pg, pb [d] (row order),
+/// and if dx is not NULL writes dx = invstd * (dy * gamma - mean(dy * gamma) - xhat * mean(dy * gamma * xhat)).
+static void NAME(layernorm_backward_rows)(const float *x, const float *dy, const float *mean, const float *invstd,
+                                          const float *gamma, float *dx, float *pg, float *pb, long rows, long d) {
+    for (long r = 0; r < rows; r++) {
+        const float *s = x + r * d, *g = dy + r * d;
+        float mu = mean[r], iv = invstd[r];
+        VF sdh = 0, sdhx = 0;
+        long i = 0;
+        for (; i + VW <= d; i += VW) {
+            VF gv = NAME(ld)(g + i), xh = (NAME(ld)(s + i) - mu) * iv;
+            NAME(st)(pg + i, NAME(ld)(pg + i) + gv * xh);
+            NAME(st)(pb + i, NAME(ld)(pb + i) + gv);
+            VF dh = gv * NAME(ld)(gamma + i);
+            sdh += dh; sdhx += dh * xh;
+        }
+        if (i < d) {
+            long k = d - i;
+            VF gv = NAME(ldk)(g + i, k), xh = NAME(keep)((NAME(ldk)(s + i, k) - mu) * iv, k);
+            NAME(stk)(pg + i, NAME(ldk)(pg + i, k) + gv * xh, k);
+            NAME(stk)(pb + i, NAME(ldk)(pb + i, k) + gv, k);
+            VF dh = gv * NAME(ldk)(gamma + i, k);
+            sdh += dh; sdhx += dh * xh;
+        }
+        if (!dx) continue;
+        float *o = dx + r * d;
+        VF a = NAME(hsum)(sdh) / (float)d, c = NAME(hsum)(sdhx) / (float)d;
+        for (i = 0; i + VW <= d; i += VW) {
+            VF gv = NAME(ld)(g + i), xh = (NAME(ld)(s + i) - mu) * iv;
+            NAME(st)(o + i, iv * (gv * NAME(ld)(gamma + i) - a - xh * c));
+        }
+        if (i < d) {
+            long k = d - i;
+            VF gv = NAME(ldk)(g + i, k), xh = (NAME(ldk)(s + i, k) - mu) * iv;
+            NAME(stk)(o + i, iv * (gv * NAME(ldk)(gamma + i, k) - a - xh * c), k);
+        }
+    }
+}
+
+#pragma clang attribute pop
+#undef VF
+#undef VI
+#undef VU
