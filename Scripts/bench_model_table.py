@@ -3,9 +3,14 @@
 "side": "dcot" | "torch" (dcot-bench model --json / bench_model.py), at the largest thread count
 seen, with the 1 -> N thread speed-up of the train step when 1-thread runs are there too.
 
+Lines tagged "round": k (`--rounds N`) pair the two sides' processes of one round: times are then
+the median over rounds of each side's median, and the ratio is the median of the rounds' own
+ratios (both sides of a round ran minutes apart, in the same stretch of a drifting host). Without
+rounds, or when the same run was saved twice, the last line of a side wins, as before.
+
     python Scripts/bench_model_table.py runs.jsonl [more.jsonl ...]
 """
-import json, sys
+import json, statistics, sys
 
 rows = {}
 for path in sys.argv[1:]:
@@ -14,28 +19,55 @@ for path in sys.argv[1:]:
         if not line.startswith("{"):
             continue
         r = json.loads(line)
-        rows.setdefault((r["model"], r["batch"], r["crop"]), {})[(r["side"], r["threads"])] = r  # last run wins
+        runs = rows.setdefault((r["model"], r["batch"], r["crop"]), {}).setdefault((r["side"], r["threads"]), {})
+        runs[r.get("round", 0)] = r                                     # per round, the last line wins
+
+
+def median_of(runs, key):
+    values = [r[key] for r in runs.values() if key in r]
+    return statistics.median(values) if values else None
+
+
+def paired(o, t, key):
+    """Each common round's dcot / PyTorch ratio of `key`, in round order."""
+    return [o[k][key] / t[k][key] for k in sorted(set(o) & set(t)) if key in o[k] and t[k].get(key)]
+
 
 threads = max(t for v in rows.values() for _, t in v) if rows else 2
 hdr = ("model", "batch", "crop", "train ms", "torch", "ratio", "infer ms", "torch", "ratio", "inf/fwd",
        f"1->{threads} dcot", "torch", "RSS MB", "torch")
 fmt = "{:<18} {:>5} {:>4} {:>9} {:>9} {:>6} {:>9} {:>9} {:>6} {:>7} {:>9} {:>6} {:>7} {:>6}"
 print(fmt.format(*hdr))
-mins = []
+mins, rounds_seen = [], []
 for (model, batch, crop), v in rows.items():
     o, t = v.get(("dcot", threads), {}), v.get(("torch", threads), {})
     o1, t1 = v.get(("dcot", 1), {}), v.get(("torch", 1), {})
-    num = lambda d, k: f"{d[k]:.0f}" if k in d else "-"
-    rat = lambda a, b, k: f"{a[k] / b[k]:.2f}" if k in a and k in b and b[k] else "-"
-    speed = lambda one, many: f"{one['ms_train_step'] / many['ms_train_step']:.2f}x" if one and many else "-"
-    print(fmt.format(model, batch, crop, num(o, "ms_train_step"), num(t, "ms_train_step"), rat(o, t, "ms_train_step"),
-                     num(o, "ms_inference"), num(t, "ms_inference"), rat(o, t, "ms_inference"),
-                     f"{o['ms_inference'] / o['ms_forward']:.2f}" if o.get("ms_forward") else "-",
+    num = lambda runs, k: f"{median_of(runs, k):.0f}" if median_of(runs, k) is not None else "-"
+    def rat(k):
+        p = paired(o, t, k)
+        return f"{statistics.median(p):.2f}" if p else "-"
+    def speed(one, many):
+        a, b = median_of(one, "ms_train_step"), median_of(many, "ms_train_step")
+        return f"{a / b:.2f}x" if a and b else "-"
+    inf, fwd = median_of(o, "ms_inference"), median_of(o, "ms_forward")
+    print(fmt.format(model, batch, crop, num(o, "ms_train_step"), num(t, "ms_train_step"), rat("ms_train_step"),
+                     num(o, "ms_inference"), num(t, "ms_inference"), rat("ms_inference"),
+                     f"{inf / fwd:.2f}" if inf and fwd else "-",
                      speed(o1, o), speed(t1, t), num(o, "peak_rss_mb"), num(t, "peak_rss_mb")))
-    if "ms_train_step_min" in o and "ms_train_step_min" in t:
-        mins.append(f"{model}/{batch}: train {o['ms_train_step_min'] / t['ms_train_step_min']:.2f}"
-                    + (f" inference {o['ms_inference_min'] / t['ms_inference_min']:.2f}" if t.get("ms_inference_min") else ""))
+    if len(set(o) & set(t)) > 1:
+        rounds_seen.append(f"{model}/{batch}: train " + " ".join(f"{x:.2f}" for x in paired(o, t, "ms_train_step"))
+                           + "; inference " + " ".join(f"{x:.2f}" for x in paired(o, t, "ms_inference")))
+    o_min = [r["ms_train_step_min"] for r in o.values() if "ms_train_step_min" in r]
+    t_min = [r["ms_train_step_min"] for r in t.values() if "ms_train_step_min" in r]
+    if o_min and t_min:
+        oi = [r["ms_inference_min"] for r in o.values() if "ms_inference_min" in r]
+        ti = [r["ms_inference_min"] for r in t.values() if r.get("ms_inference_min")]
+        mins.append(f"{model}/{batch}: train {min(o_min) / min(t_min):.2f}"
+                    + (f" inference {min(oi) / min(ti):.2f}" if oi and ti else ""))
 print(f"({threads} threads; median of runs; ratio = dcot / PyTorch, below 1 is faster; inf/fwd = our inference / our training"
       " forward (forward + loss); 1->N = train-step speed-up from 1 thread)")
+if rounds_seen:
+    print("(each round's ratio, dcot and PyTorch processes alternating; the ratio column is their median: "
+          + "; ".join(rounds_seen) + ")")
 if mins:
     print("(ratios of the fastest runs, less sensitive to a busy host: " + ", ".join(mins) + ")")
