@@ -92,15 +92,17 @@ public enum Gemm {
         blas(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
     }
 
-    /// One product as single-threaded OpenBLAS calls (only `kChunks` cuts), never split over the
-    /// pool: for tasks that already run in parallel (attention's query blocks).
+    /// One product as whole OpenBLAS calls (only `kChunks` cuts), never cut into blocks over the
+    /// pool: for tasks that already run in parallel (attention's query blocks). The same calls with
+    /// or without `DCOT_SPLIT_GEMM=0` (single-threaded OpenBLAS on the pool, OpenBLAS's threads off
+    /// it), so the same bits either way.
     @inlinable
     public static func sgemmUnsplit(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
                                     alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                                     b: UnsafePointer<Float>, ldb: Int,
                                     beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
         if m == 0 || n == 0 { return }
-        if k == 0 || !splitAcrossThreads {
+        if k == 0 {
             sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
                   beta: beta, c: c, ldc: ldc)
             return

@@ -288,5 +288,15 @@ final class SplitGemmEnvironmentTests: XCTestCase {
         }
         XCTAssertEqual(try train("split-default", split: nil), try train("split-off", split: "0"),
                        "DCOT_SPLIT_GEMM=0 changed the checkpoint bits")
+        // The MiT's attention runs its query blocks in parallel with whole (unsplit) products.
+        func trainMiT(_ out: String, split: String?) throws -> String {
+            let args = ["--config", "\(f.configs)/mit.yaml", "--shards", "\(f.dir)/shards", "--labeled", "\(f.dir)/split/labeled.txt",
+                        "--out", "\(f.dir)/\(out)", "--iterations", "2", "--crop", "48", "--batch-size", "2", "--threads", "2", "--quiet"]
+            let r = try runProgram("dcot-train", args, timeout: 120, environment: ["DCOT_SPLIT_GEMM": split])
+            XCTAssertTrue(r.exited && r.status == 0, "MiT dcot-train with DCOT_SPLIT_GEMM=\(split ?? "unset"): \(r.stderr)")
+            return try SHA256.hex(ofFile: "\(f.dir)/\(out)/latest-m1.safetensors")
+        }
+        XCTAssertEqual(try trainMiT("split-mit-default", split: nil), try trainMiT("split-mit-off", split: "0"),
+                       "DCOT_SPLIT_GEMM=0 changed the MiT checkpoint bits")
     }
 }
