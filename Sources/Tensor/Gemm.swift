@@ -70,16 +70,13 @@ public enum Gemm {
         let p = pieces(m: m, n: n, k: k)
         if p > 1 {
             nonisolated(unsafe) let (ap, bp, cp) = (a, b, c)
-            let block: (Int) -> Void
-            if n >= m {
-                block = { part in
+            func block(_ part: Int) {                   // a local function: no closure context to allocate
+                if n >= m {
                     let n0 = blockStart(part, p, n), n1 = blockStart(part + 1, p, n)
                     if n1 > n0 {
                         blas(transA, transB, m, n1 - n0, k, alpha, ap, lda, bp + (transB ? n0 * ldb : n0), ldb, beta, cp + n0, ldc)
                     }
-                }
-            } else {
-                block = { part in
+                } else {
                     let m0 = blockStart(part, p, m), m1 = blockStart(part + 1, p, m)
                     if m1 > m0 {
                         blas(transA, transB, m1 - m0, n, k, alpha, ap + (transA ? m0 : m0 * lda), lda, bp, ldb, beta, cp + m0 * ldc, ldc)
