@@ -105,14 +105,15 @@ public enum SoftmaxKernel {
         let gp = g.data, yp = y.data, dp = dx.data
         if inner == 1 {                                   // rows (attention): vectorise along the row
             Parallel.for(outer, grain: 8) { r in
+                let o = r.lowerBound * c
+                if !log { rowsBackward(gp + o, yp + o, dp + o, rows: r.count, cols: c, ld: c); return }
                 for row in r {
                     let gr = gp + row * c, yr = yp + row * c, dr = dp + row * c
-                    let sv = SIMD8<Float>(repeating: log ? Reduce.sum(gr, c) : Reduce.dot(gr, yr, c))
+                    let sv = SIMD8<Float>(repeating: Reduce.sum(gr, c))
                     var p = 0
                     while p < c {
                         let k = min(8, c - p)
-                        let gv = FastMath.load(gr + p, k), yv = FastMath.load(yr + p, k)
-                        FastMath.store(log ? gv - FastMath.exp(yv) * sv : yv * (gv - sv), dr + p, k)
+                        FastMath.store(FastMath.load(gr + p, k) - FastMath.exp(FastMath.load(yr + p, k)) * sv, dr + p, k)
                         p += 8
                     }
                 }
