@@ -66,7 +66,14 @@ $(SPLIT_DIR)/labeled.txt: $(TRAIN_LIST) $(VAL_LIST) $(if $(findstring _,$(SPLIT)
 # --hostfile hosts" or LAUNCH="srun --mpi=pmix -n 4"; THREADS is then per rank. The ranks split GPUS
 # replicas (a rank count must divide GPUS) and evaluation lists; results do not depend on LAUNCH.
 LAUNCH ?=
+# CPS_FLAGS: extra dcot-train flags of the co-training (cps) runs only, e.g. --distribution-alignment;
+# CPS_DEPS: files those runs also depend on (the demo records its CPS_FLAGS in one, so changing them
+# reruns the runs).
+CPS_FLAGS ?=
+CPS_DEPS  ?=
+RUN_CPS   := $(if $(SUPERVISED)$(TEACHER),,yes)
 TRAIN = $(LAUNCH) $(BIN)/dcot-train $(foreach c,$(MODEL_CONFIGS),--config $(c)) --shards $(CACHE)/shards --val $(VAL_LIST) \
+	    $(if $(RUN_CPS),$(CPS_FLAGS)) \
 	    --crop $(CROP) --threshold $(RUN_THR) --gpus $(GPUS) $(if $(RUN_BATCH),--batch-size $(RUN_BATCH)) --threads $(THREADS) \
 	    --seed $(SEED) $(if $(ITERS),--iterations $(ITERS)) $(if $(EPOCHS),--epochs $(EPOCHS)) \
 	    $(if $(VAL_LIMIT),--val-limit $(VAL_LIMIT)) $(if $(EVAL_EVERY),--eval-every $(EVAL_EVERY)) $(foreach p,$(PRETRAINED_ALL),--pretrained $(p)) --restart-if-changed
@@ -96,7 +103,7 @@ $(RUN)/done.json: $(ST)/relabel/manifest.json
 	cat $(SPLIT_DIR)/labeled.txt $(SPLIT_DIR)/unlabeled.txt > $(ST)/round2.txt.tmp && mv $(ST)/round2.txt.tmp $(ST)/round2.txt
 	$(TRAIN) --labeled $(ST)/round2.txt --pseudo $(ST)/relabel --pseudo $(ST)/select --strong-pseudo --out $(RUN) $(STOP_ARGS)
 else
-$(RUN)/done.json: $(SHARDS) $(SPLIT_DIR)/labeled.txt $(MODEL_CONFIGS) $(PRETRAINED_FILES)
+$(RUN)/done.json: $(SHARDS) $(SPLIT_DIR)/labeled.txt $(MODEL_CONFIGS) $(PRETRAINED_FILES) $(if $(RUN_CPS),$(CPS_DEPS))
 	$(TRAIN) --labeled $(SPLIT_DIR)/labeled.txt $(if $(SUPERVISED),,--unlabeled $(SPLIT_DIR)/unlabeled.txt) --out $(RUN) \
 	    $(if $(TEACHER),--mode $(TEACHER) --ema-decay $(EMA_DECAY)) $(STOP_ARGS)
 endif

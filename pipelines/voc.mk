@@ -71,6 +71,9 @@ DEMO_ITERS   ?= 300
 DEMO_BATCH   ?= 4
 DEMO_METHODS ?= sup-cnn cnn+cnn cnn+cnn-dct
 DEMO_THR     ?= 0.95
+# Extra dcot-train flags of the demo's co-training runs (CPS, 2-cps, 3-cps), recorded in
+# $(DEMO)/cps.args so that changing them reruns those runs.
+DEMO_CPS_FLAGS ?=
 DEMO_EVAL_EVERY ?= 50
 DEMO_TRAIN   ?= 400
 DEMO_VAL     ?= 100
@@ -111,7 +114,8 @@ DEMO_CONFIG_FILES = $(foreach m,$(DEMO_MODELS),$(DEMO_RUN_CONFIGS)/$(notdir $(CO
 DEMO_VARS     = BIN=$(BIN) DATASET=generic VOC_ROOT=$(DEMO)/synth TRAIN_LIST=$(DEMO)/synth/train.txt \
                 VAL_LIST=$(DEMO)/synth/val.txt BASE_LIST= CROP=$(DEMO_CROP) GPUS=1 BATCH=$(DEMO_BATCH) ITERS=$(DEMO_ITERS) CACHE=$(DEMO) \
                 THREADS=$(THREADS) SPLIT_SEED=0 THR=$(DEMO_THR) EVAL_EVERY=$(DEMO_EVAL_EVERY) PRETRAINED_DIR=$(DEMO_PRE) \
-                DEMO_CONFIGS=$(DEMO_RUN_CONFIGS) DEMO_SOURCE_CONFIGS=$(DEMO_SOURCE_CONFIGS)
+                DEMO_CONFIGS=$(DEMO_RUN_CONFIGS) DEMO_SOURCE_CONFIGS=$(DEMO_SOURCE_CONFIGS) \
+                CPS_FLAGS="$(DEMO_CPS_FLAGS)" CPS_DEPS=$(DEMO)/cps.args
 # (method, labels) pairs: every method at every DEMO_LABELS count, DEMO_FULL with all DEMO_TRAIN labels.
 DEMO_PAIRS    = $(foreach n,$(DEMO_LABELS),$(foreach m,$(DEMO_METHODS),$(m):$(n))) $(foreach m,$(DEMO_FULL),$(m):$(DEMO_TRAIN))
 DEMO_RUNS     = $(foreach s,$(SEEDS),$(foreach p,$(DEMO_PAIRS),$(DEMO)/runs/$(word 1,$(subst :, ,$(p)))-$(word 2,$(subst :, ,$(p)))-crop$(DEMO_CROP)-s$(s)))
@@ -164,6 +168,12 @@ $$(file >$(DEMO_PRE)/$(1).args,$(call demo_pre_args,$(1)))
 endif
 endef
 $(foreach m,cnn cnn-dct mit,$(eval $(call demo_pre_record,$(m))))
+endif
+ifneq ($(filter demo demo-compare,$(MAKECMDGOALS)),)
+$(shell mkdir -p $(DEMO))
+ifneq ($(file <$(DEMO)/cps.args),co-training flags: $(DEMO_CPS_FLAGS))
+$(file >$(DEMO)/cps.args,co-training flags: $(DEMO_CPS_FLAGS))
+endif
 endif
 $(DEMO_PRE)/%.args: ;
 

@@ -87,6 +87,10 @@ public struct CoTrainingStep {
     let ohem: (threshold: Float, minKept: Int)?
     /// Mean Teacher / CutMix-Seg: the EMA teacher of models[0] (TeacherStudent.swift); nil otherwise.
     var teacher: Segmentor? = nil
+    /// Distribution alignment (an option, not the reference's method): the labeled set's class
+    /// frequencies, towards which every model's weak probabilities are re-weighted before its
+    /// pseudo-labels are taken (`alignedArgmaxConfidence`); nil = the reference's plain argmax.
+    var prior: [Double]? = nil
 
     func supervisedLoss(_ logits: Variable, _ labels: LabelMap) -> Variable {
         if let o = ohem { return ohemCrossEntropy(logits, labels, threshold: o.threshold, minKept: o.minKept) }
@@ -129,7 +133,8 @@ public struct CoTrainingStep {
             terms.supervised.append(values)
             guard isCPS else { continue }
             let weak = ShapeKernel.concat((0..<local).map { ShapeKernel.slice(out.value, axis: 0, start: $0 * per + b, length: b) }, axis: 0)
-            let (lab, conf) = argmaxConfidence(weak)
+            let (lab, conf) = prior.map { CoTrainingStep.alignedArgmaxConfidence(weak, prior: $0, padding: x.weakPadding, replicas: local) }
+                ?? argmaxConfidence(weak)
             pseudo.append(mixPseudo(lab, conf, x))
             strongLogits.append(m(Variable(x.strong(d)), outputSize: (s, s), seed: Random.derive(seed, UInt64(2 * k + 2))))
         }
@@ -182,6 +187,76 @@ public struct CoTrainingStep {
             if Double(confidence.data[base + i]) >= threshold { weight.data[i] = 1 }
         }
         return crossEntropy(logits, LabelMap(shape: [n, h, w], values: target), weight: weight, normalizer: .count(Double(valid)))
+    }
+
+    /// Distribution alignment (ReMixMatch's, Berthelot et al. 2020, per pixel): each pixel's softmax p
+    /// becomes p_c · prior_c / q_c, renormalised, where q is the model's mean probability over the
+    /// non-padded weak pixels of the whole step (every replica, summed in replica order, so q does
+    /// not depend on the process or thread count). The pseudo-label is the argmax of the re-weighted
+    /// p (first maximum wins) and the confidence its largest value. A model that drifts towards a
+    /// class (q_c > prior_c) gets fewer pseudo-labels of it, one that neglects a class more: the
+    /// pseudo-labels' class mix is pulled towards the labeled set's. A class absent from the labeled
+    /// set (prior 0) is never a pseudo-label. `padding`: 255 where a weak pixel is padding.
+    public static func alignedArgmaxConfidence(_ logits: Tensor, prior: [Double], padding: [UInt8], replicas: Int)
+        -> (labels: LabelMap, confidence: Tensor) {
+        let (n, c) = (logits.shape[0], logits.shape[1]), hw = logits.count / max(n * c, 1)
+        precondition(prior.count == c && padding.count == n * hw && replicas > 0 && n % replicas == 0,
+                     "alignedArgmaxConfidence: prior, padding or replicas do not fit the logits")
+        precondition(c <= 255, "argmax: at most 255 classes in a LabelMap")
+        let xp = logits.data, width = c + 1
+        // Per image: Σ p_c over its non-padded pixels (in pixel order), then their count.
+        let rowSums = UnsafeMutablePointer<Double>.allocate(capacity: n * width)
+        rowSums.initialize(repeating: 0, count: n * width)
+        defer { rowSums.deallocate() }
+        padding.withUnsafeBufferPointer { pad in
+            let pp = pad.baseAddress!
+            Parallel.for(n, grain: 1) { rows in
+                let e = UnsafeMutablePointer<Float>.allocate(capacity: c)
+                defer { e.deallocate() }
+                for img in rows {
+                    let sums = rowSums + img * width
+                    for i in 0..<hw where pp[img * hw + i] != 255 {
+                        let base = xp + img * c * hw + i
+                        var m = base[0]
+                        for ch in 1..<max(c, 1) { m = max(m, base[ch * hw]) }
+                        var z: Float = 0
+                        for ch in 0..<c { e[ch] = Foundation.exp(base[ch * hw] - m); z += e[ch] }
+                        for ch in 0..<c { sums[ch] += Double(e[ch] / z) }
+                        sums[c] += 1
+                    }
+                }
+            }
+        }
+        let perReplica = n / replicas
+        var partials = [Double](repeating: 0, count: replicas * width)
+        for r in 0..<replicas {
+            for img in (r * perReplica)..<((r + 1) * perReplica) {
+                for k in 0..<width { partials[r * width + k] += rowSums[img * width + k] }
+            }
+        }
+        let total = Replicas.sumInOrder(partials, width: width)
+        guard total[c] > 0 else { return argmaxConfidence(logits) }   // every weak pixel is padding
+        let weights = (0..<c).map { Float(prior[$0] / max(total[$0] / total[c], 1e-6)) }
+        let labels = LabelMap(shape: [n] + Array(logits.shape[2...])), conf = Tensor(shape: [n] + Array(logits.shape[2...]))
+        let lp = labels.data, cp = conf.data
+        weights.withUnsafeBufferPointer { wb in
+            let w = wb.baseAddress!
+            Parallel.for(n * hw, grain: 256) { r in
+                for i in r {
+                    let base = xp + (i / hw) * c * hw + i % hw
+                    var m = base[0]
+                    for ch in 1..<max(c, 1) { m = max(m, base[ch * hw]) }
+                    var best: Float = -1, bi = 0, z: Float = 0
+                    for ch in 0..<c {
+                        let v = Foundation.exp(base[ch * hw] - m) * w[ch]
+                        z += v
+                        if v > best { best = v; bi = ch }
+                    }
+                    lp[i] = UInt8(bi); cp[i] = z > 0 ? best / z : 1
+                }
+            }
+        }
+        return (labels, conf)
     }
 
     /// The reference's learning-rate factor for step `iteration`: poly 0.9 over `total`, set after

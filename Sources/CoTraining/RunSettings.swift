@@ -34,6 +34,9 @@ public struct TrainOptions: Sendable {
     public var crop: Int?
     public var threshold: Double?
     public var unsupWeight = 1.0
+    /// cps: re-weight each model's weak probabilities towards the labeled set's class frequencies
+    /// before taking pseudo-labels (CoTrainingStep.alignedArgmaxConfidence); not the reference's method.
+    public var distributionAlignment = false
     /// Mean Teacher / CutMix-Seg: the teacher's EMA decay and whether it warms up as min(1 − 1/(t+1), decay).
     public var emaDecay = 0.99
     public var emaWarmup = true
@@ -180,6 +183,13 @@ public struct RunSettings: Sendable {
         seed = o.seed ?? configs[0].seed ?? 0
         identity = o.unsupWeight == 1 ? "" : "uw=\(o.unsupWeight)"
         if o.strongPseudo { identity += "|strong-pseudo" }
+        if o.distributionAlignment {
+            guard mode == .cps else {
+                throw UserError("--distribution-alignment", "applies to co-training (--mode cps) only, not \(mode.rawValue)",
+                                fix: "drop the flag, or train two or three models with --mode cps")
+            }
+            identity += "|distribution-alignment"
+        }
         if mode.hasTeacher { identity += "|ema=\(o.emaDecay),\(o.emaWarmup)" }
         for k in o.pretrained.keys.sorted() {
             let path = o.pretrained[k]!

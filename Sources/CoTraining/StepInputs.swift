@@ -11,6 +11,8 @@ struct StepInputs {
     let strongRGB: Tensor?, strongDCT: Tensor?
     /// [U, S, S] after CutMix: 255 where the crop was padding.
     let ignore: [UInt8]
+    /// [U, S, S] of the weak views (before CutMix): 255 where the crop was padding.
+    let weakPadding: [UInt8]
     let boxPixels: [[UInt8]]
     let partners: [Int]
     let crop: Int
@@ -42,7 +44,8 @@ struct StepInputs {
         }
         strongRGB = needRGB ? mixed(b.unlabeled.map(\.strongRGB), masks: boxPixels) : nil
         strongDCT = needDCT ? mixed(b.unlabeled.compactMap(\.strongDCT), masks: grids) : nil
-        ignore = CutMix.mix(b.unlabeled.flatMap(\.ignore), masks: boxPixels, partners: pairs, channels: 1, plane: s * s)
+        weakPadding = b.unlabeled.flatMap(\.ignore)
+        ignore = CutMix.mix(weakPadding, masks: boxPixels, partners: pairs, channels: 1, plane: s * s)
     }
 
     func labeled(_ d: InputDomain) -> Tensor { d == .rgb ? labeledRGB! : labeledDCT! }

@@ -144,8 +144,13 @@ public enum Trainer {
         """
         if !quiet { printError(header) }
 
+        let prior = o.distributionAlignment ? try labeledClassFrequencies(reader: reader, ids: labeled, classes: settings.configs[0].nclass, list: o.labeled) : nil
+        if let prior, !quiet {
+            printError("  distribution alignment: pseudo-labels pulled towards the labeled class frequencies [\(prior.map { String(format: "%.4f", $0) }.joined(separator: ", "))]")
+        }
         let step = CoTrainingStep(models: models, ranks: settings.ranks, threshold: settings.threshold, unsupWeight: o.unsupWeight,
-                                  ohem: settings.run.ohem ? (settings.run.ohemThreshold, settings.run.ohemMinKept) : nil, teacher: teacher)
+                                  ohem: settings.run.ohem ? (settings.run.ohemThreshold, settings.run.ohemMinKept) : nil, teacher: teacher,
+                                  prior: prior)
         // Every model dcot-train evaluates and checkpoints: m1..mn, then the teacher.
         let evaluated = models + (teacher.map { [$0] } ?? [])
         signal(SIGTERM) { _ in stopSignal = SIGTERM }
@@ -291,6 +296,21 @@ public enum Trainer {
         matrix = matrix.summedOverRanks()
         let perClass = "[" + matrix.iou.map { String(format: "%.6f", $0) }.joined(separator: ", ") + "]"
         return (matrix.meanIoU, perClass)
+    }
+
+    /// The fraction of the labeled set's labelled pixels (255 left out) in each class: distribution
+    /// alignment's target. Read from the whole labeled list, in list order, so every rank gets the same.
+    static func labeledClassFrequencies(reader: ShardReader, ids: [String], classes: Int, list: String) throws -> [Double] {
+        var counts = [Int](repeating: 0, count: classes)
+        for id in ids {
+            guard let label = try reader.sample(id).label else { continue }
+            for v in label.labels where Int(v) < classes { counts[Int(v)] += 1 }
+        }
+        let total = counts.reduce(0, +)
+        guard total > 0 else {
+            throw UserError(list, "has no labelled pixel to align the pseudo-labels with", fix: "drop --distribution-alignment or label some pixels")
+        }
+        return counts.map { Double($0) / Double(total) }
     }
 
     /// The commit of the working directory's git checkout, if any (for the run header).

@@ -29,6 +29,7 @@ struct DcotTrain: ParsableCommand {
     @Option(help: "Crop size in pixels.") var crop: Int?
     @Option(help: "Pseudo-label confidence threshold (the reference's scripts use 0.0).") var threshold: Double?
     @Option(name: .customLong("unsup-weight"), help: "Weight of the unsupervised (CPS or consistency) loss.") var unsupWeight: Double = 1
+    @Flag(name: .customLong("distribution-alignment"), help: "cps: re-weight each model's weak probabilities towards the labeled set's class frequencies before taking its pseudo-labels (ReMixMatch's distribution alignment; not in the reference). Against co-training drifting to one class.") var distributionAlignment = false
     @Option(name: .customLong("ema-decay"), help: "mt/cutmix: the teacher's EMA decay (French et al.: 0.99).") var emaDecay: Double = 0.99
     @Flag(name: .customLong("ema-warmup"), inversion: .prefixedNo, help: "mt/cutmix: warm the decay up as min(1 - 1/(t+1), decay).") var emaWarmup = true
     @Option(name: .customLong("pretrained"), help: "m<k>=FILE: pretrained backbone for model k (repeatable).") var pretrained: [String] = []
@@ -74,6 +75,7 @@ struct DcotTrain: ParsableCommand {
             o.crop = crop
             o.threshold = threshold
             o.unsupWeight = unsupWeight
+            o.distributionAlignment = distributionAlignment
             o.emaDecay = emaDecay
             o.emaWarmup = emaWarmup
             for p in pretrained {

@@ -97,11 +97,12 @@ final class MPIRunTests: XCTestCase {
     /// The paper's pairing at the demo's size (RGB + DCT, crop 64, W = 2 replicas of batch 4), where
     /// convs take the Winograd path: one process at 2 threads equals 2 ranks at 1 thread. (A
     /// Winograd choice made by the whole process's batch, and OpenBLAS cutting K by thread count,
-    /// once made both differ.)
+    /// once made both differ.) The run aligns its pseudo-labels' class mix (--distribution-alignment).
     func testRGBPlusDCTAtDemoSizeIsBitIdenticalForRanksAndThreads() throws {
         let f = ClusterFixture.shared
         func args(_ out: String, threads: Int) -> [String] {
-            var a = f.trainArgs(out: out, iterations: 3, configs: ["cnn-rgb", "cnn-dct"])
+            // With distribution alignment, whose class means are summed over every replica of every rank.
+            var a = f.trainArgs(out: out, iterations: 3, configs: ["cnn-rgb", "cnn-dct"]) + ["--distribution-alignment"]
             for (flag, value) in [("--crop", "64"), ("--batch-size", "4"), ("--gpus", "2"), ("--threads", String(threads))] {
                 a[a.firstIndex(of: flag)! + 1] = value
             }

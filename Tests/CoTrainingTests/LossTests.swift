@@ -57,4 +57,61 @@ final class LossTests: XCTestCase {
         XCTAssertEqual(CoTrainingStep.learningRateFactor(iteration: total - 1, total: total, coTraining: true),
                        pow(2.0 / 52_400, 0.9), accuracy: 1e-12)
     }
+
+    /// Distribution alignment against a naive Double twin: q = mean softmax over non-padded pixels,
+    /// p' ∝ p · prior / q; the same labels (off near-ties) and confidences.
+    func testDistributionAlignmentMatchesItsNaiveTwin() {
+        let (n, c, hw) = (4, 3, 30)
+        let logits = Tensor.uniform([n, c, 5, 6], -3, 3, seed: 7)
+        let padding: [UInt8] = (0..<(n * hw)).map { Random.uniform(seed: 8, counter: UInt64($0)) < 0.2 ? 255 : 0 }
+        let prior = [0.6, 0.3, 0.1]
+        var q = [Double](repeating: 0, count: c), count = 0.0
+        func softmax(_ i: Int) -> [Double] {
+            let img = i / hw, px = i % hw
+            let x = (0..<c).map { Double(logits.data[(img * c + $0) * hw + px]) }
+            let e = x.map { Foundation.exp($0 - x.max()!) }
+            return e.map { $0 / e.reduce(0, +) }
+        }
+        for i in 0..<(n * hw) where padding[i] != 255 {
+            let p = softmax(i)
+            for k in 0..<c { q[k] += p[k] }
+            count += 1
+        }
+        q = q.map { $0 / count }
+        let (labels, conf) = CoTrainingStep.alignedArgmaxConfidence(logits, prior: prior, padding: padding, replicas: 2)
+        for i in 0..<(n * hw) {
+            let a = softmax(i).enumerated().map { $0.element * prior[$0.offset] / q[$0.offset] }
+            let z = a.reduce(0, +)
+            let sorted = a.sorted(by: >)
+            XCTAssertEqual(Double(conf.data[i]), sorted[0] / z, accuracy: 1e-5, "pixel \(i)")
+            if sorted[0] - sorted[1] > 1e-5 { XCTAssertEqual(Int(labels[i]), a.firstIndex(of: sorted[0])!, "pixel \(i)") }
+        }
+        // When the prior is the model's own mean probability, alignment changes nothing.
+        let (same, sameConf) = CoTrainingStep.alignedArgmaxConfidence(logits, prior: q, padding: padding, replicas: 1)
+        let (plain, plainConf) = argmaxConfidence(logits)
+        XCTAssertEqual(same.array, plain.array)
+        for i in 0..<(n * hw) { XCTAssertEqual(sameConf.data[i], plainConf.data[i], accuracy: 1e-5) }
+    }
+
+    /// A model drifting to background (object on 10 % of the pixels, where the labeled set has
+    /// 50 %) gets more object pseudo-labels after alignment (40 %), and a class the labeled set lacks
+    /// (prior 0) is never a pseudo-label, though the plain argmax gives it 10 %.
+    func testDistributionAlignmentPullsTheClassMixTowardsThePrior() {
+        let (n, hw) = (2, 50)
+        let t = Tensor(zeros: [n, 3, 5, 10])
+        for i in 0..<(n * hw) {
+            let (img, px) = (i / hw, i % hw)
+            let d = 0.05 + 0.95 * Float(i - 20) / 79   // background's margin over the object, 0.05 ... 1
+            let x: [Float] = i < 10 ? [0, 2, 1] : i < 20 ? [0, 0, 2] : [2, 2 - d, 1]
+            for k in 0..<3 { t.data[(img * 3 + k) * hw + px] = x[k] }
+        }
+        let padding = [UInt8](repeating: 0, count: n * hw)
+        let (before, _) = argmaxConfidence(t)
+        let (after, _) = CoTrainingStep.alignedArgmaxConfidence(t, prior: [0.5, 0.5, 0], padding: padding, replicas: 1)
+        func fraction(_ l: LabelMap, _ k: UInt8) -> Double { Double(l.array.filter { $0 == k }.count) / Double(n * hw) }
+        XCTAssertEqual(fraction(before, 1), 0.1, accuracy: 1e-9)
+        XCTAssertEqual(fraction(before, 2), 0.1, accuracy: 1e-9)
+        XCTAssertEqual(fraction(after, 1), 0.4, accuracy: 0.021, "q = (0.43, 0.32, 0.25): the object's weight 0.5 / 0.32 flips the pixels with the smallest margins")
+        XCTAssertEqual(fraction(after, 2), 0)
+    }
 }

@@ -262,6 +262,47 @@ final class RunIdentityTests: XCTestCase {
         XCTAssertThrowsError(try RunSettings(o)) { e in
             XCTAssertTrue("\(e)".contains("missing.safetensors"), "\(e)")
         }
+        // Distribution alignment is part of the identity, and only co-training takes it.
+        o.pretrained = [:]
+        o.distributionAlignment = true
+        XCTAssertNotEqual(try RunSettings(o).configHash, plain)
+        var sup = f.options(["cnn-rgb"], out: "identity-sup", iterations: 1)
+        sup.distributionAlignment = true
+        XCTAssertThrowsError(try RunSettings(sup)) { e in
+            XCTAssertTrue("\(e)".contains("--distribution-alignment") && "\(e)".contains("cps"), "\(e)")
+        }
+    }
+
+    /// A 2-model run with distribution alignment trains (finite losses, checkpoints), its
+    /// pseudo-labels differ from the plain run's (so do its unsupervised losses), and it resumes
+    /// bit-identically (the alignment keeps no state between steps).
+    func testDistributionAlignmentTrainsAndResumesBitIdentically() throws {
+        let f = TrainerFixture.shared
+        var o = f.options(["cnn-rgb", "cnn-dct"], out: "da-straight", iterations: 6)
+        o.distributionAlignment = true
+        o.threshold = 0.5
+        _ = try Trainer.run(o)
+        var plain = f.options(["cnn-rgb", "cnn-dct"], out: "da-plain", iterations: 6)
+        plain.threshold = 0.5
+        _ = try Trainer.run(plain)
+        func unsup(_ out: String) throws -> [Double] {
+            try f.steps(out).map { (($0["loss"] as! [String: Any])["m1"] as! [String: Any])["unsup"] as! Double }
+        }
+        let aligned = try unsup("da-straight"), reference = try unsup("da-plain")
+        XCTAssertTrue(aligned.allSatisfy(\.isFinite), "\(aligned)")
+        XCTAssertEqual(aligned.count, 6)
+        XCTAssertNotEqual(aligned, reference, "the aligned pseudo-labels change the unsupervised loss")
+        var half = o
+        half.out = "\(f.dir)/da-resumed"
+        half.stopAfter = 3
+        _ = try Trainer.run(half)
+        half.stopAfter = nil
+        _ = try Trainer.run(half)
+        for k in 1...2 {
+            let a = try Data(contentsOf: URL(fileURLWithPath: "\(f.dir)/da-straight/latest-m\(k).safetensors"))
+            let b = try Data(contentsOf: URL(fileURLWithPath: "\(f.dir)/da-resumed/latest-m\(k).safetensors"))
+            XCTAssertEqual(a, b, "m\(k): straight and resumed runs end with the same bits")
+        }
     }
 }
 
