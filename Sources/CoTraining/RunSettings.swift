@@ -37,6 +37,8 @@ public struct TrainOptions: Sendable {
     /// cps: re-weight each model's weak probabilities towards the labeled set's class frequencies
     /// before taking pseudo-labels (CoTrainingStep.alignedArgmaxConfidence); not the reference's method.
     public var distributionAlignment = false
+    /// The strong views' blur σ range [lo, hi], overriding the first config's `blur_sigma_range`.
+    public var blurSigmaRange: [Double]?
     /// Mean Teacher / CutMix-Seg: the teacher's EMA decay and whether it warms up as min(1 − 1/(t+1), decay).
     public var emaDecay = 0.99
     public var emaWarmup = true
@@ -183,6 +185,14 @@ public struct RunSettings: Sendable {
         seed = o.seed ?? configs[0].seed ?? 0
         identity = o.unsupWeight == 1 ? "" : "uw=\(o.unsupWeight)"
         if o.strongPseudo { identity += "|strong-pseudo" }
+        if let b = o.blurSigmaRange {
+            guard b.count == 2, b[0] >= 0, b[0] <= b[1], b[1] <= 50 else {
+                throw UserError("--blur-sigma-range", "expected two numbers lo,hi with 0 <= lo <= hi <= 50",
+                                fix: "e.g. --blur-sigma-range 0.1,2.0 (the reference's), or 0,0 for no blur")
+            }
+            configs[0].blurSigmaRange = b
+            identity += "|blur=\(b[0]),\(b[1])"
+        }
         if o.distributionAlignment {
             guard mode == .cps else {
                 throw UserError("--distribution-alignment", "applies to co-training (--mode cps) only, not \(mode.rawValue)",

@@ -78,7 +78,8 @@ public enum Trainer {
         let semi = settings.mode.isSemiSupervised
         let loader = try Loader(reader: reader, labeled: labeled, unlabeled: semi ? unlabeled : [],
                                 plan: plan, maker: ViewMaker(crop: settings.crop, withDCT: needDCT, seed: settings.seed,
-                                                             scaleRange: settings.configs[0].scaleRange.map { ($0[0], $0[1]) } ?? Augment.ratioRange),
+                                                             scaleRange: settings.configs[0].scaleRange.map { ($0[0], $0[1]) } ?? Augment.ratioRange,
+                                                             blurSigmaRange: settings.configs[0].blurSigmaRange.map { ($0[0], $0[1]) } ?? Augment.blurSigmaRange),
                                 mode: semi ? .coTraining : .supervised, jobs: max(1, o.threads),
                                 labelReaders: pseudoReaders, strongPseudo: o.strongPseudo, replicas: Replicas.layout.range)
         let perEpoch = max(1, loader.iterationsPerEpoch)
@@ -138,6 +139,7 @@ public enum Trainer {
         let header = """
         dcot-train: \(settings.mode.rawValue) with \(models.count) model(s): \(settings.configs.map { "\($0.backbone) (\($0.isDCT ? "DCT" : "RGB"))" }.joined(separator: ", "))\(teacher == nil ? "" : " + EMA teacher (decay \(o.emaDecay)\(o.emaWarmup ? ", warm-up" : ""))")
           data: \(labeled.count) labeled, \(unlabeled.count) unlabeled, \(val.count) val; crop \(settings.crop); batch \(settings.batchPerRank) x \(settings.ranks) emulated GPU(s) per list
+          augmentation: scale \(loader.maker.scaleRange), strong blur σ \(loader.maker.blurSigmaRange)\(settings.configs[0].scaleRange == nil && settings.configs[0].blurSigmaRange == nil ? " (the reference's)" : "")
           schedule: \(total) iterations (\(perEpoch)/epoch), lr \(settings.run.lr) (head x\(settings.run.lrMulti)), poly 0.9, \(settings.run.optim); threshold \(settings.threshold); unsup weight \(o.unsupWeight)
           \(Replicas.isDistributed ? "ranks \(Replicas.ranks) x \(Replicas.local) replica(s), " : "")threads \(o.threads), seed \(settings.seed), config \(settings.configHash.prefix(12)), split \(splitHash.prefix(12)), manifest \(reader.manifest.shards.first?.sha256.prefix(12) ?? "-"), dcot \(gitCommit())
           \(start > 0 ? "resuming at iteration \(start)" : "starting fresh") → \(o.out)

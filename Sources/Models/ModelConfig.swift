@@ -35,6 +35,9 @@ public struct ModelConfig: Sendable, Equatable {
     /// The weak augmentation's random scale range [lo, hi] (long side × lo…hi; ours, not the
     /// reference's key): nil keeps the reference's 0.5–2.0.
     public var scaleRange: [Double]?
+    /// The strong augmentation's blur σ range [lo, hi] in pixels (ours, not the reference's key):
+    /// nil keeps the reference's 0.1–2.0; hi 0 never blurs.
+    public var blurSigmaRange: [Double]?
     /// Every key as written (scalars as strings), for the run-level stages.
     public var raw: [String: String] = [:]
     /// The file it was read from, for errors found while building the model.
@@ -48,7 +51,7 @@ public struct ModelConfig: Sendable, Equatable {
                                    "sr_ratios", "mlp_ratio", "drop_path_rate", "dropout_ratio"]
     public static let runKeys = ["dataset", "crop_size", "crop_size_dct", "data_root", "epochs", "batch_size", "lr",
                                  "lr_multi", "criterion", "conf_thresh", "t", "optim", "gpus", "seed", "iterations",
-                                 "scale_range"]
+                                 "scale_range", "blur_sigma_range"]
     public static var validKeys: [String] { modelKeys + runKeys }
     public static let backbones = ["resnet18", "resnet34", "resnet50", "resnet101", "resnet152",
                                    "resnet18_dct_64", "resnet34_dct_64", "resnet50_dct_64", "resnet101_dct_64",
@@ -174,6 +177,12 @@ public struct ModelConfig: Sendable, Equatable {
                 throw bad("scale_range", "two positive numbers [lo, hi] with lo <= hi (the reference: [0.5, 2.0])")
             }
             c.scaleRange = [lo, hi]
+        }
+        if let n = values["blur_sigma_range"] {
+            guard let s = n.sequence, s.count == 2, let lo = s[0].float, let hi = s[1].float, lo >= 0, lo <= hi, hi <= 50 else {
+                throw bad("blur_sigma_range", "two numbers [lo, hi] with 0 <= lo <= hi <= 50 (the reference: [0.1, 2.0]; [0, 0] never blurs)")
+            }
+            c.blurSigmaRange = [lo, hi]
         }
         for (k, v) in values { c.raw[k] = v.string ?? String(describing: v.any) }
         try c.validate(source: source)

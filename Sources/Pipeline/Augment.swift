@@ -75,7 +75,12 @@ public enum Augment {
         }
     }
 
-    public static func drawStrong(rng: inout SplitMix64) -> StrongParameters {
+    /// The strong view's blur σ range (METHOD.md 2.3: U(0.1, 2.0), as PIL radius in pixels).
+    public static let blurSigmaRange = (0.1, 2.0)
+
+    /// `blurSigma`: the σ range of the blur (drawn with p 0.5); an upper bound of 0 never blurs.
+    /// Other ranges consume the same random numbers, so only the blur changes.
+    public static func drawStrong(rng: inout SplitMix64, blurSigma: (Double, Double) = blurSigmaRange) -> StrongParameters {
         let jitter = rng.unit() < 0.8
         var order = [0, 1, 2, 3]
         for i in stride(from: 3, to: 0, by: -1) { order.swapAt(i, rng.below(i + 1)) }
@@ -83,9 +88,9 @@ public enum Augment {
         let hue = -0.25 + 0.5 * rng.unit()
         let gray = rng.unit() < 0.2
         let blur = rng.unit() < 0.5
-        let sigma = Float(0.1 + 1.9 * rng.unit())
+        let sigma = Float(blurSigma.0 + (blurSigma.1 - blurSigma.0) * rng.unit())
         return StrongParameters(jitter: jitter, order: order, brightness: b, contrast: c, saturation: sat, hue: hue,
-                                grayscale: gray, blurSigma: blur ? sigma : nil)
+                                grayscale: gray, blurSigma: blur && sigma > 0 ? sigma : nil)
     }
 
     public static func strong(_ image: RGBImage, _ p: StrongParameters) -> RGBImage {

@@ -39,12 +39,16 @@ public struct ViewMaker: Sendable {
     public let seed: UInt64
     /// The weak augmentation's long-side range, as multiples of the image's (config `scale_range`).
     public let scaleRange: (Double, Double)
+    /// The strong views' blur σ range (config `blur_sigma_range`; the reference's 0.1–2.0 by default).
+    public let blurSigmaRange: (Double, Double)
 
-    public init(crop: Int, withDCT: Bool, seed: UInt64, scaleRange: (Double, Double) = Augment.ratioRange) {
+    public init(crop: Int, withDCT: Bool, seed: UInt64, scaleRange: (Double, Double) = Augment.ratioRange,
+                blurSigmaRange: (Double, Double) = Augment.blurSigmaRange) {
         self.crop = crop
         self.withDCT = withDCT
         self.seed = seed
         self.scaleRange = scaleRange
+        self.blurSigmaRange = blurSigmaRange
     }
 
     /// The DCT grid side for the crop, ceil(S/4) (81 for 321).
@@ -61,7 +65,7 @@ public struct ViewMaker: Sendable {
         var view = w.image
         if strong {
             var rs = rng(epoch, index, .strongRGB)
-            view = Augment.strong(view, Augment.drawStrong(rng: &rs))
+            view = Augment.strong(view, Augment.drawStrong(rng: &rs, blurSigma: blurSigmaRange))
         }
         return LabeledViews(rgb: rgbPlanes(view), dct: withDCT ? dctPlanes(view) : nil, mask: w.mask.labels)
     }
@@ -70,12 +74,12 @@ public struct ViewMaker: Sendable {
         var r = rng(epoch, index, .unlabeledWeak)
         let w = Augment.weak(image, mask: mask, crop: crop, labeled: false, scaleRange: scaleRange, rng: &r)
         var r1 = rng(epoch, index, .strongRGB)
-        let strong1 = Augment.strong(w.image, Augment.drawStrong(rng: &r1))
+        let strong1 = Augment.strong(w.image, Augment.drawStrong(rng: &r1, blurSigma: blurSigmaRange))
         var weakDCT: FloatPlanes?, strongDCT: FloatPlanes?
         if withDCT {
             var r2 = rng(epoch, index, .strongDCT)
             weakDCT = dctPlanes(w.image)
-            strongDCT = dctPlanes(Augment.strong(w.image, Augment.drawStrong(rng: &r2)))
+            strongDCT = dctPlanes(Augment.strong(w.image, Augment.drawStrong(rng: &r2, blurSigma: blurSigmaRange)))
         }
         var rb = rng(epoch, index, .cutmixBox)
         let box = CutMixBox.draw(size: gridSize, rng: &rb)

@@ -266,6 +266,12 @@ final class RunIdentityTests: XCTestCase {
         o.pretrained = [:]
         o.distributionAlignment = true
         XCTAssertNotEqual(try RunSettings(o).configHash, plain)
+        o.distributionAlignment = false
+        o.blurSigmaRange = [0.03, 0.6]
+        XCTAssertEqual(try RunSettings(o).configs[0].blurSigmaRange, [0.03, 0.6])
+        XCTAssertNotEqual(try RunSettings(o).configHash, plain)
+        o.blurSigmaRange = [0.6, 0.03]
+        XCTAssertThrowsError(try RunSettings(o)) { e in XCTAssertTrue("\(e)".contains("--blur-sigma-range"), "\(e)") }
         var sup = f.options(["cnn-rgb"], out: "identity-sup", iterations: 1)
         sup.distributionAlignment = true
         XCTAssertThrowsError(try RunSettings(sup)) { e in

@@ -113,6 +113,18 @@ final class ConfigTests: XCTestCase {
         }
     }
 
+    /// `blur_sigma_range` (ours): 0 <= lo <= hi <= 50; absent means the reference's 0.1–2.0.
+    func testBlurSigmaRangeKey() throws {
+        XCTAssertNil(try ModelConfig.parse("backbone: resnet18\nnclass: 3\n").blurSigmaRange)
+        XCTAssertEqual(try ModelConfig.parse("backbone: resnet18\nnclass: 3\nblur_sigma_range: [0.03, 0.6]\n").blurSigmaRange, [0.03, 0.6])
+        XCTAssertEqual(try ModelConfig.parse("backbone: resnet18\nnclass: 3\nblur_sigma_range: [0, 0]\n").blurSigmaRange, [0, 0])
+        for bad in ["[0.6, 0.03]", "[-1, 1]", "[0.5]", "2", "[1, 80]"] {
+            XCTAssertThrowsError(try ModelConfig.parse("backbone: resnet18\nnclass: 3\nblur_sigma_range: \(bad)\n")) { e in
+                XCTAssertTrue("\(e)".contains("blur_sigma_range"), "\(e)")
+            }
+        }
+    }
+
     /// Every model name the pipelines know (CONFIG_<name> := <dir>/<file> in pipelines/*.mk) names a
     /// config file that exists and loads, with the backbone its name promises.
     func testEveryPipelineModelNameHasALoadableConfig() throws {

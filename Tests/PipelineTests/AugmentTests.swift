@@ -90,6 +90,24 @@ final class AugmentTests: XCTestCase {
         }
     }
 
+    /// Another blur range draws the same numbers: every parameter but σ equals the default draw's,
+    /// σ is in the new range whenever the default draw blurs, and a range of [0, 0] never blurs.
+    func testBlurSigmaRangeChangesOnlyTheBlur() {
+        var a = SplitMix64(seed: 5), b = SplitMix64(seed: 5), c = SplitMix64(seed: 5)
+        for _ in 0..<500 {
+            let p = Augment.drawStrong(rng: &a), q = Augment.drawStrong(rng: &b, blurSigma: (0.03, 0.6))
+            let none = Augment.drawStrong(rng: &c, blurSigma: (0, 0))
+            XCTAssertEqual(p.order, q.order); XCTAssertEqual(p.hue, q.hue); XCTAssertEqual(p.grayscale, q.grayscale)
+            XCTAssertEqual(p.brightness, none.brightness); XCTAssertEqual(p.jitter, none.jitter)
+            XCTAssertEqual(p.blurSigma == nil, q.blurSigma == nil)
+            if let s = q.blurSigma, let d = p.blurSigma {
+                XCTAssertTrue((0.03...0.6).contains(s), "\(s)")
+                XCTAssertEqual(Double(s), 0.03 + 0.57 * (Double(d) - 0.1) / 1.9, accuracy: 1e-5, "the same uniform draw, rescaled")
+            }
+            XCTAssertNil(none.blurSigma)
+        }
+    }
+
     func testStrongParameterRanges() {
         var rng = SplitMix64(seed: 3)
         var jitter = 0, gray = 0, blur = 0
