@@ -83,7 +83,8 @@ public struct CoTrainingStep {
     /// W: data-parallel replicas over all processes (this one runs Replicas.local of them).
     let ranks: Int
     let threshold: Double
-    let unsupWeight: Double
+    /// uw of this step (the trainer ramps it up when asked: `rampedUnsupWeight`).
+    var unsupWeight: Double
     let ohem: (threshold: Float, minKept: Int)?
     /// Mean Teacher / CutMix-Seg: the EMA teacher of models[0] (TeacherStudent.swift); nil otherwise.
     var teacher: Segmentor? = nil
@@ -257,6 +258,15 @@ public struct CoTrainingStep {
             }
         }
         return (labels, conf)
+    }
+
+    /// The unsupervised weight of step `iteration` (0-based) with a ramp-up over `rampup` steps:
+    /// uw · exp(−5 (1 − t/N)²), t = min(iteration, N) (Laine & Aila 2017's sigmoid-shaped ramp, used
+    /// by Mean Teacher); `rampup` 0 is the reference's constant uw.
+    public static func rampedUnsupWeight(_ uw: Double, iteration: Int, rampup: Int) -> Double {
+        guard rampup > 0 else { return uw }
+        let t = Double(min(iteration, rampup)) / Double(rampup)
+        return uw * Foundation.exp(-5 * (1 - t) * (1 - t))
     }
 
     /// The reference's learning-rate factor for step `iteration`: poly 0.9 over `total`, set after

@@ -20,6 +20,7 @@ extension TrainOptions {
         try check("--crop", crop, InputChecks.cropRange, "give the crop side in pixels (the reference: 321, 513, 769)")
         try check("--threshold", threshold, 0...1, "give a confidence between 0 and 1 (the reference's scripts: 0.0)")
         try check("--unsup-weight", unsupWeight, 0...1e6, "give a non-negative weight (default 1)")
+        try check("--unsup-rampup", unsupRampup, 0...InputChecks.maxIterations, "give the ramp-up length in iterations (0: none)")
         try check("--eval-every", evalEvery, 1...Int.max, "evaluate every N >= 1 iterations (default: once per epoch)")
         try check("--save-every", saveEvery, 1...Int.max, "checkpoint every N >= 1 iterations (default: once per epoch)")
         try check("--val-limit", valLimit, 0...Int.max, "give how many validation ids to evaluate")

@@ -34,6 +34,8 @@ public struct TrainOptions: Sendable {
     public var crop: Int?
     public var threshold: Double?
     public var unsupWeight = 1.0
+    /// Ramp the unsupervised weight up over this many iterations (0: constant, as the reference).
+    public var unsupRampup = 0
     /// cps: re-weight each model's weak probabilities towards the labeled set's class frequencies
     /// before taking pseudo-labels (CoTrainingStep.alignedArgmaxConfidence); not the reference's method.
     public var distributionAlignment = false
@@ -185,6 +187,7 @@ public struct RunSettings: Sendable {
         seed = o.seed ?? configs[0].seed ?? 0
         identity = o.unsupWeight == 1 ? "" : "uw=\(o.unsupWeight)"
         if o.strongPseudo { identity += "|strong-pseudo" }
+        if o.unsupRampup > 0 { identity += "|rampup=\(o.unsupRampup)" }
         if let b = o.blurSigmaRange {
             guard b.count == 2, b[0] >= 0, b[0] <= b[1], b[1] <= 50 else {
                 throw UserError("--blur-sigma-range", "expected two numbers lo,hi with 0 <= lo <= hi <= 50",

@@ -140,7 +140,7 @@ public enum Trainer {
         dcot-train: \(settings.mode.rawValue) with \(models.count) model(s): \(settings.configs.map { "\($0.backbone) (\($0.isDCT ? "DCT" : "RGB"))" }.joined(separator: ", "))\(teacher == nil ? "" : " + EMA teacher (decay \(o.emaDecay)\(o.emaWarmup ? ", warm-up" : ""))")
           data: \(labeled.count) labeled, \(unlabeled.count) unlabeled, \(val.count) val; crop \(settings.crop); batch \(settings.batchPerRank) x \(settings.ranks) emulated GPU(s) per list
           augmentation: scale \(loader.maker.scaleRange), strong blur σ \(loader.maker.blurSigmaRange)\(settings.configs[0].scaleRange == nil && settings.configs[0].blurSigmaRange == nil ? " (the reference's)" : "")
-          schedule: \(total) iterations (\(perEpoch)/epoch), lr \(settings.run.lr) (head x\(settings.run.lrMulti)), poly 0.9, \(settings.run.optim); threshold \(settings.threshold); unsup weight \(o.unsupWeight)
+          schedule: \(total) iterations (\(perEpoch)/epoch), lr \(settings.run.lr) (head x\(settings.run.lrMulti)), poly 0.9, \(settings.run.optim); threshold \(settings.threshold); unsup weight \(o.unsupWeight)\(o.unsupRampup > 0 ? " (ramped up over \(o.unsupRampup) iterations)" : "")
           \(Replicas.isDistributed ? "ranks \(Replicas.ranks) x \(Replicas.local) replica(s), " : "")threads \(o.threads), seed \(settings.seed), config \(settings.configHash.prefix(12)), split \(splitHash.prefix(12)), manifest \(reader.manifest.shards.first?.sha256.prefix(12) ?? "-"), dcot \(gitCommit())
           \(start > 0 ? "resuming at iteration \(start)" : "starting fresh") → \(o.out)
         """
@@ -150,7 +150,7 @@ public enum Trainer {
         if let prior, !quiet {
             printError("  distribution alignment: pseudo-labels pulled towards the labeled class frequencies [\(prior.map { String(format: "%.4f", $0) }.joined(separator: ", "))]")
         }
-        let step = CoTrainingStep(models: models, ranks: settings.ranks, threshold: settings.threshold, unsupWeight: o.unsupWeight,
+        var step = CoTrainingStep(models: models, ranks: settings.ranks, threshold: settings.threshold, unsupWeight: o.unsupWeight,
                                   ohem: settings.run.ohem ? (settings.run.ohemThreshold, settings.run.ohemMinKept) : nil, teacher: teacher,
                                   prior: prior)
         // Every model dcot-train evaluates and checkpoints: m1..mn, then the teacher.
@@ -168,6 +168,7 @@ public enum Trainer {
         while it < total {
             let factor = CoTrainingStep.learningRateFactor(iteration: it, total: total, coTraining: semi)
             for (k, opt) in optimizers.enumerated() { for (g, group) in opt.groups.enumerated() { group.lr = Float(baseLRs[k][g] * factor) } }
+            step.unsupWeight = CoTrainingStep.rampedUnsupWeight(o.unsupWeight, iteration: it, rampup: o.unsupRampup)
             let batch = try loader.next()
             let ts = Date()
             let x = StepInputs(batch, needRGB: needRGB, needDCT: needDCT, crop: settings.crop, cutmix: settings.mode != .mt)
@@ -208,7 +209,7 @@ public enum Trainer {
                 let lossJSON = models.indices.map { k in
                     "\"m\(k + 1)\": {\"sup\": \(losses.supervised[k]), \"unsup\": \(k < losses.unsupervised.count ? losses.unsupervised[k] : 0)}"
                 }.joined(separator: ", ")
-                if writer { try dir.appendMetrics("{\"kind\": \"step\", \"iteration\": \(it), \"epoch\": \(epoch), \"lr\": \(baseLRs[0][0] * factor), \"loss\": {\(lossJSON)}, \"agreement\": \(losses.agreement), \"mask_ratio\": \(losses.maskRatio), \"seconds\": \(stepTimes.last!), \"data_wait_seconds\": \(batch.waitSeconds)}") }
+                if writer { try dir.appendMetrics("{\"kind\": \"step\", \"iteration\": \(it), \"epoch\": \(epoch), \"lr\": \(baseLRs[0][0] * factor), \"loss\": {\(lossJSON)}, \"agreement\": \(losses.agreement), \"mask_ratio\": \(losses.maskRatio), \"seconds\": \(stepTimes.last!), \"data_wait_seconds\": \(batch.waitSeconds)\(o.unsupRampup > 0 ? ", \"unsup_weight\": \(step.unsupWeight)" : "")}") }
             }
             let last = it == total - 1
             if !o.dryRun && !val.isEmpty && ((it + 1) % evalEvery == 0 || last) {

@@ -35,6 +35,17 @@ final class LossTests: XCTestCase {
         XCTAssertEqual(Double(r1.value.data[0]), (log(4.0) + 2 * log(4.0 / 3.0)) / 3, accuracy: 1e-6)
     }
 
+    /// The ramp-up: uw · exp(-5 (1 - t/N)^2), uw from step N on, constant without a ramp.
+    func testUnsupervisedWeightRampUp() {
+        XCTAssertEqual(CoTrainingStep.rampedUnsupWeight(2, iteration: 0, rampup: 100), 2 * exp(-5), accuracy: 1e-12)
+        XCTAssertEqual(CoTrainingStep.rampedUnsupWeight(2, iteration: 50, rampup: 100), 2 * exp(-1.25), accuracy: 1e-12)
+        XCTAssertEqual(CoTrainingStep.rampedUnsupWeight(2, iteration: 100, rampup: 100), 2)
+        XCTAssertEqual(CoTrainingStep.rampedUnsupWeight(2, iteration: 5000, rampup: 100), 2)
+        XCTAssertEqual(CoTrainingStep.rampedUnsupWeight(1.5, iteration: 0, rampup: 0), 1.5)
+        let w = (0...100).map { CoTrainingStep.rampedUnsupWeight(1, iteration: $0, rampup: 100) }
+        XCTAssertEqual(w, w.sorted(), "non-decreasing")
+    }
+
     func testSupervisedCrossEntropyIsTheMeanOverLabelledPixels() {
         // Labels (0, 1, 255, 1): mean over the 3 labelled pixels.
         let v = crossEntropy(logits(1, 2, 2), LabelMap(shape: [1, 2, 2], values: [0, 1, 255, 1]))

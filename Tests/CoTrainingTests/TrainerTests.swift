@@ -267,6 +267,9 @@ final class RunIdentityTests: XCTestCase {
         o.distributionAlignment = true
         XCTAssertNotEqual(try RunSettings(o).configHash, plain)
         o.distributionAlignment = false
+        o.unsupRampup = 50
+        XCTAssertNotEqual(try RunSettings(o).configHash, plain)
+        o.unsupRampup = 0
         o.blurSigmaRange = [0.03, 0.6]
         XCTAssertEqual(try RunSettings(o).configs[0].blurSigmaRange, [0.03, 0.6])
         XCTAssertNotEqual(try RunSettings(o).configHash, plain)
@@ -279,15 +282,21 @@ final class RunIdentityTests: XCTestCase {
         }
     }
 
-    /// A 2-model run with distribution alignment trains (finite losses, checkpoints), its
-    /// pseudo-labels differ from the plain run's (so do its unsupervised losses), and it resumes
-    /// bit-identically (the alignment keeps no state between steps).
+    /// A 2-model run with distribution alignment and a ramped-up unsupervised weight trains (finite
+    /// losses, checkpoints), its pseudo-labels differ from the plain run's (so do its unsupervised
+    /// losses), and it resumes bit-identically (neither keeps state between steps).
     func testDistributionAlignmentTrainsAndResumesBitIdentically() throws {
         let f = TrainerFixture.shared
         var o = f.options(["cnn-rgb", "cnn-dct"], out: "da-straight", iterations: 6)
         o.distributionAlignment = true
         o.threshold = 0.5
+        o.unsupRampup = 4
         _ = try Trainer.run(o)
+        let ramp = try f.steps("da-straight").map { $0["unsup_weight"] as! Double }
+        XCTAssertEqual(ramp.count, 6)
+        for (i, w) in ramp.enumerated() {
+            XCTAssertEqual(w, CoTrainingStep.rampedUnsupWeight(1, iteration: i, rampup: 4), accuracy: 1e-12, "the ramp, logged per step")
+        }
         var plain = f.options(["cnn-rgb", "cnn-dct"], out: "da-plain", iterations: 6)
         plain.threshold = 0.5
         _ = try Trainer.run(plain)
