@@ -10,10 +10,12 @@ SHELL := /bin/bash
 PREFIX     := $(firstword $(filter sup stpp mt cutmix,$(firstword $(subst -, ,$(MODELS)))))
 SUPERVISED := $(filter sup stpp,$(PREFIX))
 TEACHER    := $(filter mt cutmix,$(PREFIX))
+RUN_CPS    := $(if $(SUPERVISED)$(TEACHER),,yes)
 NAMES      := $(if $(PREFIX),$(patsubst $(PREFIX)-%,%,$(MODELS)),$(subst +, ,$(MODELS)))
 MODEL_CONFIGS := $(foreach n,$(NAMES),$(or $(CONFIG_$(n)),$(error unknown model '$(n)' in MODELS=$(MODELS))))
-# The models dcot-train checkpoints and make evaluates: the configs, then an EMA teacher's.
-EVAL_CONFIGS  := $(MODEL_CONFIGS) $(if $(TEACHER),$(MODEL_CONFIGS))
+# The models dcot-train checkpoints and make evaluates: the configs, then the EMA teachers' (Mean
+# Teacher / CutMix-Seg's one; one per model for co-training runs with --ema-teachers in CPS_FLAGS).
+EVAL_CONFIGS  := $(MODEL_CONFIGS) $(if $(TEACHER)$(and $(RUN_CPS),$(findstring --ema-teachers,$(CPS_FLAGS))),$(MODEL_CONFIGS))
 SPLIT_NAME := $(notdir $(SPLIT))
 SHARDS     := $(CACHE)/shards/manifest.json
 # A drawn split is named by its seed (SPLIT_SEED, default SEED); an imported partition is not.
@@ -71,7 +73,6 @@ LAUNCH ?=
 # reruns the runs).
 CPS_FLAGS ?=
 CPS_DEPS  ?=
-RUN_CPS   := $(if $(SUPERVISED)$(TEACHER),,yes)
 TRAIN = $(LAUNCH) $(BIN)/dcot-train $(foreach c,$(MODEL_CONFIGS),--config $(c)) --shards $(CACHE)/shards --val $(VAL_LIST) \
 	    $(if $(RUN_CPS),$(CPS_FLAGS)) \
 	    --crop $(CROP) --threshold $(RUN_THR) --gpus $(GPUS) $(if $(RUN_BATCH),--batch-size $(RUN_BATCH)) --threads $(THREADS) \

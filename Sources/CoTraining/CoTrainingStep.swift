@@ -92,6 +92,10 @@ public struct CoTrainingStep {
     /// frequencies, towards which every model's weak probabilities are re-weighted before its
     /// pseudo-labels are taken (`alignedArgmaxConfidence`); nil = the reference's plain argmax.
     var prior: [Double]? = nil
+    /// CPS with EMA teachers (an option, not the reference's method): model k's pseudo-labels for its
+    /// partners come from its EMA teacher's weak prediction (eval mode) instead of its own train-mode
+    /// one; nil = the reference.
+    var partnerTeachers: [Segmentor]? = nil
 
     func supervisedLoss(_ logits: Variable, _ labels: LabelMap) -> Variable {
         if let o = ohem { return ohemCrossEntropy(logits, labels, threshold: o.threshold, minKept: o.minKept) }
@@ -133,7 +137,8 @@ public struct CoTrainingStep {
             supervised.append(sup)
             terms.supervised.append(values)
             guard isCPS else { continue }
-            let weak = ShapeKernel.concat((0..<local).map { ShapeKernel.slice(out.value, axis: 0, start: $0 * per + b, length: b) }, axis: 0)
+            let weak = partnerTeachers.map { t in withNoGrad { t[k](Variable(x.weak(d)), outputSize: (s, s)).value } }
+                ?? ShapeKernel.concat((0..<local).map { ShapeKernel.slice(out.value, axis: 0, start: $0 * per + b, length: b) }, axis: 0)
             let (lab, conf) = prior.map { CoTrainingStep.alignedArgmaxConfidence(weak, prior: $0, padding: x.weakPadding, replicas: local) }
                 ?? argmaxConfidence(weak)
             pseudo.append(mixPseudo(lab, conf, x))

@@ -61,10 +61,10 @@ enum RankAgreement {
     }
 
     /// Rank 0's model tensors and optimiser state on every rank (after rank 0 restored a checkpoint).
-    static func broadcastState(models: [any Module], optimizers: [any Optimizer], teacher: (any Module)?) {
+    static func broadcastState(models: [any Module], optimizers: [any Optimizer], teachers: [any Module]) {
         guard let c = Replicas.collective else { return }
         defer { Parameter.valuesChanged() }
-        for m in models + (teacher.map { [$0] } ?? []) {
+        for m in models + teachers {
             for (_, p) in m.namedParameters() { c.broadcast(p.value.data, count: p.value.count, kind: .float, root: 0) }
         }
         for opt in optimizers {

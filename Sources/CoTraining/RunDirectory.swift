@@ -65,19 +65,21 @@ struct RunDirectory {
         return s
     }
 
-    /// The files a state of `models` models must name: weights and optimiser state of each.
-    static func expectedFiles(models: Int, teacher: Bool = false) -> Set<String> {
+    /// The files a state of `models` models and `teachers` EMA teachers must name: weights and
+    /// optimiser state of each model, weights of each teacher.
+    static func expectedFiles(models: Int, teachers: Int = 0) -> Set<String> {
         Set((1...max(1, models)).flatMap { ["latest-m\($0).safetensors", "latest-m\($0).state.safetensors"] })
-            .union(teacher ? ["latest-m\(models + 1).safetensors"] : [])
+            .union((0..<teachers).map { "latest-m\(models + 1 + $0).safetensors" })
     }
 
     /// Saves weights and optimiser state of every model, then the marker, then moves the files in.
-    /// A teacher (Mean Teacher, CutMix-Seg) is the last model file, weights only.
-    func save(models: [Segmentor], optimizers: [any Optimizer], teacher: Segmentor? = nil, iteration: Int, epoch: Int, seed: UInt64,
+    /// EMA teachers (Mean Teacher, CutMix-Seg: one; CPS with --ema-teachers: one per model) are the
+    /// model files after the models', weights only.
+    func save(models: [Segmentor], optimizers: [any Optimizer], teachers: [Segmentor] = [], iteration: Int, epoch: Int, seed: UInt64,
               configHash: String, splitHash: String, best: [String: RunState.Best]) throws {
         var files = [String: String]()
-        if let teacher {
-            let w = "latest-m\(models.count + 1).safetensors"
+        for (j, teacher) in teachers.enumerated() {
+            let w = "latest-m\(models.count + 1 + j).safetensors"
             try Checkpoint.save(teacher, to: "\(path)/\(w).next", metadata: ["iteration": String(iteration), "role": "ema-teacher"])
             files[w] = try SHA256.hex(ofFile: "\(path)/\(w).next")
         }
@@ -118,9 +120,9 @@ struct RunDirectory {
     }
 
     /// Restores weights and optimiser state after checking every file against the marker.
-    func restore(models: [Segmentor], optimizers: [any Optimizer], teacher: Segmentor? = nil, state: RunState) throws {
-        guard Set(state.files.keys) == RunDirectory.expectedFiles(models: models.count, teacher: teacher != nil) else {
-            throw UserError(statePath, "names \(state.files.keys.sorted()), not the files of \(models.count) model(s)\(teacher != nil ? " and a teacher" : "")",
+    func restore(models: [Segmentor], optimizers: [any Optimizer], teachers: [Segmentor] = [], state: RunState) throws {
+        guard Set(state.files.keys) == RunDirectory.expectedFiles(models: models.count, teachers: teachers.count) else {
+            throw UserError(statePath, "names \(state.files.keys.sorted()), not the files of \(models.count) model(s)\(teachers.isEmpty ? "" : " and \(teachers.count) EMA teacher(s)")",
                             fix: "start over with --fresh")
         }
         try completeMoves(state, verify: true)
@@ -142,7 +144,9 @@ struct RunDirectory {
             }
             if let sgd = opt as? SGD { sgd.loadState(named) } else if let adamw = opt as? AdamW { adamw.loadState(named) }
         }
-        if let teacher { try Checkpoint.load(into: teacher, from: "\(path)/latest-m\(models.count + 1).safetensors") }
+        for (j, teacher) in teachers.enumerated() {
+            try Checkpoint.load(into: teacher, from: "\(path)/latest-m\(models.count + 1 + j).safetensors")
+        }
     }
 
     /// The state tensors of a file, each checked against the optimiser's parameters: the update

@@ -36,6 +36,8 @@ public struct TrainOptions: Sendable {
     public var unsupWeight = 1.0
     /// Ramp the unsupervised weight up over this many iterations (0: constant, as the reference).
     public var unsupRampup = 0
+    /// cps: each model keeps an EMA teacher (decay `emaDecay`), whose pseudo-labels teach its partners.
+    public var emaTeachers = false
     /// cps: re-weight each model's weak probabilities towards the labeled set's class frequencies
     /// before taking pseudo-labels (CoTrainingStep.alignedArgmaxConfidence); not the reference's method.
     public var distributionAlignment = false
@@ -204,6 +206,13 @@ public struct RunSettings: Sendable {
             identity += "|distribution-alignment"
         }
         if mode.hasTeacher { identity += "|ema=\(o.emaDecay),\(o.emaWarmup)" }
+        if o.emaTeachers {
+            guard mode == .cps else {
+                throw UserError("--ema-teachers", "applies to co-training (--mode cps) only, not \(mode.rawValue)",
+                                fix: "drop the flag (mt and cutmix have their teacher already), or use --mode cps")
+            }
+            identity += "|ema-teachers=\(o.emaDecay),\(o.emaWarmup)"
+        }
         for k in o.pretrained.keys.sorted() {
             let path = o.pretrained[k]!
             guard FileManager.default.fileExists(atPath: path) else {

@@ -58,13 +58,15 @@ public enum Trainer {
             m.train(true)
             return m
         }
-        // Mean Teacher / CutMix-Seg: the teacher starts as a copy of the student and stays in eval mode.
-        let teacher: Segmentor? = try settings.mode.hasTeacher ? {
-            let t = try Segmentor(config: settings.configs[0], seed: settings.seed)
-            CoTrainingStep.copyState(from: models[0], to: t)
+        // EMA teachers: Mean Teacher / CutMix-Seg have one, of the student; CPS with --ema-teachers one
+        // per model. Each starts as a copy of its model and stays in eval mode.
+        let teachers: [Segmentor] = try (settings.mode.hasTeacher ? [0] : o.emaTeachers ? Array(models.indices) : []).map { k in
+            let t = try Segmentor(config: settings.configs[k], seed: settings.seed)
+            CoTrainingStep.copyState(from: models[k], to: t)
             t.train(false)
             return t
-        }() : nil
+        }
+        let teacher = settings.mode.hasTeacher ? teachers.first : nil
         guard reader.manifest.classes.count == settings.configs[0].nclass else {
             throw UserError(o.configs[0], "nclass \(settings.configs[0].nclass) but the shards have \(reader.manifest.classes.count) classes",
                             fix: "set nclass to the dataset's class count")
@@ -117,7 +119,7 @@ public enum Trainer {
                 throw UserError(dir.statePath, "was written by a run with other configs or splits; dcot-train refuses to mix them",
                                 fix: "use another --out, or --fresh to start this one over")
             }
-            try dir.restore(models: models, optimizers: optimizers, teacher: teacher, state: state)
+            try dir.restore(models: models, optimizers: optimizers, teachers: teachers, state: state)
             start = state.iteration + 1
             best = state.best
         } else if o.resume && writer {
@@ -128,7 +130,7 @@ public enum Trainer {
             let header = RankAgreement.broadcast(writer ? Array(try JSONEncoder().encode(ResumePoint(start: start, best: best))) : [])
             let point = try JSONDecoder().decode(ResumePoint.self, from: Data(header))
             (start, best) = (point.start, point.best)
-            if start > 0 { RankAgreement.broadcastState(models: models, optimizers: optimizers, teacher: teacher) }
+            if start > 0 { RankAgreement.broadcastState(models: models, optimizers: optimizers, teachers: teachers) }
         }
         if fresh && writer {
             for f in ["done.json", "metrics.jsonl", "latest.json"] { try? FileManager.default.removeItem(atPath: "\(o.out)/\(f)") }
@@ -137,7 +139,7 @@ public enum Trainer {
             .joined(separator: "\n---\n"), to: "\(o.out)/config.yaml") }
 
         let header = """
-        dcot-train: \(settings.mode.rawValue) with \(models.count) model(s): \(settings.configs.map { "\($0.backbone) (\($0.isDCT ? "DCT" : "RGB"))" }.joined(separator: ", "))\(teacher == nil ? "" : " + EMA teacher (decay \(o.emaDecay)\(o.emaWarmup ? ", warm-up" : ""))")
+        dcot-train: \(settings.mode.rawValue) with \(models.count) model(s): \(settings.configs.map { "\($0.backbone) (\($0.isDCT ? "DCT" : "RGB"))" }.joined(separator: ", "))\(teachers.isEmpty ? "" : " + \(teachers.count == 1 ? "an EMA teacher" : "an EMA teacher each, whose pseudo-labels teach the partners") (decay \(o.emaDecay)\(o.emaWarmup ? ", warm-up" : ""))")
           data: \(labeled.count) labeled, \(unlabeled.count) unlabeled, \(val.count) val; crop \(settings.crop); batch \(settings.batchPerRank) x \(settings.ranks) emulated GPU(s) per list
           augmentation: scale \(loader.maker.scaleRange), strong blur σ \(loader.maker.blurSigmaRange)\(settings.configs[0].scaleRange == nil && settings.configs[0].blurSigmaRange == nil ? " (the reference's)" : "")
           schedule: \(total) iterations (\(perEpoch)/epoch), lr \(settings.run.lr) (head x\(settings.run.lrMulti)), poly 0.9, \(settings.run.optim); threshold \(settings.threshold); unsup weight \(o.unsupWeight)\(o.unsupRampup > 0 ? " (ramped up over \(o.unsupRampup) iterations)" : "")
@@ -152,9 +154,9 @@ public enum Trainer {
         }
         var step = CoTrainingStep(models: models, ranks: settings.ranks, threshold: settings.threshold, unsupWeight: o.unsupWeight,
                                   ohem: settings.run.ohem ? (settings.run.ohemThreshold, settings.run.ohemMinKept) : nil, teacher: teacher,
-                                  prior: prior)
-        // Every model dcot-train evaluates and checkpoints: m1..mn, then the teacher.
-        let evaluated = models + (teacher.map { [$0] } ?? [])
+                                  prior: prior, partnerTeachers: o.emaTeachers ? teachers : nil)
+        // Every model dcot-train evaluates and checkpoints: m1..mn, then the teachers.
+        let evaluated = models + teachers
         signal(SIGTERM) { _ in stopSignal = SIGTERM }
         signal(SIGINT) { _ in stopSignal = SIGINT }
         let saveEvery = o.saveEvery ?? perEpoch
@@ -184,8 +186,8 @@ public enum Trainer {
             }
             combineReplicaGradients(gradientSlots)
             for opt in optimizers { opt.step() }
-            if let teacher {
-                CoTrainingStep.emaUpdate(teacher: teacher, student: models[0],
+            for (k, t) in teachers.enumerated() {
+                CoTrainingStep.emaUpdate(teacher: t, student: models[k],
                                          decay: CoTrainingStep.emaDecay(step: it + 1, decay: o.emaDecay, warmup: o.emaWarmup))
             }
             Tape.reset()
@@ -238,7 +240,7 @@ public enum Trainer {
             if !o.dryRun && ((it + 1) % saveEvery == 0 || last || stopping) {
                 try RankAgreement.check([("parameters", RankAgreement.parameterHash(evaluated))],
                                         fix: "the replicas diverged by iteration \(it + 1) (a non-deterministic kernel or different hardware); report it")
-                if writer { try dir.save(models: models, optimizers: optimizers, teacher: teacher, iteration: it, epoch: epoch, seed: settings.seed,
+                if writer { try dir.save(models: models, optimizers: optimizers, teachers: teachers, iteration: it, epoch: epoch, seed: settings.seed,
                              configHash: settings.configHash, splitHash: splitHash, best: best) }
             }
             if stopping {
@@ -266,7 +268,8 @@ public enum Trainer {
         if writer { try dir.writeJSON(["iterations": String(total), "finished": ISO8601DateFormatter().string(from: Date())], to: "\(o.out)/done.json") }
         let rows = evaluated.indices.map { k -> String in
             let b = best["m\(k + 1)"]
-            let name = k < models.count ? settings.configs[k].backbone : "\(settings.configs[0].backbone) EMA teacher"
+            let name = k < models.count ? settings.configs[k].backbone
+                : "\(settings.configs[k - models.count].backbone) EMA teacher\(models.count > 1 ? " of m\(k - models.count + 1)" : "")"
             return String(format: "  m%d %@: best mIoU %@, last %@", k + 1, name,
                           b.map { String(format: "%.2f at iteration %d", $0.miou, $0.iteration + 1) } ?? "-",
                           lastMIoU["m\(k + 1)"].map { String(format: "%.2f", $0) } ?? "-")

@@ -101,12 +101,15 @@ public struct RunRecord: Sendable {
                          evalFiles: evalFiles, backbones: backbones, models: models.sorted(by: modelOrder))
     }
 
-    /// The backbone of model `mK` from config.yaml's K-th section, if known.
-    /// Mean Teacher / CutMix-Seg runs (mt-, cutmix-) have one config: their m2 is the EMA teacher.
+    /// The backbone of model `mK` from config.yaml's K-th section, if known. Models after the n
+    /// configs' are EMA teachers, of m(K − n): Mean Teacher / CutMix-Seg runs (mt-, cutmix-) have one
+    /// config and their m2 is the teacher; CPS runs with --ema-teachers have one per model.
     public func backbone(of model: String) -> String? {
         guard let k = modelIndex(model), k >= 1 else { return nil }
-        if k == backbones.count + 1, backbones.count == 1, ["mt-", "cutmix-"].contains(where: parsed.method.hasPrefix) {
-            return backbones[0].map { "\($0) EMA teacher" } ?? "EMA teacher"
+        let n = backbones.count
+        if n >= 1, k > n, k <= 2 * n {
+            let of = n > 1 ? " of m\(k - n)" : ""
+            return backbones[k - n - 1].map { "\($0) EMA teacher\(of)" } ?? "EMA teacher\(of)"
         }
         guard k <= backbones.count else { return nil }
         return backbones[k - 1]

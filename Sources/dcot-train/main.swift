@@ -32,7 +32,8 @@ struct DcotTrain: ParsableCommand {
     @Flag(name: .customLong("distribution-alignment"), help: "cps: re-weight each model's weak probabilities towards the labeled set's class frequencies before taking its pseudo-labels (ReMixMatch's distribution alignment; not in the reference). Against co-training drifting to one class.") var distributionAlignment = false
     @Option(name: .customLong("blur-sigma-range"), help: "lo,hi: the strong views' Gaussian blur sigma range in pixels (overrides the config's blur_sigma_range; the reference: 0.1,2.0 for 321-px crops; 0,0 never blurs).") var blurSigmaRange: String?
     @Option(name: .customLong("unsup-rampup"), help: "Ramp the unsupervised weight up over N iterations as exp(-5(1-t/N)^2) (Laine & Aila; not in the reference, which keeps it constant; 0 = off).") var unsupRampup: Int = 0
-    @Option(name: .customLong("ema-decay"), help: "mt/cutmix: the teacher's EMA decay (French et al.: 0.99).") var emaDecay: Double = 0.99
+    @Flag(name: .customLong("ema-teachers"), help: "cps: every model keeps an EMA teacher (--ema-decay, --ema-warmup), and the partners learn from the teacher's pseudo-labels instead of the model's own (not in the reference). Saved and evaluated as m<n+k>.") var emaTeachers = false
+    @Option(name: .customLong("ema-decay"), help: "mt/cutmix, cps --ema-teachers: the teachers' EMA decay (French et al.: 0.99).") var emaDecay: Double = 0.99
     @Flag(name: .customLong("ema-warmup"), inversion: .prefixedNo, help: "mt/cutmix: warm the decay up as min(1 - 1/(t+1), decay).") var emaWarmup = true
     @Option(name: .customLong("pretrained"), help: "m<k>=FILE: pretrained backbone for model k (repeatable).") var pretrained: [String] = []
     @Flag(name: .customLong("own-schedules"), help: "Each model uses its own config's lr (the reference drives all with model 1's).") var ownSchedules = false
@@ -79,6 +80,7 @@ struct DcotTrain: ParsableCommand {
             o.unsupWeight = unsupWeight
             o.distributionAlignment = distributionAlignment
             o.unsupRampup = unsupRampup
+            o.emaTeachers = emaTeachers
             if let b = blurSigmaRange {
                 let v = b.split(separator: ",").map { Double($0.trimmingCharacters(in: .whitespaces)) }
                 guard v.count == 2, let lo = v[0], let hi = v[1] else {

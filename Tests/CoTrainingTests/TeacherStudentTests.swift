@@ -97,4 +97,41 @@ final class TeacherStudentTests: XCTestCase {
         two.mode = .mt
         XCTAssertThrowsError(try Trainer.run(two)) { XCTAssertTrue("\($0)".contains("takes one --config"), "\($0)") }
     }
+
+    /// CPS with EMA teachers: a 2-model run keeps a teacher per model (m3 of m1, m4 of m2), which
+    /// are evaluated, saved and differ from their models; the unsupervised losses differ from plain
+    /// CPS (the pseudo-labels come from the teachers); stopping half way and resuming equals the
+    /// straight run byte for byte, teachers included; other modes refuse the flag.
+    func testCPSWithEMATeachersRunsAndResumesBitIdentically() throws {
+        let f = TrainerFixture.shared
+        var straight = f.options(["cnn-rgb", "cnn-dct"], out: "emacps-straight", iterations: 6)
+        straight.emaTeachers = true
+        straight.saveEvery = 3
+        straight.evalEvery = 3
+        straight.threshold = 0.5
+        let summary = try Trainer.run(straight)
+        XCTAssertTrue(summary.contains("m3 resnet18 EMA teacher of m1: best mIoU"), summary)
+        XCTAssertTrue(summary.contains("m4 resnet18_dct_64 EMA teacher of m2: best mIoU"), summary)
+        var plain = straight
+        plain.emaTeachers = false
+        plain.out = "\(f.dir)/emacps-plain"
+        _ = try Trainer.run(plain)
+        func unsup(_ out: String) throws -> [Double] {
+            try f.steps(out).map { (($0["loss"] as! [String: Any])["m1"] as! [String: Any])["unsup"] as! Double }
+        }
+        XCTAssertNotEqual(try unsup("emacps-straight"), try unsup("emacps-plain"))
+        var resumed = straight
+        resumed.out = "\(f.dir)/emacps-resumed"
+        resumed.stopAfter = 3
+        _ = try Trainer.run(resumed)
+        resumed.stopAfter = nil
+        _ = try Trainer.run(resumed)
+        func bytes(_ run: String, _ k: Int) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: "\(f.dir)/\(run)/latest-m\(k).safetensors")) }
+        for k in 1...4 { XCTAssertEqual(try bytes("emacps-straight", k), try bytes("emacps-resumed", k), "m\(k) after resume") }
+        XCTAssertNotEqual(try bytes("emacps-straight", 1), try bytes("emacps-straight", 3))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(f.dir)/emacps-plain/latest-m3.safetensors"))
+        var sup = f.options(["cnn-rgb"], out: "emacps-sup", iterations: 1)
+        sup.emaTeachers = true
+        XCTAssertThrowsError(try Trainer.run(sup)) { XCTAssertTrue("\($0)".contains("--ema-teachers"), "\($0)") }
+    }
 }

@@ -91,6 +91,18 @@ final class ReportTests: XCTestCase {
         XCTAssertEqual(run.secondsPerIteration!, 0.6, accuracy: 1e-12, "mean of the steps after the first")
     }
 
+    /// Models after the configs' are EMA teachers: of m(K - n) for co-training with --ema-teachers,
+    /// the student's for a one-config Mean Teacher run.
+    func testModelsAfterTheConfigsAreEMATeachers() throws {
+        let cps = try RunRecord.load(try makeRun("cnn+mit-8-crop96-s0", [eval(9, "m1", 40), eval(9, "m3", 41), eval(9, "m4", 30)],
+                                                 config: twoConfigs))
+        XCTAssertEqual(cps.backbone(of: "m3"), "resnet18 EMA teacher of m1")
+        XCTAssertEqual(cps.backbone(of: "m4"), "mit-b0 EMA teacher of m2")
+        XCTAssertNil(cps.backbone(of: "m5"))
+        let mt = try RunRecord.load(try makeRun("mt-cnn-8-crop96-s0", [eval(9, "m2", 40)], config: "backbone: resnet18\n"))
+        XCTAssertEqual(mt.backbone(of: "m2"), "resnet18 EMA teacher")
+    }
+
     func testNonFiniteLossesAreRead() throws {
         let dir = try makeRun("div-25-crop64-s0", [
             #"{"kind": "step", "iteration": 0, "loss": {"m1": {"sup": nan, "unsup": -inf}}, "agreement": nan, "seconds": 1.0}"#,
