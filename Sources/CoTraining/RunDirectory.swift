@@ -65,6 +65,17 @@ struct RunDirectory {
         return s
     }
 
+    /// Starting over: removes what the previous run left (state, checkpoints, best models, snapshots,
+    /// metrics, and the evaluations make wrote beside them), so that nothing of it, e.g. the EMA
+    /// teachers' files of a run that had them, is read as this run's. The lock file stays.
+    func removeResults() {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        let prefixes = ["latest", "best-m", "snapshot-m", "eval-m", "overlays-m"]
+        for name in names where ["done.json", "metrics.jsonl", "eval.done"].contains(name) || prefixes.contains(where: name.hasPrefix) {
+            try? FileManager.default.removeItem(atPath: "\(path)/\(name)")
+        }
+    }
+
     /// The files a state of `models` models and `teachers` EMA teachers must name: weights and
     /// optimiser state of each model, weights of each teacher.
     static func expectedFiles(models: Int, teachers: Int = 0) -> Set<String> {

@@ -132,9 +132,7 @@ public enum Trainer {
             (start, best) = (point.start, point.best)
             if start > 0 { RankAgreement.broadcastState(models: models, optimizers: optimizers, teachers: teachers) }
         }
-        if fresh && writer {
-            for f in ["done.json", "metrics.jsonl", "latest.json"] { try? FileManager.default.removeItem(atPath: "\(o.out)/\(f)") }
-        }
+        if fresh && writer { RunDirectory(path: o.out).removeResults() }
         if writer { try AtomicFile.write(settings.configPaths.map { "# \($0)\n" + ((try? String(contentsOfFile: $0, encoding: .utf8)) ?? "") }
             .joined(separator: "\n---\n"), to: "\(o.out)/config.yaml") }
 

@@ -89,6 +89,12 @@ final class PipelineMakeTests: XCTestCase {
         XCTAssertTrue(report.contains(".svg)"), report)
         XCTAssertTrue(report.contains("overlays-m1/"), report)
         XCTAssertTrue(log.contains("threshold 0.95"), "the demo co-trains with the confidence threshold\n\(log)")
+        // The co-training runs keep EMA teachers (DEMO_CPS_FLAGS), which make evaluates as m3, m4; SupOnly does not.
+        let coLine = log.split(separator: "\n").first { $0.contains("dcot-train") && $0.contains("--out \(co) ") } ?? ""
+        XCTAssertTrue(coLine.contains("--ema-teachers --ema-decay 0.95"), String(coLine))
+        let supLine = log.split(separator: "\n").first { $0.contains("dcot-train") && $0.contains("runs/sup-cnn-16-crop32-s0 ") } ?? ""
+        XCTAssertFalse(supLine.isEmpty || supLine.contains("--ema-teachers"), String(supLine))
+        for k in 1...4 { XCTAssertTrue(FileManager.default.fileExists(atPath: "\(co)/eval-m\(k).json"), "eval-m\(k).json") }
         XCTAssertEqual(try make(["-q", "demo"] + vars, cwd: root).0, 1, "demo is phony: -q answers 1")
         let again = try make(["demo"] + vars, cwd: root)
         XCTAssertEqual(again.0, 0, again.1)
@@ -118,6 +124,16 @@ final class PipelineMakeTests: XCTestCase {
         XCTAssertFalse(longer.1.contains("--out \(demo)/pretrain/run-cnn "), longer.1)
         XCTAssertTrue(longer.1.contains("--out \(demo)/runs/cnn+cnn-dct-16-crop32-s0 "), longer.1)
         XCTAssertFalse(longer.1.contains("--out \(demo)/runs/sup-cnn-16-crop32-s0 "), longer.1)
+        // Other co-training flags rerun the co-training runs only (recorded in $(DEMO)/cps.args).
+        let plain = try make(["demo"] + vars + ["DEMO_PRE_ITERS_cnn-dct=3", "DEMO_CPS_FLAGS="], cwd: root)
+        XCTAssertEqual(plain.0, 0, plain.1)
+        XCTAssertTrue(plain.1.contains("--out \(demo)/runs/cnn+cnn-dct-16-crop32-s0 "), plain.1)
+        XCTAssertFalse(plain.1.contains("--out \(demo)/runs/sup-cnn-16-crop32-s0 "), plain.1)
+        XCTAssertFalse(plain.1.contains("--ema-teachers"), plain.1)
+        for f in ["eval-m3.json", "best-m3.safetensors", "latest-m4.safetensors"] {
+            XCTAssertFalse(FileManager.default.fileExists(atPath: "\(co)/\(f)"), "starting over removes the teachers' \(f)")
+        }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: "\(co)/eval-m2.json"))
     }
 }
 
