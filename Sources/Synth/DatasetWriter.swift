@@ -77,6 +77,7 @@ public enum SynthDataset {
         try AtomicFile.write(lines.prefix(o.train).joined(separator: "\n") + "\n", to: "\(o.out)/train.txt")
         try AtomicFile.write(lines.suffix(o.val).joined(separator: "\n") + (o.val > 0 ? "\n" : ""), to: "\(o.out)/val.txt")
         try AtomicFile.write(classesJSON(o.config.classes, offset: o.config.classOffset), to: "\(o.out)/classes.json")
+        try AtomicFile.write(settingsJSON(o), to: "\(o.out)/synth.json")
         var s = SynthWriteSummary()
         s.train = o.train
         s.val = o.val
@@ -84,6 +85,26 @@ public enum SynthDataset {
         s.out = o.out
         s.seconds = Date().timeIntervalSince(start)
         return s
+    }
+
+    /// synth.json (format dcot-synth): every setting the images depend on, so a dataset says how it
+    /// was made (the demo's check datasets and pretraining sets differ only in these).
+    static func settingsJSON(_ o: SynthWriteOptions) -> String {
+        let c = o.config
+        return """
+        {
+          "format": "dcot-synth",
+          "version": 1,
+          "classes": \(c.classes),
+          "class_offset": \(c.classOffset),
+          "size": \(c.size),
+          "seed": \(c.seed),
+          "decoys": \(c.decoys),
+          "train": \(o.train),
+          "val": \(o.val)
+        }
+
+        """
     }
 
     /// classes.json (format dcot-classes): names and the VOC colours of indices 0..K-1.

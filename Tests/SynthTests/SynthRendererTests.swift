@@ -182,3 +182,24 @@ final class SynthRendererTests: XCTestCase {
         XCTAssertEqual(full.reduce(0, +), 0)
     }
 }
+
+/// dcot-synth records its settings beside the images.
+final class SynthWriterTests: XCTestCase {
+    func testSynthJSONRecordsTheSettings() throws {
+        let out = NSTemporaryDirectory() + "dcot-synth-json-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        var config = SynthConfig(classes: 4, size: 32, seed: 7)
+        config.classOffset = 2
+        config.decoys = false
+        _ = try SynthDataset.write(SynthWriteOptions(config: config, train: 2, val: 1, out: out, jobs: 1, quiet: true))
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(out)/synth.json"))) as! [String: Any]
+        XCTAssertEqual(json["format"] as? String, "dcot-synth")
+        XCTAssertEqual(json["classes"] as? Int, 4)
+        XCTAssertEqual(json["class_offset"] as? Int, 2)
+        XCTAssertEqual(json["size"] as? Int, 32)
+        XCTAssertEqual(json["seed"] as? Int, 7)
+        XCTAssertEqual(json["decoys"] as? Bool, false)
+        XCTAssertEqual(json["train"] as? Int, 2)
+        XCTAssertEqual(json["val"] as? Int, 1)
+    }
+}
