@@ -72,7 +72,7 @@ public enum DepthwiseTokens {
                         }
                     }
                     pre?[(oy * w + ox) * c + ch] = acc
-                    out[ch] = gelu ? 0.5 * acc * (1 + FastMath.erf(acc * 0.70710678118654752)) : acc
+                    out[ch] = gelu ? FastMath.gelu(acc) : acc
                 }
             }
         }

@@ -128,9 +128,7 @@ public enum Elementwise {
         let vector = VectorISA.level > 0
         Parallel.for(x.count, grain: 1 << 12) { r in
             if vector { cn_gelu(xp + r.lowerBound, yp + r.lowerBound, r.count); return }
-            FastMath.map(xp + r.lowerBound, yp + r.lowerBound, r.count) { v in
-                0.5 * v * (1 + FastMath.erf(v * 0.70710678118654752))
-            }
+            FastMath.map(xp + r.lowerBound, yp + r.lowerBound, r.count) { FastMath.gelu($0) }
         }
         return y
     }

@@ -74,6 +74,11 @@ public enum FastMath {
     /// Scalar conveniences (lane 0 of the vector versions).
     @inlinable public static func exp(_ x: Float) -> Float { exp(SIMD8(repeating: x))[0] }
     @inlinable public static func erf(_ x: Float) -> Float { erf(SIMD8(repeating: x))[0] }
+
+    /// GELU, erf form (PyTorch's approximate='none'): 0.5 x (1 + erf(x / √2)), the one formula of the
+    /// Swift paths (Elementwise.gelu and the depthwise conv's fused GELU give the same bits).
+    @inlinable public static func gelu(_ v: SIMD8<Float>) -> SIMD8<Float> { 0.5 * v * (1 + erf(v * 0.70710678118654752)) }
+    @inlinable public static func gelu(_ x: Float) -> Float { gelu(SIMD8(repeating: x))[0] }
 }
 
 /// The instruction set of CNative's vector kernels (simd_kernels.c: GELU, attention softmax rows),
