@@ -2,6 +2,8 @@
 // and for AVX2 + FMA from one template (simd_template.h), chosen at run time by the CPU's flags.
 // Level 0 (no such CPU, or forced by a test) means the caller runs its portable Swift path.
 #include "CNative.h"
+#include <stdio.h>
+#include <stdlib.h>
 
 #if defined(__x86_64__) && defined(__clang__)
 #define HAVE_X86_PATHS 1
@@ -48,6 +50,14 @@ int cn_simd_level(void) {
 
 void cn_simd_cap_level(int level) { cap = level < 0 ? 0 : level; }
 
+// The wrappers below have no scalar path: their Swift callers check VectorISA.level first and run
+// their own portable code at level 0. A call at level 0 is a caller's bug; stop loudly rather than
+// return with the output unwritten.
+static void no_vector_level(const char *name) {
+    fprintf(stderr, "dcot: internal error: %s called without an AVX2/AVX-512 level (VectorISA.level 0)\n", name);
+    abort();
+}
+
 void cn_gelu(const float *x, float *y, long n) {
 #ifdef HAVE_X86_PATHS
     switch (cn_simd_level()) {
@@ -55,7 +65,7 @@ void cn_gelu(const float *x, float *y, long n) {
     case 1: gelu_avx2(x, y, n); return;
     }
 #endif
-    (void)x; (void)y; (void)n;
+    no_vector_level(__func__);
 }
 
 void cn_gelu_backward(const float *g, const float *x, float *dx, long n) {
@@ -65,7 +75,7 @@ void cn_gelu_backward(const float *g, const float *x, float *dx, long n) {
     case 1: gelu_backward_avx2(g, x, dx, n); return;
     }
 #endif
-    (void)g; (void)x; (void)dx; (void)n;
+    no_vector_level(__func__);
 }
 
 void cn_softmax_rows(const float *x, float *y, long rows, long cols, long ld, float scale) {
@@ -75,7 +85,7 @@ void cn_softmax_rows(const float *x, float *y, long rows, long cols, long ld, fl
     case 1: softmax_rows_avx2(x, y, rows, cols, ld, scale); return;
     }
 #endif
-    (void)x; (void)y; (void)rows; (void)cols; (void)ld; (void)scale;
+    no_vector_level(__func__);
 }
 
 void cn_dw3x3_nhwc(const float *x, const float *w9, const float *bias, float *y, float *pre, long h, long w, long c, long y0,
@@ -86,7 +96,7 @@ void cn_dw3x3_nhwc(const float *x, const float *w9, const float *bias, float *y,
     case 1: dw3x3_nhwc_avx2(x, w9, bias, y, pre, h, w, c, y0, y1, gelu); return;
     }
 #endif
-    (void)x; (void)w9; (void)bias; (void)y; (void)pre; (void)h; (void)w; (void)c; (void)y0; (void)y1; (void)gelu;
+    no_vector_level(__func__);
 }
 
 void cn_dw3x3_nhwc_wgrad(const float *x, const float *dy, float *part, long h, long w, long c, long y0, long y1) {
@@ -96,7 +106,7 @@ void cn_dw3x3_nhwc_wgrad(const float *x, const float *dy, float *part, long h, l
     case 1: dw3x3_nhwc_wgrad_avx2(x, dy, part, h, w, c, y0, y1); return;
     }
 #endif
-    (void)x; (void)dy; (void)part; (void)h; (void)w; (void)c; (void)y0; (void)y1;
+    no_vector_level(__func__);
 }
 
 void cn_layernorm_rows(const float *x, const float *gamma, const float *beta, float *y, float *mean, float *invstd,
@@ -107,7 +117,7 @@ void cn_layernorm_rows(const float *x, const float *gamma, const float *beta, fl
     case 1: layernorm_rows_avx2(x, gamma, beta, y, mean, invstd, rows, d, eps); return;
     }
 #endif
-    (void)x; (void)gamma; (void)beta; (void)y; (void)mean; (void)invstd; (void)rows; (void)d; (void)eps;
+    no_vector_level(__func__);
 }
 
 void cn_layernorm_backward_rows(const float *x, const float *dy, const float *mean, const float *invstd, const float *gamma,
@@ -118,5 +128,5 @@ void cn_layernorm_backward_rows(const float *x, const float *dy, const float *me
     case 1: layernorm_backward_rows_avx2(x, dy, mean, invstd, gamma, dx, pg, pb, rows, d); return;
     }
 #endif
-    (void)x; (void)dy; (void)mean; (void)invstd; (void)gamma; (void)dx; (void)pg; (void)pb; (void)rows; (void)d;
+    no_vector_level(__func__);
 }
