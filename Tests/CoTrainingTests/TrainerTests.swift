@@ -48,6 +48,29 @@ final class TrainerFixture {
         return o
     }
 
+    /// Model m1's unsupervised loss at every logged step of run `out`.
+    func unsupervisedLosses(_ out: String) throws -> [Double] {
+        try steps(out).map { (($0["loss"] as! [String: Any])["m1"] as! [String: Any])["unsup"] as! Double }
+    }
+
+    /// Reruns `o` (already trained straight into o.out) into `<o.out>-resumed`, stopped after `stop`
+    /// iterations as if preempted and then continued: latest-m1 … latest-m<files> must equal the
+    /// straight run's byte for byte.
+    func assertResumeMatchesStraight(_ o: TrainOptions, stopAfter stop: Int, files: Int,
+                                     file: StaticString = #filePath, line: UInt = #line) throws {
+        var resumed = o
+        resumed.out = o.out + "-resumed"
+        resumed.stopAfter = stop
+        _ = try Trainer.run(resumed)
+        resumed.stopAfter = nil
+        _ = try Trainer.run(resumed)
+        for k in 1...files {
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: "\(o.out)/latest-m\(k).safetensors")),
+                           try Data(contentsOf: URL(fileURLWithPath: "\(resumed.out)/latest-m\(k).safetensors")),
+                           "m\(k): the straight and the resumed run end with the same bits", file: file, line: line)
+        }
+    }
+
     func steps(_ out: String) throws -> [[String: Any]] {
         try String(contentsOfFile: "\(dir)/\(out)/metrics.jsonl", encoding: .utf8).split(separator: "\n")
             .map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
@@ -218,14 +241,7 @@ final class SGDResumeTests: XCTestCase {
         straight.configs = ["\(f.dir)/adamw.yaml"]
         straight.unlabeled = nil
         _ = try Trainer.run(straight)
-        var resumed = straight
-        resumed.out = "\(f.dir)/adamw-resumed"
-        resumed.stopAfter = 2
-        _ = try Trainer.run(resumed)
-        resumed.stopAfter = nil
-        _ = try Trainer.run(resumed)
-        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: "\(f.dir)/adamw-straight/latest-m1.safetensors")),
-                       try Data(contentsOf: URL(fileURLWithPath: "\(f.dir)/adamw-resumed/latest-m1.safetensors")))
+        try f.assertResumeMatchesStraight(straight, stopAfter: 2, files: 1)
     }
 }
 
@@ -300,24 +316,11 @@ final class RunIdentityTests: XCTestCase {
         var plain = f.options(["cnn-rgb", "cnn-dct"], out: "da-plain", iterations: 6)
         plain.threshold = 0.5
         _ = try Trainer.run(plain)
-        func unsup(_ out: String) throws -> [Double] {
-            try f.steps(out).map { (($0["loss"] as! [String: Any])["m1"] as! [String: Any])["unsup"] as! Double }
-        }
-        let aligned = try unsup("da-straight"), reference = try unsup("da-plain")
+        let aligned = try f.unsupervisedLosses("da-straight"), reference = try f.unsupervisedLosses("da-plain")
         XCTAssertTrue(aligned.allSatisfy(\.isFinite), "\(aligned)")
         XCTAssertEqual(aligned.count, 6)
         XCTAssertNotEqual(aligned, reference, "the aligned pseudo-labels change the unsupervised loss")
-        var half = o
-        half.out = "\(f.dir)/da-resumed"
-        half.stopAfter = 3
-        _ = try Trainer.run(half)
-        half.stopAfter = nil
-        _ = try Trainer.run(half)
-        for k in 1...2 {
-            let a = try Data(contentsOf: URL(fileURLWithPath: "\(f.dir)/da-straight/latest-m\(k).safetensors"))
-            let b = try Data(contentsOf: URL(fileURLWithPath: "\(f.dir)/da-resumed/latest-m\(k).safetensors"))
-            XCTAssertEqual(a, b, "m\(k): straight and resumed runs end with the same bits")
-        }
+        try f.assertResumeMatchesStraight(o, stopAfter: 3, files: 2)
     }
 }
 
