@@ -149,7 +149,13 @@ static int machine_crowded(long now) {
     }
     atomic_store_explicit(&pool.next_check_ns, now + 10000000L, memory_order_relaxed);
     int r = runnable_now();
-    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    // The online core count, read once (glibc's sysconf reads /sys on every call).
+    static _Atomic long online = 0;
+    long cores = atomic_load_explicit(&online, memory_order_relaxed);
+    if (cores <= 0) {
+        cores = sysconf(_SC_NPROCESSORS_ONLN);
+        atomic_store_explicit(&online, cores, memory_order_relaxed);
+    }
     // Our own caller and (spinning) workers count as runnable; more than one extra is someone else.
     int crowded = r > 0 && cores > 0 && r > cores + 1;   // one extra: a transient process
     if (crowded) {          // keep blocking waits for 200 ms
