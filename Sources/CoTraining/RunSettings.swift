@@ -191,7 +191,7 @@ public struct RunSettings: Sendable {
         if o.strongPseudo { identity += "|strong-pseudo" }
         if o.unsupRampup > 0 { identity += "|rampup=\(o.unsupRampup)" }
         if let b = o.blurSigmaRange {
-            guard b.count == 2, b[0] >= 0, b[0] <= b[1], b[1] <= 50 else {
+            guard b.count == 2, ModelConfig.isBlurSigmaRange(b[0], b[1]) else {
                 throw UserError("--blur-sigma-range", "expected two numbers lo,hi with 0 <= lo <= hi <= 50",
                                 fix: "e.g. --blur-sigma-range 0.1,2.0 (the reference's), or 0,0 for no blur")
             }

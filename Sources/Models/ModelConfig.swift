@@ -38,6 +38,8 @@ public struct ModelConfig: Sendable, Equatable {
     /// The strong augmentation's blur σ range [lo, hi] in pixels (ours, not the reference's key):
     /// nil keeps the reference's 0.1–2.0; hi 0 never blurs.
     public var blurSigmaRange: [Double]?
+    /// A valid blur σ range (config key and dcot-train flag): 0 <= lo <= hi <= 50 pixels.
+    public static func isBlurSigmaRange(_ lo: Double, _ hi: Double) -> Bool { lo >= 0 && lo <= hi && hi <= 50 }
     /// Every key as written (scalars as strings), for the run-level stages.
     public var raw: [String: String] = [:]
     /// The file it was read from, for errors found while building the model.
@@ -179,7 +181,7 @@ public struct ModelConfig: Sendable, Equatable {
             c.scaleRange = [lo, hi]
         }
         if let n = values["blur_sigma_range"] {
-            guard let s = n.sequence, s.count == 2, let lo = s[0].float, let hi = s[1].float, lo >= 0, lo <= hi, hi <= 50 else {
+            guard let s = n.sequence, s.count == 2, let lo = s[0].float, let hi = s[1].float, ModelConfig.isBlurSigmaRange(lo, hi) else {
                 throw bad("blur_sigma_range", "two numbers [lo, hi] with 0 <= lo <= hi <= 50 (the reference: [0.1, 2.0]; [0, 0] never blurs)")
             }
             c.blurSigmaRange = [lo, hi]

@@ -34,7 +34,7 @@ struct DcotTrain: ParsableCommand {
     @Option(name: .customLong("unsup-rampup"), help: "Ramp the unsupervised weight up over N iterations as exp(-5(1-t/N)^2) (Laine & Aila; not in the reference, which keeps it constant; 0 = off).") var unsupRampup: Int = 0
     @Flag(name: .customLong("ema-teachers"), help: "cps: every model keeps an EMA teacher (--ema-decay, --ema-warmup), and the partners learn from the teacher's pseudo-labels instead of the model's own (not in the reference). Saved and evaluated as m<n+k>.") var emaTeachers = false
     @Option(name: .customLong("ema-decay"), help: "mt/cutmix, cps --ema-teachers: the teachers' EMA decay (French et al.: 0.99).") var emaDecay: Double = 0.99
-    @Flag(name: .customLong("ema-warmup"), inversion: .prefixedNo, help: "mt/cutmix: warm the decay up as min(1 - 1/(t+1), decay).") var emaWarmup = true
+    @Flag(name: .customLong("ema-warmup"), inversion: .prefixedNo, help: "mt/cutmix, cps --ema-teachers: warm the decay up as min(1 - 1/(t+1), decay).") var emaWarmup = true
     @Option(name: .customLong("pretrained"), help: "m<k>=FILE: pretrained backbone for model k (repeatable).") var pretrained: [String] = []
     @Flag(name: .customLong("own-schedules"), help: "Each model uses its own config's lr (the reference drives all with model 1's).") var ownSchedules = false
     @Option(name: .customLong("eval-every"), help: "Evaluate every N iterations (default: once per epoch).") var evalEvery: Int?
