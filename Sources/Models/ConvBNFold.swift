@@ -2,6 +2,8 @@
 // Training, or any forward while the tape records: the two ops as they are. Inference (eval mode, no
 // tape): one conv whose weights and bias have the BN folded in (cached per Parameter.generation) with
 // bias and ReLU applied in the conv's output pass; no normalisation pass, nothing kept for backward.
+// Inference also has a path training does not: Winograd F(4x4, 3x3) (Winograd4.swift), its
+// transformed weights cached beside the folded ones (as the atrous convs' packed taps are).
 // Folding rounds differently from conv-then-normalise: outputs agree to float rounding, not bits.
 import Tensor
 import Autograd
@@ -23,6 +25,9 @@ func convBN(_ conv: Conv2d, _ bn: BatchNorm2d, _ x: Variable, relu: Bool) -> Var
         if f.derived == nil { f.derived = AtrousConv.packTaps(f.weight) }
         y = AtrousConv.forward(x.value, f.weight, dilation: conv.dilation, padding: conv.padding, packed: f.derived)
         Conv.addBiasRelu(y, f.bias, relu: relu)
+    } else if Conv.useWinograd4(g) {
+        if f.derived == nil { f.derived = Conv.winograd4Filter(f.weight.data, o: w[0], c: w[1]) }
+        y = Conv.winograd4Forward(x.value, f.derived!, g, bias: f.bias, relu: relu)
     } else {
         y = Conv.forward(x.value, f.weight, bias: f.bias, g, relu: relu)
     }

@@ -33,6 +33,8 @@ struct ModelBench: ParsableCommand {
     var winogradMinChannels: Int = Conv.winogradMinChannels
     @Option(help: "Winograd only with at least this many 2x2 output tiles per batch group.")
     var winogradMinTiles: Int = Conv.winogradMinTiles
+    @Option(help: "Inference: Winograd F(4x4, 3x3) for stride-1 3x3 convs with at least this many channels (a huge value disables it).")
+    var winograd4MinChannels: Int = Conv.winograd4MinChannels
     @Option(help: "At most this many columns (samples x output pixels) per batched im2col GEMM (0: one GEMM per sample).")
     var convBatchedColumns: Int = Conv.batchedColumns
     @Option(help: "Byte cap of a batched im2col GEMM's column matrix and output.")
@@ -48,6 +50,7 @@ struct ModelBench: ParsableCommand {
             Parallel.setThreads(threads)
             AtrousConv.maxKeptFraction = atrousMaxKept
             (Conv.winogradMinChannels, Conv.winogradMinTiles) = (winogradMinChannels, winogradMinTiles)
+            Conv.winograd4MinChannels = winograd4MinChannels
             (Conv.batchedColumns, Conv.batchedMaxBytes) = (convBatchedColumns, convBatchedBytes)
             if let blasThreadTimeout { BLAS.setThreadTimeout(exponent: blasThreadTimeout) }
             Gemm.setSplitAcrossThreads(splitGemm)

@@ -10,17 +10,22 @@ import Autograd
 import NN
 import Models
 import Checkpoint
+import SafeTensors
 
 final class ParityTests: XCTestCase {
-    func check(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    /// The fixture's model with its weights, input, labels and PyTorch float32's own errors.
+    func load(_ name: String) throws -> (SafeTensorsFile, Segmentor, Tensor, LabelMap, [String: Double]) {
         let f = try ModelFixtures.open(name)
         let config = try ModelConfig.parse(f.header.metadata["config"]!, source: name)
         let model = try Segmentor(config: config, seed: 99)
         try Checkpoint.load(into: model, file: f, source: name, prefix: "w.", ignoreOutsidePrefix: true)
-        let x = try ModelFixtures.tensor(f, "input")
-        let labels = try ModelFixtures.labels(f, "labels")
-        let size = (labels.shape[1], labels.shape[2])
         let torchError = try JSONSerialization.jsonObject(with: Data(f.header.metadata["pytorch_float32_error"]!.utf8)) as! [String: Double]
+        return (f, model, try ModelFixtures.tensor(f, "input"), try ModelFixtures.labels(f, "labels"), torchError)
+    }
+
+    func check(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let (f, model, x, labels, torchError) = try load(name)
+        let size = (labels.shape[1], labels.shape[2])
         func bar(_ key: String, _ tolerance: Double) -> Double { max(tolerance, 2 * (torchError[key] ?? 0)) }
 
         model.eval()
@@ -56,4 +61,25 @@ final class ParityTests: XCTestCase {
     func testDeepLabResNet50OutputStride8MultiGrid() throws { try check("deeplab_r50_os8_mg") }
     func testDeepLabResNet50DCT() throws { try check("deeplab_r50_dct") }
     func testSegFormerMiTB0() throws { try check("segformer_mit_b0") }
+
+    /// Eval logits with every 3x3 conv that can on Winograd F(4x4, 3x3) (thresholds lowered to the
+    /// fixtures' small widths): other bits than the default paths, still within 1e-4 of PyTorch's
+    /// float64 logits.
+    func testEvalLogitsWithWinograd4() throws {
+        let saved = (Conv.winograd4MinChannels, Conv.winograd4MinTiles)
+        defer { (Conv.winograd4MinChannels, Conv.winograd4MinTiles) = saved }
+        for name in ["deeplab_r50_os16", "deeplab_r50_os8_mg", "deeplab_r50_dct"] {
+            (Conv.winograd4MinChannels, Conv.winograd4MinTiles) = saved
+            let (f, model, x, labels, torchError) = try load(name)
+            let size = (labels.shape[1], labels.shape[2])
+            model.eval()
+            let plain = withNoGrad { model(Variable(x), outputSize: size).value }
+            (Conv.winograd4MinChannels, Conv.winograd4MinTiles) = (1, 1)
+            let fast = withNoGrad { model(Variable(x), outputSize: size).value }
+            XCTAssertNotEqual(plain.array, fast.array, "\(name): no conv took the F(4x4) path")
+            let e = relativeError(fast, try ModelFixtures.tensor(f, "logits_eval"))
+            XCTAssertLessThanOrEqual(e, max(1e-4, 2 * (torchError["logits_eval"] ?? 0)), "\(name) eval logits, F(4x4)")
+            print("\(name): eval logits with F(4x4) \(e), default paths \(relativeError(plain, try ModelFixtures.tensor(f, "logits_eval")))")
+        }
+    }
 }

@@ -93,6 +93,35 @@ final class KernelTwinTests: XCTestCase {
         }
     }
 
+    /// Winograd F(4x4, 3x3) (inference) against the naive twin: odd sizes, partial edge tiles,
+    /// paddings 0-2, bias and ReLU, one sample per chunk, within 1e-4 x sqrt(9 C) (Winograd4.swift's
+    /// error study: 3.1e-5 x sqrt(9 C) at most over 200 tiles of 256 channels).
+    func testWinograd4MatchesNaive() {
+        let saved = (Conv.winograd4MinTiles, Conv.winograd4MaxBytes, Conv.winograd4MinChannels)
+        (Conv.winograd4MinTiles, Conv.winograd4MinChannels) = (1, 16)
+        defer { (Conv.winograd4MinTiles, Conv.winograd4MaxBytes, Conv.winograd4MinChannels) = saved }
+        let cases = [(2, 16, 7, 9, 17, 1), (1, 19, 10, 5, 16, 0), (3, 16, 6, 11, 18, 2), (1, 20, 3, 3, 16, 1),
+                     (1, 16, 1, 4, 16, 2), (2, 64, 13, 12, 32, 1)]
+        for (idx, (n, c, h, w, o, p)) in cases.enumerated() {
+            let x = Tensor.uniform([n, c, h, w], seed: UInt64(idx)), wt = Tensor.uniform([o, c, 3, 3], seed: UInt64(50 + idx))
+            let b = Tensor.uniform([o], seed: UInt64(70 + idx))
+            let geo = ConvGeometry(input: x.shape, weight: wt.shape, padding: p)
+            XCTAssertTrue(Conv.useWinograd4(geo))
+            let u = Conv.winograd4Filter(wt.data, o: o, c: c)
+            let naive = ConvNaive.forward(x, wt, bias: b, geo)
+            let atol = 1e-4 * Float(9 * c).squareRoot()
+            for bytes in [saved.1, 1] {
+                Conv.winograd4MaxBytes = bytes
+                close(Conv.winograd4Forward(x, u, geo, bias: b, relu: false), naive, atol: atol, rtol: 0, "F(4x4) case \(idx), \(bytes) bytes")
+                close(Conv.winograd4Forward(x, u, geo, bias: b, relu: true), Tensor(shape: naive.shape, values: naive.array.map { max($0, 0) }),
+                      atol: atol, rtol: 0, "F(4x4) + relu case \(idx), \(bytes) bytes")
+            }
+        }
+        Conv.winograd4MinTiles = saved.0
+        XCTAssertFalse(Conv.useWinograd4(ConvGeometry(input: [2, 256, 21, 21], weight: [256, 256, 3, 3], padding: 1)))
+        XCTAssertTrue(Conv.useWinograd4(ConvGeometry(input: [2, 304, 81, 81], weight: [256, 304, 3, 3], padding: 1)))
+    }
+
     /// im2col (padded-plane copies) and col2im against their definitions: strides 1-3, dilation,
     /// padding 0-4, groups, several samples side by side with ld > samples * HO*WO, tiny and
     /// 16/17-wide rows; col2im bit for bit (same tap order) and only inside its own planes.

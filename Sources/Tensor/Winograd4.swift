@@ -1,0 +1,169 @@
+// Winograd F(4x4, 3x3) for the inference forward of stride-1, undilated, ungrouped 3x3 convs with
+// many channels on large maps (DeepLabv3+'s decoder convs, 304 -> 256 and 256 -> 256 at a quarter
+// of the crop): 36 products per 4x4 output tile instead of 144, against F(2x2)'s 16 per 2x2 tile
+// (Winograd.swift), so 1.78x fewer multiplies than F(2x2). Interpolation points 0, ±1, ±2 and
+// infinity (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks", 2016):
+//   B^T = [[4,0,-5,0,1,0],[0,-4,-4,1,1,0],[0,4,-4,-1,1,0],[0,-2,-1,2,1,0],[0,2,-1,-2,1,0],[0,4,0,-5,0,1]]
+//   G   = [[1/4,0,0],[-1/6,-1/6,-1/6],[-1/6,1/6,-1/6],[1/24,1/12,1/6],[1/24,-1/12,1/6],[0,0,1]]
+//   A^T = [[1,1,1,1,1,0],[0,1,-1,2,-2,0],[0,1,1,4,4,0],[0,1,-1,8,-8,1]]
+// Y = A^T [ sum over channels (G g G^T) . (B^T d B) ] A per tile: 36 GEMMs [O, C] x [C, tiles].
+//
+// Accuracy: the transforms scale values by up to 8 (A^T) and 25 (B^T B), so float rounding grows;
+// over 200 random tiles of 256 channels (unit normal data and weights, numpy float32) the largest
+// error was 3.1e-5 x sqrt(9 C), the typical output's size, against about 1e-7 for direct summation.
+// That is well inside what inference tolerates (the argmax of a segmentation), and it is why this
+// path is inference-only: training keeps F(2x2) and im2col (Conv.forward), whose gradients the
+// gradient checks pin. Tested against ConvNaive at 1e-4 relative to sqrt(9 C) (KernelTwinTests).
+
+extension Conv {
+    /// Minimum input and output channels for F(4x4): the decoder convs of the paper's models have
+    /// 256-304; with few channels the 36 GEMMs have a short K and the transforms dominate.
+    nonisolated(unsafe) public static var winograd4MinChannels = 128
+    /// Minimum number of 4x4 output tiles per batch group (crop 321's decoder: 21 x 21 per sample).
+    nonisolated(unsafe) public static var winograd4MinTiles = 256
+    /// Working-set cap of the transformed input and products (36 x (C + O) x tiles floats); larger
+    /// batches run in sample chunks (inside batch groups, as every batched kernel).
+    nonisolated(unsafe) public static var winograd4MaxBytes = 96 << 20
+
+    /// Whether the inference forward of `g` runs F(4x4, 3x3).
+    public static func useWinograd4(_ g: ConvGeometry) -> Bool {
+        g.kh == 3 && g.kw == 3 && g.stride == 1 && g.dilation == 1 && g.groups == 1 && g.padding <= 2
+            && g.c >= winograd4MinChannels && g.o >= winograd4MinChannels
+            && BatchGroups.size(g.n) * ((g.ho + 3) / 4) * ((g.wo + 3) / 4) >= winograd4MinTiles
+    }
+
+    /// U[k][o][c] = (G w[o][c] G^T)[k], k = 6 * row + col: [36, O, C]. Callers with fixed weights
+    /// keep it (the folded inference weights cache it).
+    public static func winograd4Filter(_ w: UnsafePointer<Float>, o: Int, c: Int) -> Tensor {
+        let u = Tensor(shape: [36, o, c])
+        let up = u.data, oc = o * c
+        Parallel.for(oc, grain: 64) { r in
+            for idx in r {
+                let g = w + idx &* 9
+                let g0 = SIMD4<Float>(g[0], g[1], g[2], 0), g1 = SIMD4<Float>(g[3], g[4], g[5], 0)
+                let g2 = SIMD4<Float>(g[6], g[7], g[8], 0)
+                @inline(__always) func put(_ i: Int, _ a: SIMD4<Float>) {              // (G g) G^T, row i
+                    let q = up + ((6 &* i) &* oc &+ idx)
+                    q[0] = a[0] / 4
+                    q[oc] = -(a[0] + a[1] + a[2]) / 6
+                    q[2 &* oc] = -(a[0] - a[1] + a[2]) / 6
+                    q[3 &* oc] = a[0] / 24 + a[1] / 12 + a[2] / 6
+                    q[4 &* oc] = a[0] / 24 - a[1] / 12 + a[2] / 6
+                    q[5 &* oc] = a[2]
+                }
+                put(0, g0 / 4); put(1, -(g0 + g1 + g2) / 6); put(2, -(g0 - g1 + g2) / 6)        // G g: 6 rows of 3
+                put(3, g0 / 24 + g1 / 12 + g2 / 6); put(4, g0 / 24 - g1 / 12 + g2 / 6); put(5, g2)
+            }
+        }
+        return u
+    }
+
+    /// B^T r over six values (rows or lanes): the input transform's 1-D step.
+    @inline(__always)
+    static func bt6(_ r0: SIMD8<Float>, _ r1: SIMD8<Float>, _ r2: SIMD8<Float>, _ r3: SIMD8<Float>, _ r4: SIMD8<Float>,
+                    _ r5: SIMD8<Float>) -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+        let a = r4 - 4 * r2, b = r3 - 4 * r1
+        let c = r4 - r2, d = 2 * (r3 - r1)
+        return (4 * r0 - 5 * r2 + r4, a + b, a - b, c + d, c - d, 4 * r1 - 5 * r3 + r5)
+    }
+
+    /// V = B^T d B for every (channel, tile) of samples `samples` of x: [36, C, tiles], the tiles of
+    /// those samples side by side.
+    static func winograd4Input(_ x: UnsafePointer<Float>, _ g: ConvGeometry, _ samples: Range<Int>) -> Tensor {
+        let (c, h, wd, p) = (g.c, g.h, g.w, g.padding)
+        let th = (g.ho + 3) / 4, tw = (g.wo + 3) / 4, tilesPerSample = th * tw, t = samples.count * tilesPerSample
+        let v = Tensor(shape: [36, c, t])
+        let vp = v.data, ct = c * t
+        Parallel.for(samples.count * c) { r in
+            for plane in r {
+                let s = plane / c, ch = plane &- s &* c
+                let src = x + ((samples.lowerBound &+ s) &* c &+ ch) &* h &* wd
+                for ty in 0..<th {
+                    let y0 = 4 &* ty &- p
+                    for tx in 0..<tw {
+                        let x0 = 4 &* tx &- p
+                        @inline(__always) func row(_ i: Int) -> SIMD8<Float> {
+                            let iy = y0 &+ i
+                            var v = SIMD8<Float>()
+                            if iy < 0 || iy >= h { return v }
+                            let rp = src + iy &* wd
+                            if x0 >= 0 && x0 &+ 6 <= wd {
+                                for j in 0..<6 { v[j] = rp[x0 &+ j] }
+                            } else {
+                                for j in 0..<6 { let ix = x0 &+ j; if ix >= 0 && ix < wd { v[j] = rp[ix] } }
+                            }
+                            return v
+                        }
+                        let q = bt6(row(0), row(1), row(2), row(3), row(4), row(5))          // B^T d: 6 rows
+                        let base = vp + (ch &* t &+ s &* tilesPerSample &+ ty &* tw &+ tx)
+                        @inline(__always) func put(_ i: Int, _ u: SIMD8<Float>) {           // row i of (B^T d) B
+                            let a = u[4] - 4 * u[2], b = u[3] - 4 * u[1], cc = u[4] - u[2], d = 2 * (u[3] - u[1])
+                            let out = base + (6 &* i) &* ct
+                            out[0] = 4 * u[0] - 5 * u[2] + u[4]
+                            out[ct] = a + b
+                            out[2 &* ct] = a - b
+                            out[3 &* ct] = cc + d
+                            out[4 &* ct] = cc - d
+                            out[5 &* ct] = 4 * u[1] - 5 * u[3] + u[5]
+                        }
+                        put(0, q.0); put(1, q.1); put(2, q.2); put(3, q.3); put(4, q.4); put(5, q.5)
+                    }
+                }
+            }
+        }
+        return v
+    }
+
+    /// Sample ranges of one F(4x4) pass: V and the products within `winograd4MaxBytes`.
+    static func winograd4Chunks(_ g: ConvGeometry) -> [Range<Int>] {
+        let tiles = ((g.ho + 3) / 4) * ((g.wo + 3) / 4)
+        return BatchGroups.ranges(g.n, limit: max(1, winograd4MaxBytes / max(36 * (g.c + g.o) * tiles * 4, 1)))
+    }
+
+    /// relu?(conv(x, w) + bias) for a `useWinograd4` geometry, u = winograd4Filter(w).
+    public static func winograd4Forward(_ x: Tensor, _ u: Tensor, _ g: ConvGeometry, bias: Tensor?, relu: Bool) -> Tensor {
+        precondition(u.shape == [36, g.o, g.c], "winograd4Forward: filter \(u.shape) for \(g.o) x \(g.c)")
+        let y = Tensor(shape: g.outShape)
+        let (o, c, ho, wo) = (g.o, g.c, g.ho, g.wo)
+        let th = (ho + 3) / 4, tw = (wo + 3) / 4, tilesPerSample = th * tw
+        for samples in winograd4Chunks(g) {
+            let t = samples.count * tilesPerSample
+            let v = winograd4Input(x.data, g, samples), m = Tensor(shape: [36, o, t])
+            for k in 0..<36 {
+                Gemm.sgemm(m: o, n: t, k: c, a: u.data + k * o * c, lda: c, b: v.data + k * c * t, ldb: t,
+                           c: m.data + k * o * t, ldc: t)
+            }
+            let mp = m.data, ot = o * t, bp = bias?.data, yp = y.data + samples.lowerBound * o * ho * wo
+            Parallel.for(samples.count * o) { r in
+                for plane in r {
+                    let s = plane / o, oc = plane &- s &* o
+                    let dst = yp + plane &* ho &* wo, b = bp?[oc] ?? 0
+                    for ty in 0..<th {
+                        for tx in 0..<tw {
+                            let base = mp + (oc &* t &+ s &* tilesPerSample &+ ty &* tw &+ tx)
+                            @inline(__always) func row(_ i: Int) -> SIMD8<Float> {
+                                let q = base + (6 &* i) &* ot
+                                return SIMD8(q[0], q[ot], q[2 &* ot], q[3 &* ot], q[4 &* ot], q[5 &* ot], 0, 0)
+                            }
+                            let (m0, m1, m2, m3, m4, m5) = (row(0), row(1), row(2), row(3), row(4), row(5))
+                            let a = m1 + m2, bb = m1 - m2, cc = m3 + m4, d = m3 - m4            // A^T M: 4 rows
+                            let rows = (m0 + a + cc, bb + 2 * d, a + 4 * cc, bb + 8 * d + m5)
+                            let oy = 4 &* ty, ox = 4 &* tx
+                            let nx = min(4, wo &- ox)
+                            @inline(__always) func put(_ i: Int, _ u: SIMD8<Float>) {          // (A^T M) A, row i
+                                if oy &+ i >= ho { return }
+                                let a = u[1] + u[2], bb = u[1] - u[2], cc = u[3] + u[4], d = u[3] - u[4]
+                                var out = SIMD4<Float>(u[0] + a + cc, bb + 2 * d, a + 4 * cc, bb + 8 * d + u[5]) + b
+                                if relu { out.replace(with: 0, where: out .< 0) }
+                                let q = dst + ((oy &+ i) &* wo &+ ox)
+                                for j in 0..<nx { q[j] = out[j] }
+                            }
+                            put(0, rows.0); put(1, rows.1); put(2, rows.2); put(3, rows.3)
+                        }
+                    }
+                }
+            }
+        }
+        return y
+    }
+}
