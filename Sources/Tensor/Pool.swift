@@ -55,11 +55,24 @@ public enum PoolKernel {
                 let src = xp + plane &* h &* w, dst = yp + plane &* ho &* wo
                 for iy in 0..<h {
                     let row = src + iy &* w, out = rowMax + iy &* wo
-                    for ox in 0..<wo {
-                        let x0 = max(0, ox &* s &- p), x1 = min(w, ox &* s &- p &+ k)
-                        var best = row[x0], ix = x0 &+ 1
-                        while ix < x1 { let v = row[ix]; if v > best || v.isNaN { best = v }; ix &+= 1 }
-                        out[ox] = best
+                    var ox = 0
+                    if k == 3 && s == 2 && p == 1 {
+                        // ResNet's stem pool: 8 outputs from 16 + 16 floats (even lanes: 2ox, odd: 2ox + 1,
+                        // and 2ox - 1 from the load one float earlier), max taken in the scalar loop's order.
+                        if wo > 0 { out[0] = scalarWindow(row, 0, min(w, 2)) ; ox = 1 }
+                        while ox &+ 8 <= wo && 2 &* ox &+ 16 <= w {
+                            let a = UnsafeRawPointer(row + 2 &* ox).loadUnaligned(as: SIMD16<Float>.self)
+                            let b = UnsafeRawPointer(row + (2 &* ox &- 1)).loadUnaligned(as: SIMD16<Float>.self)
+                            var best = b.evenHalf
+                            best = nanMax(a.evenHalf, best)
+                            best = nanMax(a.oddHalf, best)
+                            UnsafeMutableRawPointer(out + ox).storeBytes(of: best, as: SIMD8<Float>.self)
+                            ox &+= 8
+                        }
+                    }
+                    while ox < wo {
+                        out[ox] = scalarWindow(row, max(0, ox &* s &- p), min(w, ox &* s &- p &+ k))
+                        ox &+= 1
                     }
                 }
                 for oy in 0..<ho {
@@ -76,6 +89,20 @@ public enum PoolKernel {
             }
         }
         return y
+    }
+
+    /// The max of row[x0..<x1] as the scalar pass takes it: a later value wins if larger or NaN.
+    @inline(__always)
+    static func scalarWindow(_ row: UnsafePointer<Float>, _ x0: Int, _ x1: Int) -> Float {
+        var best = row[x0], ix = x0 &+ 1
+        while ix < x1 { let v = row[ix]; if v > best || v.isNaN { best = v }; ix &+= 1 }
+        return best
+    }
+
+    /// Lane-wise: v where v > best or v is NaN, else best (scalarWindow's step).
+    @inline(__always)
+    static func nanMax(_ v: SIMD8<Float>, _ best: SIMD8<Float>) -> SIMD8<Float> {
+        best.replacing(with: v, where: (v .> best) .| (v .!= v))
     }
 
     public static func maxPoolBackward(_ dy: Tensor, indices: [Int32], inputShape: [Int]) -> Tensor {
