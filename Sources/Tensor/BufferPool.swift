@@ -31,6 +31,18 @@ public final class BufferPool: @unchecked Sendable {
             lock.unlock()
             return (p, cap)
         }
+        // A miss: the smallest idle buffer of up to twice the size serves it before malloc does. Its
+        // pages are already resident, so backward's gradients reuse forward's freed activations
+        // instead of growing the process (R50 at batch 8 kept ~0.5 GB of idle buffers of other
+        // classes at its peak).
+        if let larger = free.keys.filter({ $0 > cap && $0 <= 2 * cap && !(free[$0]!.isEmpty) }).min(),
+           var list = free[larger], let p = list.popLast() {
+            free[larger] = list
+            cachedBytes -= larger * 4
+            hits += 1
+            lock.unlock()
+            return (p, larger)
+        }
         misses += 1
         lock.unlock()
         let raw = UnsafeMutableRawPointer.allocate(byteCount: cap * 4, alignment: 64)

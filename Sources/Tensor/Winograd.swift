@@ -15,8 +15,10 @@ extension Conv {
     /// im2col; 2x304x81x81 -> 256: 90 vs 152 ms; 2x64x81x81: 12.4 vs 13.2 ms).
     nonisolated(unsafe) public static var winogradMinTiles = 2048
     /// Working-set cap of the transformed input and output (16 x (C + O) x tiles floats); larger
-    /// batches are processed in sample chunks.
-    nonisolated(unsafe) public static var winogradMaxBytes = 256 << 20
+    /// batches are processed in sample chunks. The decoder's 3x3 convs at crop 321 need 60 MB per
+    /// sample, so 64 MB runs them one sample at a time: R50 at batch 8 peaked at 3368 MB instead of
+    /// 3471 MB with 256 MB (its backward starts in the decoder, when every activation is held).
+    nonisolated(unsafe) public static var winogradMaxBytes = 64 << 20
 
     public static func useWinograd(_ g: ConvGeometry) -> Bool {
         g.kh == 3 && g.kw == 3 && g.stride == 1 && g.dilation == 1 && g.groups == 1 && g.padding <= 2

@@ -33,6 +33,10 @@ struct ModelBench: ParsableCommand {
     var winogradMinChannels: Int = Conv.winogradMinChannels
     @Option(help: "Winograd only with at least this many 2x2 output tiles per batch group.")
     var winogradMinTiles: Int = Conv.winogradMinTiles
+    @Option(help: "Working-set cap of one Winograd F(2x2) pass (transformed input and products); larger batches run in sample chunks.")
+    var winogradMaxBytes: Int = Conv.winogradMaxBytes
+    @Option(help: "Most idle bytes the tensor buffer pool keeps for reuse (MB).")
+    var poolMaxMb: Int = BufferPool.shared.maxCachedBytes >> 20
     @Option(help: "Inference: Winograd F(4x4, 3x3) for stride-1 3x3 convs with at least this many channels (a huge value disables it).")
     var winograd4MinChannels: Int = Conv.winograd4MinChannels
     @Option(help: "At most this many columns (samples x output pixels) per batched im2col GEMM (0: one GEMM per sample).")
@@ -50,7 +54,8 @@ struct ModelBench: ParsableCommand {
             Parallel.setThreads(threads)
             AtrousConv.maxKeptFraction = atrousMaxKept
             (Conv.winogradMinChannels, Conv.winogradMinTiles) = (winogradMinChannels, winogradMinTiles)
-            Conv.winograd4MinChannels = winograd4MinChannels
+            (Conv.winograd4MinChannels, Conv.winogradMaxBytes) = (winograd4MinChannels, winogradMaxBytes)
+            BufferPool.shared.maxCachedBytes = poolMaxMb << 20
             (Conv.batchedColumns, Conv.batchedMaxBytes) = (convBatchedColumns, convBatchedBytes)
             if let blasThreadTimeout { BLAS.setThreadTimeout(exponent: blasThreadTimeout) }
             Gemm.setSplitAcrossThreads(splitGemm)

@@ -384,4 +384,17 @@ final class KernelTwinTests: XCTestCase {
         do { _ = Tensor(shape: [3, 77, 91]) }
         XCTAssertEqual(BufferPool.shared.hits, before + 1)
     }
+
+    /// A request whose size class has no idle buffer takes the smallest idle one of up to twice
+    /// its class (pages already resident) instead of a new allocation.
+    func testBufferPoolServesFromLargerIdleBuffer() {
+        let big = 3_000_017, small = BufferPool.sizeClass(big) / 2 + 1        // one class, or a few, below
+        XCTAssertLessThan(BufferPool.sizeClass(small), BufferPool.sizeClass(big))
+        do { _ = Tensor(shape: [big]) }
+        let misses = BufferPool.shared.misses
+        let t = Tensor(shape: [small])
+        XCTAssertEqual(BufferPool.shared.misses, misses, "an idle buffer of up to twice the size was not reused")
+        XCTAssertGreaterThan(t.storage.capacity, BufferPool.sizeClass(small))
+        XCTAssertLessThanOrEqual(t.storage.capacity, 2 * BufferPool.sizeClass(small))
+    }
 }
