@@ -20,9 +20,13 @@ extension Conv {
     /// 3471 MB with 256 MB (its backward starts in the decoder, when every activation is held).
     nonisolated(unsafe) public static var winogradMaxBytes = 64 << 20
 
-    public static func useWinograd(_ g: ConvGeometry) -> Bool {
+    /// The convs both Winograd variants compute: 3x3, stride 1, undilated, ungrouped, padding 0-2.
+    static func isWinogradShape(_ g: ConvGeometry) -> Bool {
         g.kh == 3 && g.kw == 3 && g.stride == 1 && g.dilation == 1 && g.groups == 1 && g.padding <= 2
-            && g.c >= winogradMinChannels && g.o >= winogradMinChannels
+    }
+
+    public static func useWinograd(_ g: ConvGeometry) -> Bool {
+        isWinogradShape(g) && g.c >= winogradMinChannels && g.o >= winogradMinChannels
             && BatchGroups.size(g.n) * ((g.ho + 1) / 2) * ((g.wo + 1) / 2) >= winogradMinTiles
     }
 

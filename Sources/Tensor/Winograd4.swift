@@ -27,8 +27,7 @@ extension Conv {
 
     /// Whether the inference forward of `g` runs F(4x4, 3x3).
     public static func useWinograd4(_ g: ConvGeometry) -> Bool {
-        g.kh == 3 && g.kw == 3 && g.stride == 1 && g.dilation == 1 && g.groups == 1 && g.padding <= 2
-            && g.c >= winograd4MinChannels && g.o >= winograd4MinChannels
+        isWinogradShape(g) && g.c >= winograd4MinChannels && g.o >= winograd4MinChannels
             && BatchGroups.size(g.n) * ((g.ho + 3) / 4) * ((g.wo + 3) / 4) >= winograd4MinTiles
     }
 
