@@ -59,7 +59,7 @@ public enum PoolKernel {
                     if k == 3 && s == 2 && p == 1 {
                         // ResNet's stem pool: 8 outputs from 16 + 16 floats (even lanes: 2ox, odd: 2ox + 1,
                         // and 2ox - 1 from the load one float earlier), max taken in the scalar loop's order.
-                        if wo > 0 { out[0] = scalarWindow(row, 0, min(w, 2)) ; ox = 1 }
+                        if wo > 0 { out[0] = scalarWindow(row, 0, min(w, 2)); ox = 1 }
                         while ox &+ 8 <= wo && 2 &* ox &+ 16 <= w {
                             let a = UnsafeRawPointer(row + 2 &* ox).loadUnaligned(as: SIMD16<Float>.self)
                             let b = UnsafeRawPointer(row + (2 &* ox &- 1)).loadUnaligned(as: SIMD16<Float>.self)
