@@ -93,6 +93,9 @@ DEMO_PRE_ITERS ?= 2000
 DEMO_PRE_EVAL_EVERY ?= 500
 # Extra dcot-synth flags of the pretraining set (e.g. --no-decoys); a new value needs a new DEMO_PRE.
 DEMO_PRE_SYNTH_FLAGS ?=
+# Training seed of the pretraining runs (empty: dcot-train's default, 0). Another value draws other
+# stand-ins from the same data, to see how much a result owes to one draw (README "Demo").
+DEMO_PRE_SEED ?=
 # Per-model pretraining schedule and crop (DEMO_PRE_ITERS_<model>, DEMO_PRE_CROP_<model>; empty: the
 # shared value above). The models learn the pretraining task at different speeds; see README "Demo"
 # (2,000 iterations: CNN-RGB 65.3 % at crop 64, CNN-DCT 43.4 % at crop 64 and 52.6 % at crop 96;
@@ -161,7 +164,7 @@ $(DEMO_PRE)/%.yaml: $(DEMO_SOURCE_CONFIGS)/$$(notdir $$(CONFIG_$$*))
 
 # A model's pretraining settings are recorded in $(DEMO_PRE)/<model>.args, rewritten only when they
 # change, so that changing them retrains that model's backbone (and, through it, its runs).
-demo_pre_args = --crop $(or $(DEMO_PRE_CROP_$(1)),$(DEMO_PRE_CROP)) --iterations $(or $(DEMO_PRE_ITERS_$(1)),$(DEMO_PRE_ITERS))
+demo_pre_args = --crop $(or $(DEMO_PRE_CROP_$(1)),$(DEMO_PRE_CROP)) --iterations $(or $(DEMO_PRE_ITERS_$(1)),$(DEMO_PRE_ITERS))$(if $(DEMO_PRE_SEED), --seed $(DEMO_PRE_SEED))
 ifneq ($(filter demo demo-check demo-compare,$(MAKECMDGOALS)),)
 $(shell mkdir -p $(DEMO_PRE))
 define demo_pre_record

@@ -134,6 +134,14 @@ final class PipelineMakeTests: XCTestCase {
             XCTAssertFalse(FileManager.default.fileExists(atPath: "\(co)/\(f)"), "starting over removes the teachers' \(f)")
         }
         XCTAssertTrue(FileManager.default.fileExists(atPath: "\(co)/eval-m2.json"))
+        // DEMO_PRE_SEED draws other stand-ins: both backbones retrain with the seed, and every run after them.
+        let reseeded = try make(["demo"] + vars + ["DEMO_PRE_ITERS_cnn-dct=3", "DEMO_CPS_FLAGS=", "DEMO_PRE_SEED=5"], cwd: root)
+        XCTAssertEqual(reseeded.0, 0, reseeded.1)
+        XCTAssertTrue(reseeded.1.contains("--out \(demo)/pretrain/run-cnn --crop 48 --iterations 2 --seed 5 "), reseeded.1)
+        XCTAssertTrue(reseeded.1.contains("--out \(demo)/pretrain/run-cnn-dct --crop 40 --iterations 3 --seed 5 "), reseeded.1)
+        XCTAssertTrue(reseeded.1.contains("--out \(demo)/runs/sup-cnn-16-crop32-s0 "), reseeded.1)
+        XCTAssertEqual(try String(contentsOfFile: "\(demo)/pretrain/cnn.args", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+                       "--crop 48 --iterations 2 --seed 5")
     }
 }
 
