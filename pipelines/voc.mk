@@ -100,8 +100,9 @@ DEMO_PRE_SEED ?=
 # shared value above). The models learn the pretraining task at different speeds; see README "Demo"
 # (2,000 iterations: CNN-RGB 65.3 % at crop 64, CNN-DCT 43.4 % at crop 64 and 52.6 % at crop 96;
 # MiT 55.3 % at 6,000 iterations, crop 64, and 60.7 % at crop 96). The DCT CNN's 8,000 crop-96
-# iterations (68.2 %, 61.8 % after 4,000) bring it level with the RGB CNN (67.2 %), as the paper's
-# DCT-domain ImageNet weights are with the RGB ones; a weaker DCT partner cost co-training its margin.
+# iterations end at 68.2 % (a 4,000-iteration run: 61.8 %), level with the RGB CNN (67.2 %), as the
+# paper's DCT-domain ImageNet weights are with the RGB ones; in co-training it then keeps up with its
+# RGB partner (README "Demo").
 DEMO_PRE_ITERS_cnn ?=
 DEMO_PRE_ITERS_cnn-dct ?= 8000
 DEMO_PRE_ITERS_mit ?= 6000
