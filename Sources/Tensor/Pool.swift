@@ -60,15 +60,19 @@ public enum PoolKernel {
                         // ResNet's stem pool: 8 outputs from 16 + 16 floats (even lanes: 2ox, odd: 2ox + 1,
                         // and 2ox - 1 from the load one float earlier), max taken in the scalar loop's order.
                         if wo > 0 { out[0] = scalarWindow(row, 0, min(w, 2)); ox = 1 }
-                        while ox &+ 8 <= wo && 2 &* ox &+ 16 <= w {
+                        @inline(__always) func block(_ ox: Int) {
                             let a = UnsafeRawPointer(row + 2 &* ox).loadUnaligned(as: SIMD16<Float>.self)
                             let b = UnsafeRawPointer(row + (2 &* ox &- 1)).loadUnaligned(as: SIMD16<Float>.self)
                             var best = b.evenHalf
                             best = nanMax(a.evenHalf, best)
                             best = nanMax(a.oddHalf, best)
                             UnsafeMutableRawPointer(out + ox).storeBytes(of: best, as: SIMD8<Float>.self)
-                            ox &+= 8
                         }
+                        while ox &+ 8 <= wo && 2 &* ox &+ 16 <= w { block(ox); ox &+= 8 }
+                        // The tail as one more block ending as far right as the row allows, overlapping
+                        // outputs already written (each output depends on its window only: same values).
+                        let last = min(wo &- 8, (w &- 16) / 2)
+                        if ox < wo && last >= 1 && last &+ 8 > ox { block(last); ox = last &+ 8 }
                     }
                     while ox < wo {
                         out[ox] = scalarWindow(row, max(0, ox &* s &- p), min(w, ox &* s &- p &+ k))
@@ -82,7 +86,14 @@ public enum PoolKernel {
                     var iy = y0 &+ 1
                     while iy < y1 {
                         let rm = rowMax + iy &* wo
-                        for ox in 0..<wo { let v = rm[ox], b = out[ox]; out[ox] = v > b || v.isNaN ? v : b }
+                        var ox = 0
+                        while ox &+ 8 <= wo {
+                            let v = UnsafeRawPointer(rm + ox).loadUnaligned(as: SIMD8<Float>.self)
+                            let b = UnsafeRawPointer(out + ox).loadUnaligned(as: SIMD8<Float>.self)
+                            UnsafeMutableRawPointer(out + ox).storeBytes(of: nanMax(v, b), as: SIMD8<Float>.self)
+                            ox &+= 8
+                        }
+                        while ox < wo { let v = rm[ox], b = out[ox]; out[ox] = v > b || v.isNaN ? v : b; ox &+= 1 }
                         iy &+= 1
                     }
                 }

@@ -57,9 +57,11 @@ final class KernelTwinTests: XCTestCase {
 
     func testMaxPoolValuesEqualIndexedMaxPool() {
         // (n, c, h, w, k, s, p); values on a coarse grid (ties), with -0/+0 and a NaN.
-        // Rows of 40-45 floats take the stem pool's 8-lane path (k 3, stride 2, padding 1) and its scalar tail.
+        // Rows of 17-45 floats take the stem pool's 8-lane path (k 3, stride 2, padding 1), its overlapping
+        // last block (w 32, 33, 40, 45: wo - 8 or (w - 16) / 2) and its scalar tail (w 17, 45).
         for (idx, t) in [(2, 3, 9, 11, 3, 2, 1), (1, 2, 8, 8, 2, 2, 0), (1, 3, 7, 10, 3, 1, 1), (2, 2, 13, 6, 5, 3, 2),
-                         (2, 3, 7, 45, 3, 2, 1), (1, 2, 6, 40, 3, 2, 1), (1, 1, 3, 33, 3, 2, 1)].enumerated() {
+                         (2, 3, 7, 45, 3, 2, 1), (1, 2, 6, 40, 3, 2, 1), (1, 1, 3, 33, 3, 2, 1), (2, 3, 5, 32, 3, 2, 1),
+                         (1, 2, 4, 17, 3, 2, 1), (1, 2, 5, 18, 3, 2, 1), (1, 1, 9, 161, 3, 2, 1)].enumerated() {
             let (n, c, h, w, k, s, p) = t
             let x = Tensor.uniform([n, c, h, w], seed: UInt64(500 + idx))
             for i in 0..<x.count { x[i] = (x[i] * 3).rounded() }
