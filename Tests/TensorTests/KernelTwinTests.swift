@@ -55,8 +55,8 @@ final class KernelTwinTests: XCTestCase {
         close(Conv.backwardWeight(dy, x, geo), dwN, atol: 3e-4, "backward weight case \(idx), \(how)")
     }
 
-    func testMaxPoolValuesEqualIndexedMaxPool() {
-        // (n, c, h, w, k, s, p); values on a coarse grid (ties), with -0/+0 and a NaN.
+    func testMaxPoolPassesEqualNaive() {
+        // (n, c, h, w, k, s, p); values on a coarse grid (ties), with -0/+0 and NaNs (two side by side).
         // Rows of 17-45 floats take the stem pool's 8-lane path (k 3, stride 2, padding 1), its overlapping
         // last block (w 32, 33, 40, 45: wo - 8 or (w - 16) / 2) and its scalar tail (w 17, 45).
         for (idx, t) in [(2, 3, 9, 11, 3, 2, 1), (1, 2, 8, 8, 2, 2, 0), (1, 3, 7, 10, 3, 1, 1), (2, 2, 13, 6, 5, 3, 2),
@@ -66,11 +66,14 @@ final class KernelTwinTests: XCTestCase {
             let x = Tensor.uniform([n, c, h, w], seed: UInt64(500 + idx))
             for i in 0..<x.count { x[i] = (x[i] * 3).rounded() }
             for i in stride(from: 0, to: x.count, by: 7) { x[i] = i % 2 == 0 ? 0 : -0.0 }
-            x[x.count / 2] = .nan
-            let (y, _) = PoolKernel.maxPool(x, kernel: k, stride: s, padding: p)
+            x[x.count / 2] = .nan; x[x.count / 2 + 1] = .nan; x[x.count / 3] = .nan
+            let (y, i) = PoolKernel.maxPoolNaive(x, kernel: k, stride: s, padding: p)
+            let (yf, iF) = PoolKernel.maxPool(x, kernel: k, stride: s, padding: p)
             let v = PoolKernel.maxPoolValues(x, kernel: k, stride: s, padding: p)
             XCTAssertEqual(y.shape, v.shape)
-            XCTAssertEqual(y.array.map(\.bitPattern), v.array.map(\.bitPattern), "max pool case \(idx)")
+            XCTAssertEqual(y.array.map(\.bitPattern), v.array.map(\.bitPattern), "max pool values case \(idx)")
+            XCTAssertEqual(y.array.map(\.bitPattern), yf.array.map(\.bitPattern), "max pool case \(idx)")
+            XCTAssertEqual(i, iF, "max pool indices case \(idx)")
         }
     }
 
