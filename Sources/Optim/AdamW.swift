@@ -29,15 +29,40 @@ public final class AdamW: Optimizer {
                 let w = p.value.data, gd = g.data, md = mt.data, vd = vt.data
                 let (b1, b2, e, wd) = (beta1, beta2, eps, weightDecay)
                 Parallel.for(p.value.count, grain: 1 << 15) { r in
-                    for i in r {
-                        w[i] -= lr * wd * w[i]
-                        md[i] = b1 * md[i] + (1 - b1) * gd[i]
-                        vd[i] = b2 * vd[i] + (1 - b2) * gd[i] * gd[i]
-                        w[i] -= lr * (md[i] / c1) / ((vd[i] / c2).squareRoot() + e)
+                    // 16 lanes, then the rest one by one: the same operations in the same order per
+                    // element, so the same bits either way (the buffers may alias as far as the
+                    // compiler knows, which keeps it from vectorizing the scalar loop itself).
+                    var i = r.lowerBound
+                    while i &+ 16 <= r.upperBound {
+                        let wv = UnsafeRawPointer(w + i).loadUnaligned(as: SIMD16<Float>.self)
+                        let gv = UnsafeRawPointer(gd + i).loadUnaligned(as: SIMD16<Float>.self)
+                        let mv = UnsafeRawPointer(md + i).loadUnaligned(as: SIMD16<Float>.self)
+                        let vv = UnsafeRawPointer(vd + i).loadUnaligned(as: SIMD16<Float>.self)
+                        let (w2, m2, v2) = Self.update(wv, gv, mv, vv, lr: lr, wd: wd, b1: b1, b2: b2, c1: c1, c2: c2, e: e)
+                        UnsafeMutableRawPointer(w + i).storeBytes(of: w2, as: SIMD16<Float>.self)
+                        UnsafeMutableRawPointer(md + i).storeBytes(of: m2, as: SIMD16<Float>.self)
+                        UnsafeMutableRawPointer(vd + i).storeBytes(of: v2, as: SIMD16<Float>.self)
+                        i &+= 16
+                    }
+                    while i < r.upperBound {
+                        let (w2, m2, v2) = Self.update(SIMD16(repeating: w[i]), SIMD16(repeating: gd[i]), SIMD16(repeating: md[i]),
+                                                       SIMD16(repeating: vd[i]), lr: lr, wd: wd, b1: b1, b2: b2, c1: c1, c2: c2, e: e)
+                        (w[i], md[i], vd[i]) = (w2[0], m2[0], v2[0])
+                        i &+= 1
                     }
                 }
             }
         }
+    }
+
+    /// One AdamW update per lane: decoupled weight decay, the two moments, the bias-corrected step.
+    @inline(__always)
+    static func update(_ w: SIMD16<Float>, _ g: SIMD16<Float>, _ m: SIMD16<Float>, _ v: SIMD16<Float>, lr: Float, wd: Float,
+                       b1: Float, b2: Float, c1: Float, c2: Float, e: Float) -> (SIMD16<Float>, SIMD16<Float>, SIMD16<Float>) {
+        let w1 = w - lr * wd * w
+        let m1 = b1 * m + (1 - b1) * g
+        let v1 = b2 * v + (1 - b2) * g * g
+        return (w1 - lr * (m1 / c1) / ((v1 / c2).squareRoot() + e), m1, v1)
     }
 
     /// exp_avg.<name>, exp_avg_sq.<name>, and "step" (the bias-correction count, shape [1]).

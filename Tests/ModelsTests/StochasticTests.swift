@@ -61,6 +61,26 @@ final class StochasticTests: XCTestCase {
         a3.loadState(saved)
         a3.step()
         XCTAssertEqual(q3.value.array, q1.value.array)
+        // AdamW's 16-lane pass and its scalar tail (37 elements) against the update written out per
+        // element, bit for bit, over three steps.
+        let n = 37, g0 = Tensor.uniform([n], seed: 7), w0 = Tensor.uniform([n], seed: 8)
+        let q = Parameter("w", w0.copy()), adamW = AdamW([ParamGroup([("w", q)], lr: 0.01)], weightDecay: 0.05)
+        var (w, m, v) = (w0.array, [Float](repeating: 0, count: n), [Float](repeating: 0, count: n))
+        for step in 1...3 {
+            q.zeroGrad(); q.variable.slot!.accumulate(g0.copy())
+            adamW.step()
+            var (p1, p2) = (1.0, 1.0)                       // AdamW's bias corrections, as it forms them
+            for _ in 0..<step { p1 *= Double(Float(0.9)); p2 *= Double(Float(0.999)) }
+            let c1 = 1 - Float(p1), c2 = 1 - Float(p2)
+            for i in 0..<n {
+                let g = g0[i], lr: Float = 0.01, wd: Float = 0.05
+                w[i] -= lr * wd * w[i]
+                m[i] = 0.9 * m[i] + (1 - 0.9) * g
+                v[i] = 0.999 * v[i] + (1 - 0.999) * g * g
+                w[i] -= lr * (m[i] / c1) / ((v[i] / c2).squareRoot() + 1e-8)
+            }
+            XCTAssertEqual(q.value.array.map(\.bitPattern), w.map(\.bitPattern), "AdamW step \(step)")
+        }
         let poly = PolySchedule(baseLR: 0.01, totalIterations: 100)
         XCTAssertEqual(poly.lr(at: 0), 0.01)
         XCTAssertEqual(poly.lr(at: 50), 0.01 * pow(0.5, 0.9), accuracy: 1e-12)
