@@ -50,6 +50,18 @@ public func relu(_ x: Variable) -> Variable {
     return Tape.record(y, [x]) { g in sx?.accumulate(Elementwise.reluBackward(g, output: y)) }
 }
 
+/// relu(a + b) for same-shaped a and b, one pass each way: the same values and gradients, bit for
+/// bit, as `relu(add(a, b))` (a residual block's output); other shapes take that path.
+public func addRelu(_ a: Variable, _ b: Variable) -> Variable {
+    guard a.shape == b.shape else { return relu(add(a, b)) }
+    let y = Elementwise.addRelu(a.value, b.value), (sa, sb) = (a.slot, b.slot)
+    return Tape.record(y, [a, b]) { g in
+        let dx = Elementwise.reluBackward(g, output: y)
+        sb?.accumulate(dx, owned: sa == nil)
+        sa?.accumulate(dx, owned: true)
+    }
+}
+
 /// GELU, erf form (PyTorch's default approximate='none').
 public func gelu(_ x: Variable) -> Variable {
     let xv = x.value, sx = x.slot

@@ -32,7 +32,7 @@ public final class Bottleneck: Module {
         var out = convBN(conv1, bn1, x, relu: true)
         out = convBN(conv2, bn2, out, relu: true)
         out = convBN(conv3, bn3, out, relu: false)
-        return relu(add(out, downsample.map { $0(x) } ?? x))
+        return addRelu(out, downsample.map { $0(x) } ?? x)
     }
 }
 
@@ -60,7 +60,7 @@ public final class BasicBlock: Module {
 
     public func callAsFunction(_ x: Variable) -> Variable {
         let out = convBN(conv2, bn2, convBN(conv1, bn1, x, relu: true), relu: false)
-        return relu(add(out, downsample.map { $0(x) } ?? x))
+        return addRelu(out, downsample.map { $0(x) } ?? x)
     }
 }
 

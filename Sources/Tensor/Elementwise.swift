@@ -103,6 +103,16 @@ public enum Elementwise {
         return y
     }
 
+    /// relu(a + b) in one pass, for same-shaped a and b (a residual block's sum): the same bits as
+    /// `relu(binary(a, b, .add))`.
+    public static func addRelu(_ a: Tensor, _ b: Tensor) -> Tensor {
+        precondition(a.shape == b.shape, "addRelu: \(a.shape) vs \(b.shape)")
+        let y = Tensor(shape: a.shape)
+        let ap = a.data, bp = b.data, yp = y.data
+        Parallel.for(a.count, grain: 1 << 14) { r in for i in r { yp[i] = max(ap[i] + bp[i], 0) } }
+        return y
+    }
+
     /// dx = g where y > 0.
     public static func reluBackward(_ g: Tensor, output y: Tensor) -> Tensor {
         let dx = Tensor(shape: g.shape)

@@ -72,6 +72,29 @@ final class GradientTests: XCTestCase {
         gradCheck([a]) { v in mul(add(v[0], scale(v[0], 2)), v[0]) }
     }
 
+    func testAddReluEqualsReluOfAdd() {
+        // The residual blocks' fused op: values and both gradients bit for bit as relu(add(a, b)), with
+        // exact zeros, -0 and a reused operand; and a finite-difference check away from the kink.
+        let a = u([2, 3, 4, 5], 3), b = u([2, 3, 4, 5], 4)
+        for i in stride(from: 0, to: a.count, by: 9) { b[i] = -a[i] }
+        a[5] = -0.0; b[5] = 0
+        for reuse in [false, true] {
+            func run(_ f: (Variable, Variable) -> Variable) -> ([UInt32], [UInt32], [UInt32]) {
+                let va = Variable(a.copy(), requiresGrad: true), vb = reuse ? va : Variable(b.copy(), requiresGrad: true)
+                let y = f(va, vb)
+                backward(sum(mul(y, Variable(u(a.shape, 7)))))
+                return (y.value.array.map(\.bitPattern), va.grad!.array.map(\.bitPattern), vb.grad!.array.map(\.bitPattern))
+            }
+            let fused = run { addRelu($0, $1) }, plain = run { relu(add($0, $1)) }
+            XCTAssertEqual(fused.0, plain.0, "values, reuse \(reuse)")
+            XCTAssertEqual(fused.1, plain.1, "gradient of a, reuse \(reuse)")
+            XCTAssertEqual(fused.2, plain.2, "gradient of b, reuse \(reuse)")
+        }
+        gradCheck([u([2, 3, 4], 5, 0.2, 1), u([2, 3, 4], 6, -1, 1)]) { v in addRelu(v[0], v[1]) }
+        XCTAssertEqual(withNoGrad { addRelu(Variable(a), Variable(b)) }.value.array.map(\.bitPattern),
+                       Elementwise.relu(Elementwise.binary(a, b, .add)).array.map(\.bitPattern))
+    }
+
     func testShapeOps() {
         let a = u([2, 3, 4, 5], 1), b = u([2, 2, 4, 5], 2)
         gradCheck([a, b]) { v in concat([v[0], v[1], v[0]], axis: 1) }
