@@ -107,8 +107,10 @@ final class KernelTwinTests: XCTestCase {
         let saved = (Conv.winograd4MinTiles, Conv.winograd4MaxBytes, Conv.winograd4MinChannels)
         (Conv.winograd4MinTiles, Conv.winograd4MinChannels) = (1, 16)
         defer { (Conv.winograd4MinTiles, Conv.winograd4MaxBytes, Conv.winograd4MinChannels) = saved }
+        // Rows of 34-81 take the transforms' eight-tile path beside the one-tile edges (bit for bit).
         let cases = [(2, 16, 7, 9, 17, 1), (1, 19, 10, 5, 16, 0), (3, 16, 6, 11, 18, 2), (1, 20, 3, 3, 16, 1),
-                     (1, 16, 1, 4, 16, 2), (2, 64, 13, 12, 32, 1)]
+                     (1, 16, 1, 4, 16, 2), (2, 64, 13, 12, 32, 1), (1, 16, 6, 45, 16, 1), (2, 16, 9, 34, 17, 0),
+                     (1, 16, 5, 81, 16, 1), (1, 17, 7, 70, 16, 2)]
         for (idx, (n, c, h, w, o, p)) in cases.enumerated() {
             let x = Tensor.uniform([n, c, h, w], seed: UInt64(idx)), wt = Tensor.uniform([o, c, 3, 3], seed: UInt64(50 + idx))
             let b = Tensor.uniform([o], seed: UInt64(70 + idx))
@@ -122,6 +124,13 @@ final class KernelTwinTests: XCTestCase {
                 close(Conv.winograd4Forward(x, u, geo, bias: b, relu: false), naive, atol: atol, rtol: 0, "F(4x4) case \(idx), \(bytes) bytes")
                 close(Conv.winograd4Forward(x, u, geo, bias: b, relu: true), Tensor(shape: naive.shape, values: naive.array.map { max($0, 0) }),
                       atol: atol, rtol: 0, "F(4x4) + relu case \(idx), \(bytes) bytes")
+                for relu in [false, true] {
+                    let eight = Conv.winograd4Forward(x, u, geo, bias: b, relu: relu)
+                    Conv.winograd4TileLanes = false
+                    let one = Conv.winograd4Forward(x, u, geo, bias: b, relu: relu)
+                    Conv.winograd4TileLanes = true
+                    XCTAssertEqual(eight.array.map(\.bitPattern), one.array.map(\.bitPattern), "F(4x4) tile lanes, case \(idx), relu \(relu)")
+                }
             }
         }
         Conv.winograd4MinTiles = saved.0
