@@ -19,6 +19,9 @@ extension Conv {
     /// sample, so 64 MB runs them one sample at a time: R50 at batch 8 peaked at 3368 MB instead of
     /// 3471 MB with 256 MB (its backward starts in the decoder, when every activation is held).
     nonisolated(unsafe) public static var winogradMaxBytes = 64 << 20
+    /// Whether the forward transforms take eight whole tiles per step where they can (false: one tile
+    /// at a time everywhere, the reference the eight-lane path is tested against bit for bit).
+    nonisolated(unsafe) public static var winogradTileLanes = true
 
     /// The convs both Winograd variants compute: 3x3, stride 1, undilated, ungrouped, padding 0-2.
     static func isWinogradShape(_ g: ConvGeometry) -> Bool {
@@ -59,13 +62,43 @@ extension Conv {
         let v = Tensor(shape: [16, c, t])
         let vp = v.data, ct = c * t
         // B^T = [[1,0,-1,0],[0,1,1,0],[0,-1,1,0],[0,1,0,-1]].
+        let lanes8 = winogradTileLanes
         Parallel.for(n * c) { r in
+            let cols = UnsafeMutablePointer<SIMD8<Float>>.allocate(capacity: 16)   // (B^T d)[i][j] at 4i + j, 8 tiles
+            defer { cols.deallocate() }
             for plane in r {
                 let s = plane / c, ch = plane % c
                 let src = x + plane &* h &* wd
                 for ty in 0..<th {
-                    for tx in 0..<tw {
+                    var tx = 0
+                    while tx < tw {
                         let y0 = 2 &* ty &- p, x0 = 2 &* tx &- p
+                        if lanes8 && tx &+ 8 <= tw && x0 >= 0 && x0 &+ 18 <= wd {
+                            // Eight tiles side by side, one per lane: the one-tile path's operations per
+                            // value (B^T down the rows, then along them), so the same bits, and each of
+                            // the 16 results is one 8-float store.
+                            @inline(__always) func lanes(_ i: Int, _ j: Int) -> SIMD8<Float> {
+                                let iy = y0 &+ i
+                                if iy < 0 || iy >= h { return SIMD8<Float>() }
+                                let q = src + (iy &* wd &+ x0 &+ j)
+                                return SIMD8(q[0], q[2], q[4], q[6], q[8], q[10], q[12], q[14])
+                            }
+                            let base = vp + (ch &* t &+ s &* tilesPerSample &+ ty &* tw &+ tx)
+                            for j in 0..<4 {                                                      // B^T d, column j
+                                let (d0, d1, d2, d3) = (lanes(0, j), lanes(1, j), lanes(2, j), lanes(3, j))
+                                cols[j] = d0 - d2; cols[4 &+ j] = d1 + d2; cols[8 &+ j] = d2 - d1; cols[12 &+ j] = d1 - d3
+                            }
+                            for i in 0..<4 {
+                                let rv = cols + 4 &* i
+                                let out = base + (4 &* i) &* ct
+                                @inline(__always) func st(_ k: Int, _ v: SIMD8<Float>) {
+                                    UnsafeMutableRawPointer(out + k &* ct).storeBytes(of: v, as: SIMD8<Float>.self)
+                                }
+                                st(0, rv[0] - rv[2]); st(1, rv[1] + rv[2]); st(2, rv[2] - rv[1]); st(3, rv[1] - rv[3])
+                            }
+                            tx &+= 8
+                            continue
+                        }
                         func row(_ i: Int) -> SIMD4<Float> {
                             let iy = y0 &+ i
                             if iy < 0 || iy >= h { return SIMD4<Float>() }
@@ -84,6 +117,7 @@ extension Conv {
                             q[0] = rv[0] - rv[2]; q[ct] = rv[1] + rv[2]; q[2 &* ct] = rv[2] - rv[1]; q[3 &* ct] = rv[1] - rv[3]
                         }
                         put(0, r0); put(1, r1); put(2, r2); put(3, r3)
+                        tx &+= 1
                     }
                 }
             }
@@ -124,15 +158,34 @@ extension Conv {
             Gemm.sgemm(m: o, n: t, k: c, a: u.data + k * o * c, lda: c, b: vp + k * ct, ldb: t, c: m.data + k * o * t, ldc: t)
         }
         // Y = A^T M A, A^T = [[1,1,1,0],[0,1,-1,-1]].
-        let mp = m.data, ot = o * t
+        let mp = m.data, ot = o * t, lanes8 = winogradTileLanes
         Parallel.for(n * o) { r in
             for plane in r {
                 let s = plane / o, oc = plane % o
                 let dst = y + plane &* ho &* wo
                 for ty in 0..<th {
-                    for tx in 0..<tw {
+                    var tx = 0
+                    while tx < tw {
                         let col = s &* tilesPerSample &+ ty &* tw &+ tx
                         let base = mp + (oc &* t &+ col)
+                        if lanes8 && 2 &* (tx &+ 8) <= wo {
+                            // Eight whole tiles, one per lane: the one-tile path's sums in its order, so
+                            // the same bits, from 16 8-float loads.
+                            @inline(__always) func e(_ k: Int) -> SIMD8<Float> {
+                                UnsafeRawPointer(base + k &* ot).loadUnaligned(as: SIMD8<Float>.self)
+                            }
+                            let a0 = e(0) + e(4) + e(8), a1 = e(1) + e(5) + e(9), a2 = e(2) + e(6) + e(10), a3 = e(3) + e(7) + e(11)
+                            let y00 = a0 + a1 + a2, y01 = a1 - a2 - a3
+                            let row0 = dst + (2 &* ty &* wo &+ 2 &* tx)
+                            for l in 0..<8 { row0[2 &* l] = y00[l]; row0[2 &* l &+ 1] = y01[l] }
+                            if 2 &* ty &+ 1 < ho {
+                                let b0 = e(4) - e(8) - e(12), b1 = e(5) - e(9) - e(13), b2 = e(6) - e(10) - e(14), b3 = e(7) - e(11) - e(15)
+                                let y10 = b0 + b1 + b2, y11 = b1 - b2 - b3, row1 = row0 + wo
+                                for l in 0..<8 { row1[2 &* l] = y10[l]; row1[2 &* l &+ 1] = y11[l] }
+                            }
+                            tx &+= 8
+                            continue
+                        }
                         func e(_ k: Int) -> Float { base[k &* ot] }
                         // rows of A^T M: [2, 4]
                         let a0 = e(0) + e(4) + e(8), a1 = e(1) + e(5) + e(9), a2 = e(2) + e(6) + e(10), a3 = e(3) + e(7) + e(11)
@@ -146,6 +199,7 @@ extension Conv {
                             row1[ox] = b0 + b1 + b2
                             if ox &+ 1 < wo { row1[ox &+ 1] = b1 - b2 - b3 }
                         }
+                        tx &+= 1
                     }
                 }
             }

@@ -82,11 +82,21 @@ final class KernelTwinTests: XCTestCase {
         let saved = (Conv.winogradMinTiles, Conv.winogradMaxBytes, Conv.winogradMinChannels)
         (Conv.winogradMinTiles, Conv.winogradMinChannels) = (1, 16)
         defer { (Conv.winogradMinTiles, Conv.winogradMaxBytes, Conv.winogradMinChannels) = saved }
-        let cases = [(2, 16, 7, 9, 17, 1), (1, 19, 10, 5, 16, 0), (2, 16, 6, 11, 18, 2), (1, 20, 3, 3, 16, 1), (1, 16, 1, 4, 16, 2)]
+        // Rows of 18-41 take the forward transforms' eight-tile path beside the one-tile edges; it must
+        // give the one-tile path's bits, forward and (the same transforms on dy) backward input.
+        let cases = [(2, 16, 7, 9, 17, 1), (1, 19, 10, 5, 16, 0), (2, 16, 6, 11, 18, 2), (1, 20, 3, 3, 16, 1), (1, 16, 1, 4, 16, 2),
+                     (1, 16, 5, 41, 16, 1), (2, 17, 4, 18, 16, 0), (1, 16, 6, 33, 17, 2)]
         for (idx, (n, c, h, w, o, p)) in cases.enumerated() {
             let x = Tensor.uniform([n, c, h, w], seed: UInt64(idx)), wt = Tensor.uniform([o, c, 3, 3], seed: UInt64(50 + idx))
             let geo = ConvGeometry(input: x.shape, weight: wt.shape, padding: p)
             XCTAssertTrue(Conv.useWinograd(geo))
+            let dyBits = Tensor.uniform(geo.outShape, seed: UInt64(190 + idx))
+            let eight = (Conv.forward(x, wt, bias: nil, geo), Conv.backwardInput(dyBits, wt, geo))
+            Conv.winogradTileLanes = false
+            let one = (Conv.forward(x, wt, bias: nil, geo), Conv.backwardInput(dyBits, wt, geo))
+            Conv.winogradTileLanes = true
+            XCTAssertEqual(eight.0.array.map(\.bitPattern), one.0.array.map(\.bitPattern), "F(2x2) tile lanes forward, case \(idx)")
+            XCTAssertEqual(eight.1.array.map(\.bitPattern), one.1.array.map(\.bitPattern), "F(2x2) tile lanes backward input, case \(idx)")
             close(Conv.forward(x, wt, bias: nil, geo), ConvNaive.forward(x, wt, bias: nil, geo), atol: 2e-4, "winograd forward \(idx)")
             let dy = Tensor.uniform(geo.outShape, seed: UInt64(90 + idx))
             let (dxN, dwN) = ConvNaive.backward(dy, x, wt, geo)
