@@ -91,7 +91,7 @@ final class PipelineMakeTests: XCTestCase {
         XCTAssertTrue(log.contains("threshold 0.95"), "the demo co-trains with the confidence threshold\n\(log)")
         // The co-training runs keep EMA teachers (DEMO_CPS_FLAGS), which make evaluates as m3, m4; SupOnly does not.
         let coLine = log.split(separator: "\n").first { $0.contains("dcot-train") && $0.contains("--out \(co) ") } ?? ""
-        XCTAssertTrue(coLine.contains("--ema-teachers --ema-decay 0.95"), String(coLine))
+        XCTAssertTrue(coLine.contains("--ema-teachers --ema-decay 0.99"), String(coLine))
         let supLine = log.split(separator: "\n").first { $0.contains("dcot-train") && $0.contains("runs/sup-cnn-16-crop32-s0 ") } ?? ""
         XCTAssertFalse(supLine.isEmpty || supLine.contains("--ema-teachers"), String(supLine))
         for k in 1...4 { XCTAssertTrue(FileManager.default.fileExists(atPath: "\(co)/eval-m\(k).json"), "eval-m\(k).json") }
