@@ -23,6 +23,13 @@ extension Conv {
     /// at a time everywhere, the reference the eight-lane path is tested against bit for bit).
     nonisolated(unsafe) public static var winogradTileLanes = true
 
+    /// Eight floats `step` apart from q: one value per tile of eight side-by-side tiles (the transforms'
+    /// eight-lane paths; F(2x2) tiles start 2 floats apart, F(4x4) tiles 4).
+    @inline(__always)
+    static func tileLanes(_ q: UnsafePointer<Float>, step: Int) -> SIMD8<Float> {
+        SIMD8(q[0], q[step], q[2 &* step], q[3 &* step], q[4 &* step], q[5 &* step], q[6 &* step], q[7 &* step])
+    }
+
     /// The convs both Winograd variants compute: 3x3, stride 1, undilated, ungrouped, padding 0-2.
     static func isWinogradShape(_ g: ConvGeometry) -> Bool {
         g.kh == 3 && g.kw == 3 && g.stride == 1 && g.dilation == 1 && g.groups == 1 && g.padding <= 2
@@ -80,8 +87,7 @@ extension Conv {
                             @inline(__always) func lanes(_ i: Int, _ j: Int) -> SIMD8<Float> {
                                 let iy = y0 &+ i
                                 if iy < 0 || iy >= h { return SIMD8<Float>() }
-                                let q = src + (iy &* wd &+ x0 &+ j)
-                                return SIMD8(q[0], q[2], q[4], q[6], q[8], q[10], q[12], q[14])
+                                return tileLanes(src + (iy &* wd &+ x0 &+ j), step: 2)
                             }
                             let base = vp + (ch &* t &+ s &* tilesPerSample &+ ty &* tw &+ tx)
                             for j in 0..<4 {                                                      // B^T d, column j

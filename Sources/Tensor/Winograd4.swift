@@ -102,8 +102,7 @@ extension Conv {
                             @inline(__always) func lanes(_ i: Int, _ j: Int) -> SIMD8<Float> {
                                 let iy = y0 &+ i
                                 if iy < 0 || iy >= h { return SIMD8<Float>() }
-                                let q = src + (iy &* wd &+ x0 &+ j)
-                                return SIMD8(q[0], q[4], q[8], q[12], q[16], q[20], q[24], q[28])
+                                return tileLanes(src + (iy &* wd &+ x0 &+ j), step: 4)
                             }
                             let base = vp + (ch &* t &+ s &* tilesPerSample &+ ty &* tw &+ tx)
                             for j in 0..<6 {
