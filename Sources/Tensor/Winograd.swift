@@ -14,6 +14,13 @@ extension Conv {
     /// the saved multiplies (measured, 1 thread: 2x256x21x21 forward 14.1 ms Winograd vs 8.9 ms
     /// im2col; 2x304x81x81 -> 256: 90 vs 152 ms; 2x64x81x81: 12.4 vs 13.2 ms).
     nonisolated(unsafe) public static var winogradMinTiles = 2048
+    /// ... or output maps at least this many pixels high and wide, whatever the batch. Large maps
+    /// keep the transforms' eight-tile lanes full and the tiles' edge waste small: ResNet-50's layer2
+    /// (41 x 41, 128 channels, 882 tiles at batch 2) took the R50 train step at batch 2, crop 321 from
+    /// 1812 / 1788 to 1717 / 1724 ms (2 threads, alternating processes, 2026-12-06). On 21 x 21 maps
+    /// (layer3) it was even (1762 / 1759 ms), on the demo's 8 x 8-24 x 24 maps slower (cnn-rgb train step
+    /// at batch 16, crop 64: 94-103 ms with im2col, 112-123 with F(2x2)).
+    nonisolated(unsafe) public static var winogradMinSide = 32
     /// Working-set cap of the transformed input and output (16 x (C + O) x tiles floats); larger
     /// batches are processed in sample chunks. The decoder's 3x3 convs at crop 321 need 60 MB per
     /// sample, so 64 MB runs them one sample at a time: R50 at batch 8 peaked at 3368 MB instead of
@@ -37,7 +44,8 @@ extension Conv {
 
     public static func useWinograd(_ g: ConvGeometry) -> Bool {
         isWinogradShape(g) && g.c >= winogradMinChannels && g.o >= winogradMinChannels
-            && BatchGroups.size(g.n) * ((g.ho + 1) / 2) * ((g.wo + 1) / 2) >= winogradMinTiles
+            && (BatchGroups.size(g.n) * ((g.ho + 1) / 2) * ((g.wo + 1) / 2) >= winogradMinTiles
+                || min(g.ho, g.wo) >= winogradMinSide)
     }
 
     /// U[k][o][c] = (G w[o][c] G^T)[k], k = 4 * row + col: [16, O, C].

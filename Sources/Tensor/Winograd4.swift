@@ -25,8 +25,13 @@ extension Conv {
     /// Minimum input and output channels for F(4x4): the decoder convs of the paper's models have
     /// 256-304; with few channels the 36 GEMMs have a short K and the transforms dominate.
     nonisolated(unsafe) public static var winograd4MinChannels = 128
-    /// Minimum number of 4x4 output tiles per batch group (crop 321's decoder: 21 x 21 per sample).
-    nonisolated(unsafe) public static var winograd4MinTiles = 256
+    /// Minimum number of 4x4 output tiles per batch group (the GEMMs' N).
+    nonisolated(unsafe) public static var winograd4MinTiles = 32
+    /// Minimum height and width of the output map. R50 inference at crop 321 (2 threads, alternating
+    /// processes, 2026-12-06): adding layer2 (41 x 41, 128 channels) and layer3 (21 x 21, 256) to the
+    /// decoder took batch 2 from 505-516 to 486-496 ms, and batch 1 from 314-317 to 308-311 ms. On the
+    /// demo models' maps (4 x 4 to 12 x 12) the tiles are mostly padding and it is slower.
+    nonisolated(unsafe) public static var winograd4MinSide = 16
     /// Working-set cap of the transformed input and products (36 x (C + O) x tiles floats); larger
     /// batches run in sample chunks (inside batch groups, as every batched kernel).
     nonisolated(unsafe) public static var winograd4MaxBytes = 96 << 20
@@ -38,6 +43,7 @@ extension Conv {
     /// Whether the inference forward of `g` runs F(4x4, 3x3).
     public static func useWinograd4(_ g: ConvGeometry) -> Bool {
         isWinogradShape(g) && g.c >= winograd4MinChannels && g.o >= winograd4MinChannels
+            && min(g.ho, g.wo) >= winograd4MinSide
             && BatchGroups.size(g.n) * ((g.ho + 3) / 4) * ((g.wo + 3) / 4) >= winograd4MinTiles
     }
 

@@ -39,6 +39,8 @@ struct ModelBench: ParsableCommand {
     var poolMaxMb: Int = BufferPool.shared.maxCachedBytes >> 20
     @Option(help: "Inference: Winograd F(4x4, 3x3) for stride-1 3x3 convs with at least this many channels (a huge value disables it).")
     var winograd4MinChannels: Int = Conv.winograd4MinChannels
+    @Option(help: "Inference: F(4x4, 3x3) only with at least this many 4x4 output tiles per batch group.")
+    var winograd4MinTiles: Int = Conv.winograd4MinTiles
     @Option(help: "At most this many columns (samples x output pixels) per batched im2col GEMM (0: one GEMM per sample).")
     var convBatchedColumns: Int = Conv.batchedColumns
     @Option(help: "Byte cap of a batched im2col GEMM's column matrix and output.")
@@ -55,6 +57,7 @@ struct ModelBench: ParsableCommand {
             AtrousConv.maxKeptFraction = atrousMaxKept
             (Conv.winogradMinChannels, Conv.winogradMinTiles) = (winogradMinChannels, winogradMinTiles)
             (Conv.winograd4MinChannels, Conv.winogradMaxBytes) = (winograd4MinChannels, winogradMaxBytes)
+            Conv.winograd4MinTiles = winograd4MinTiles
             BufferPool.shared.maxCachedBytes = poolMaxMb << 20
             (Conv.batchedColumns, Conv.batchedMaxBytes) = (convBatchedColumns, convBatchedBytes)
             if let blasThreadTimeout { BLAS.setThreadTimeout(exponent: blasThreadTimeout) }

@@ -108,15 +108,22 @@ final class KernelTwinTests: XCTestCase {
             close(Conv.backwardWeight(dy, x, geo), dwN, atol: 5e-4, "chunked backward weight \(idx)")
             Conv.winogradMaxBytes = saved.1
         }
+        (Conv.winogradMinTiles, Conv.winogradMinChannels) = (saved.0, saved.2)
+        // The defaults: many tiles (the decoder at crop 321) or a large map (R50's layer2 at crop 321,
+        // any batch); not layer3's 21 x 21 at batch 2 nor the demo models' maps.
+        for (shape, o, yes) in [([2, 304, 81, 81], 256, true), ([2, 128, 41, 41], 128, true), ([1, 128, 41, 41], 128, true),
+                                ([2, 256, 21, 21], 256, false), ([16, 64, 12, 12], 64, false), ([2, 32, 161, 161], 32, false)] {
+            XCTAssertEqual(Conv.useWinograd(ConvGeometry(input: shape, weight: [o, shape[1], 3, 3], padding: 1)), yes, "\(shape)")
+        }
     }
 
     /// Winograd F(4x4, 3x3) (inference) against the naive twin: odd sizes, partial edge tiles,
     /// paddings 0-2, bias and ReLU, one sample per chunk, within 1e-4 x sqrt(9 C) (Winograd4.swift's
     /// error study: 3.1e-5 x sqrt(9 C) at most over 200 tiles of 256 channels).
     func testWinograd4MatchesNaive() {
-        let saved = (Conv.winograd4MinTiles, Conv.winograd4MaxBytes, Conv.winograd4MinChannels)
-        (Conv.winograd4MinTiles, Conv.winograd4MinChannels) = (1, 16)
-        defer { (Conv.winograd4MinTiles, Conv.winograd4MaxBytes, Conv.winograd4MinChannels) = saved }
+        let saved = (Conv.winograd4MinTiles, Conv.winograd4MaxBytes, Conv.winograd4MinChannels, Conv.winograd4MinSide)
+        (Conv.winograd4MinTiles, Conv.winograd4MinChannels, Conv.winograd4MinSide) = (1, 16, 1)
+        defer { (Conv.winograd4MinTiles, Conv.winograd4MaxBytes, Conv.winograd4MinChannels, Conv.winograd4MinSide) = saved }
         // Rows of 34-81 take the transforms' eight-tile path beside the one-tile edges (bit for bit).
         let cases = [(2, 16, 7, 9, 17, 1), (1, 19, 10, 5, 16, 0), (3, 16, 6, 11, 18, 2), (1, 20, 3, 3, 16, 1),
                      (1, 16, 1, 4, 16, 2), (2, 64, 13, 12, 32, 1), (1, 16, 6, 45, 16, 1), (2, 16, 9, 34, 17, 0),
@@ -143,9 +150,14 @@ final class KernelTwinTests: XCTestCase {
                 }
             }
         }
-        Conv.winograd4MinTiles = saved.0
-        XCTAssertFalse(Conv.useWinograd4(ConvGeometry(input: [2, 256, 21, 21], weight: [256, 256, 3, 3], padding: 1)))
-        XCTAssertTrue(Conv.useWinograd4(ConvGeometry(input: [2, 304, 81, 81], weight: [256, 304, 3, 3], padding: 1)))
+        (Conv.winograd4MinTiles, Conv.winograd4MinChannels, Conv.winograd4MinSide) = (saved.0, saved.2, saved.3)
+        // The defaults: R50's layer2, layer3 and decoder convs at crop 321 (batch 1 or 2); not the demo
+        // models' small maps, nor 64-channel convs.
+        for (shape, o, yes) in [([2, 304, 81, 81], 256, true), ([2, 256, 21, 21], 256, true), ([1, 256, 21, 21], 256, true),
+                                ([2, 128, 41, 41], 128, true), ([16, 128, 6, 6], 128, false), ([8, 256, 12, 12], 256, false),
+                                ([2, 64, 81, 81], 64, false)] {
+            XCTAssertEqual(Conv.useWinograd4(ConvGeometry(input: shape, weight: [o, shape[1], 3, 3], padding: 1)), yes, "\(shape)")
+        }
     }
 
     /// im2col (padded-plane copies) and col2im against their definitions: strides 1-3, dilation,
