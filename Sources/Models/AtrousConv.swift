@@ -173,6 +173,80 @@ public enum AtrousConv {
     }
 }
 
+// Inference: a dilated stride-1 3x3 conv with padding = dilation d splits into d x d independent
+// undilated 3x3 convs with padding 1, one per phase subimage x[:, :, p::d, q::d] (output pixel
+// (p + d·i, q + d·j) reads only input pixels of its own phase). The phases, zero-padded to one size
+// (the zeros past a short phase's edge are the padding it would read), run through Winograd F(4x4)
+// as d² samples each, so ResNet's dilated layer4 (and OS8's layer3) gets F(4x4)'s 4x fewer multiplies
+// like the undilated convs. Same rounding study and tolerance as F(4x4) (Winograd4.swift); tested
+// against conv2d (AtrousConvTests).
+extension AtrousConv {
+    /// Phase subimages of at least this many pixels high and wide take the phase path (crop 321's
+    /// layer4: 21 x 21 in 2 x 2 phases of 11 x 11).
+    nonisolated(unsafe) public static var phaseMinSide = 8
+
+    /// The undilated geometry each phase runs: [N·d², C, ceil(H/d), ceil(W/d)], padding 1.
+    static func phaseGeometry(_ g: ConvGeometry) -> ConvGeometry {
+        let d = g.dilation
+        return ConvGeometry(input: [g.n * d * d, g.c, (g.h + d - 1) / d, (g.w + d - 1) / d], weight: [g.o, g.c, 3, 3], padding: 1)
+    }
+
+    /// Whether the inference forward of `g` runs as d² phase convs through F(4x4).
+    public static func usePhaseWinograd4(_ g: ConvGeometry) -> Bool {
+        guard g.kh == 3, g.kw == 3, g.stride == 1, g.groups == 1, g.dilation > 1, g.padding == g.dilation,
+              g.c >= Conv.winograd4MinChannels, g.o >= Conv.winograd4MinChannels else { return false }
+        let p = phaseGeometry(g)
+        return min(p.ho, p.wo) >= phaseMinSide && BatchGroups.size(g.n) * g.dilation * g.dilation * ((p.ho + 3) / 4) * ((p.wo + 3) / 4) >= Conv.winograd4MinTiles
+    }
+
+    /// relu?(conv(x, w, dilation, padding = dilation) + bias) for a `usePhaseWinograd4` geometry, u = winograd4Filter(w).
+    public static func phaseWinograd4Forward(_ x: Tensor, _ u: Tensor, _ g: ConvGeometry, bias: Tensor?, relu: Bool) -> Tensor {
+        perGroup(x, outShape: g.outShape) { xg in
+            BatchGroups.one {                     // a group's phases are one batch of d² samples each
+                let n = xg.shape[0], d = g.dilation, (c, h, w, o) = (g.c, g.h, g.w, g.o)
+                let pg = phaseGeometry(ConvGeometry(input: xg.shape, weight: [o, c, 3, 3], padding: d, dilation: d))
+                let (ph, pw) = (pg.h, pg.w)
+                let xs = Tensor(zeros: [n * d * d, c, ph, pw]), src = xg.data, dst = xs.data
+                Parallel.for(n * c, grain: 4) { r in
+                    for plane in r {
+                        let s = plane / c, ci = plane &- s &* c, from = src + plane &* h &* w
+                        for p in 0..<d {
+                            for q in 0..<d {
+                                let to = dst + (((s &* d &+ p) &* d &+ q) &* c &+ ci) &* ph &* pw
+                                var i = 0, y = p
+                                while y < h {
+                                    var j = 0, xx = q
+                                    while xx < w { to[i &* pw &+ j] = from[y &* w &+ xx]; j &+= 1; xx &+= d }
+                                    i &+= 1; y &+= d
+                                }
+                            }
+                        }
+                    }
+                }
+                let ys = Conv.winograd4Forward(xs, u, pg, bias: bias, relu: relu)
+                let out = Tensor(shape: [n, o, h, w]), yp = ys.data, op = out.data
+                Parallel.for(n * o, grain: 4) { r in
+                    for plane in r {
+                        let s = plane / o, oi = plane &- s &* o, to = op + plane &* h &* w
+                        for p in 0..<d {
+                            for q in 0..<d {
+                                let from = yp + (((s &* d &+ p) &* d &+ q) &* o &+ oi) &* ph &* pw
+                                var i = 0, y = p
+                                while y < h {
+                                    var j = 0, xx = q
+                                    while xx < w { to[y &* w &+ xx] = from[i &* pw &+ j]; j &+= 1; xx &+= d }
+                                    i &+= 1; y &+= d
+                                }
+                            }
+                        }
+                    }
+                }
+                return out
+            }
+        }
+    }
+}
+
 /// The autograd op: conv2d(x, w, bias: nil, stride 1, padding, dilation) computed tap by tap.
 public func atrousConv2d(_ x: Variable, _ w: Variable, dilation: Int, padding: Int) -> Variable {
     let packed = AtrousConv.packTaps(w.value)

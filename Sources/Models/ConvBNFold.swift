@@ -20,14 +20,18 @@ func convBN(_ conv: Conv2d, _ bn: BatchNorm2d, _ x: Variable, relu: Bool) -> Var
     let g = ConvGeometry(input: x.shape, weight: w, stride: conv.stride, padding: conv.padding,
                          dilation: conv.dilation, groups: conv.groups)
     let y: Tensor
-    let atrous = AtrousConv.applies(conv, x.shape)
-    if atrous {
-        if f.derived == nil { f.derived = AtrousConv.packTaps(f.weight) }
-        y = AtrousConv.forward(x.value, f.weight, dilation: conv.dilation, padding: conv.padding, packed: f.derived)
+    let phases = AtrousConv.usePhaseWinograd4(g)
+    let atrous = !phases && AtrousConv.applies(conv, x.shape)
+    if phases {
+        let u = f.derived("winograd4") { Conv.winograd4Filter(f.weight.data, o: w[0], c: w[1]) }
+        y = AtrousConv.phaseWinograd4Forward(x.value, u, g, bias: f.bias, relu: relu)
+    } else if atrous {
+        let packed = f.derived("taps") { AtrousConv.packTaps(f.weight) }
+        y = AtrousConv.forward(x.value, f.weight, dilation: conv.dilation, padding: conv.padding, packed: packed)
         Conv.addBiasRelu(y, f.bias, relu: relu)
     } else if Conv.useWinograd4(g) {
-        if f.derived == nil { f.derived = Conv.winograd4Filter(f.weight.data, o: w[0], c: w[1]) }
-        y = Conv.winograd4Forward(x.value, f.derived!, g, bias: f.bias, relu: relu)
+        let u = f.derived("winograd4") { Conv.winograd4Filter(f.weight.data, o: w[0], c: w[1]) }
+        y = Conv.winograd4Forward(x.value, u, g, bias: f.bias, relu: relu)
     } else {
         y = Conv.forward(x.value, f.weight, bias: f.bias, g, relu: relu)
     }

@@ -57,8 +57,7 @@ public final class SegFormerHead: DecodeHead {
         if !bn.training && !Tape.isRecording {
             // Inference: the BN folded into W_i and one bias, added with the ReLU in the last pass.
             let f = foldedWeights(conv, bn)
-            if f.derived == nil { f.derived = ShapeKernel.permute(f.weight.reshaped([c, z.count, c]), [1, 0, 2]) }
-            let blocks = f.derived!
+            let blocks = f.derived("blocks") { ShapeKernel.permute(f.weight.reshaped([c, z.count, c]), [1, 0, 2]) }
             var acc: Tensor? = nil
             for (i, zi) in z.enumerated() {
                 let wi = Tensor(shape: [c, c, 1, 1])

@@ -30,10 +30,18 @@ public final class Conv2d: Module {
 }
 
 /// A conv's weights and bias with an eval-mode batch norm folded in: w' = w·s, b' = (b - mean)·s + beta,
-/// s = gamma / sqrt(var + eps). `derived` holds what an inference path builds from w' once (packed taps).
+/// s = gamma / sqrt(var + eps). `derived` holds what inference paths build from w' once, by path (packed
+/// taps, Winograd filters): one dilated conv can take two paths at two input sizes.
 public final class FoldedConv {
     public let weight: Tensor, bias: Tensor, generation: Int
-    public var derived: Tensor?
+    public var derived: [String: Tensor] = [:]
+    /// derived[key], built by `make` the first time.
+    public func derived(_ key: String, _ make: () -> Tensor) -> Tensor {
+        if let d = derived[key] { return d }
+        let d = make()
+        derived[key] = d
+        return d
+    }
     public init(weight: Tensor, bias: Tensor, generation: Int) { (self.weight, self.bias, self.generation) = (weight, bias, generation) }
 }
 

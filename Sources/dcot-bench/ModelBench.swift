@@ -41,6 +41,8 @@ struct ModelBench: ParsableCommand {
     var winograd4MinChannels: Int = Conv.winograd4MinChannels
     @Option(help: "Inference: F(4x4, 3x3) only with at least this many 4x4 output tiles per batch group.")
     var winograd4MinTiles: Int = Conv.winograd4MinTiles
+    @Option(help: "Inference: dilated 3x3 convs as dilation-phase F(4x4) convs when a phase is at least this many pixels high and wide (a huge value disables it).")
+    var phaseMinSide: Int = AtrousConv.phaseMinSide
     @Option(help: "At most this many columns (samples x output pixels) per batched im2col GEMM (0: one GEMM per sample).")
     var convBatchedColumns: Int = Conv.batchedColumns
     @Option(help: "Byte cap of a batched im2col GEMM's column matrix and output.")
@@ -57,7 +59,7 @@ struct ModelBench: ParsableCommand {
             AtrousConv.maxKeptFraction = atrousMaxKept
             (Conv.winogradMinChannels, Conv.winogradMinTiles) = (winogradMinChannels, winogradMinTiles)
             (Conv.winograd4MinChannels, Conv.winogradMaxBytes) = (winograd4MinChannels, winogradMaxBytes)
-            Conv.winograd4MinTiles = winograd4MinTiles
+            (Conv.winograd4MinTiles, AtrousConv.phaseMinSide) = (winograd4MinTiles, phaseMinSide)
             BufferPool.shared.maxCachedBytes = poolMaxMb << 20
             (Conv.batchedColumns, Conv.batchedMaxBytes) = (convBatchedColumns, convBatchedBytes)
             if let blasThreadTimeout { BLAS.setThreadTimeout(exponent: blasThreadTimeout) }

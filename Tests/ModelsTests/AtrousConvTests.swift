@@ -1,5 +1,6 @@
 // The tap-skipping atrous conv against its naive twin, conv2d (im2col): forward, input and weight
-// gradients on random shapes, including taps that fall wholly in the padding.
+// gradients on random shapes, including taps that fall wholly in the padding; and inference's
+// dilation-phase F(4x4) path against conv2d.
 import XCTest
 import Tensor
 import Autograd
@@ -23,5 +24,45 @@ final class AtrousConvTests: XCTestCase {
             XCTAssertLessThan(w1.grad!.maxAbsDifference(w2.grad!), 1e-4, what)
         }
         XCTAssertEqual(AtrousConv.keptFraction(k: 3, h: 21, w: 21, dilation: 18, padding: 18), pow(1 + 2 * 3.0 / 21, 2) / 9, accuracy: 1e-12)
+    }
+
+    /// d x d phase subimages through F(4x4): odd sizes (phases of unequal size), dilations 2-4,
+    /// several samples and batch groups, bias and ReLU; within F(4x4)'s tolerance, 1e-4 x sqrt(9 C).
+    func testPhaseWinograd4MatchesConv2d() {
+        let saved = (Conv.winograd4MinChannels, AtrousConv.phaseMinSide, Conv.winograd4MinTiles)
+        defer { (Conv.winograd4MinChannels, AtrousConv.phaseMinSide, Conv.winograd4MinTiles) = saved; BatchGroups.count = 1 }
+        (Conv.winograd4MinChannels, AtrousConv.phaseMinSide, Conv.winograd4MinTiles) = (8, 1, 1)
+        for (idx, (n, c, o, h, w, d, groups)) in [(2, 8, 9, 21, 21, 2, 1), (1, 12, 8, 17, 10, 3, 1), (3, 9, 8, 9, 14, 4, 1),
+                                                  (2, 8, 8, 21, 19, 2, 2), (4, 8, 10, 13, 40, 2, 2)].enumerated() {
+            let x = Tensor.normal([n, c, h, w], seed: UInt64(idx)), wt = Tensor.normal([o, c, 3, 3], seed: UInt64(10 + idx))
+            let b = Tensor.normal([o], seed: UInt64(20 + idx))
+            let g = ConvGeometry(input: x.shape, weight: wt.shape, padding: d, dilation: d)
+            BatchGroups.count = groups
+            XCTAssertTrue(AtrousConv.usePhaseWinograd4(g))
+            let u = Conv.winograd4Filter(wt.data, o: o, c: c)
+            let ref = conv2d(Variable(x), Variable(wt), bias: Variable(b), padding: d, dilation: d).value
+            let atol = 1e-4 * Float(9 * c).squareRoot()
+            let what = "case \(idx): n\(n) c\(c) o\(o) \(h)x\(w) d\(d)"
+            XCTAssertLessThan(AtrousConv.phaseWinograd4Forward(x, u, g, bias: b, relu: false).maxAbsDifference(ref), atol, what)
+            let relu = Tensor(shape: ref.shape, values: ref.array.map { max($0, 0) })
+            XCTAssertLessThan(AtrousConv.phaseWinograd4Forward(x, u, g, bias: b, relu: true).maxAbsDifference(relu), atol, what + " relu")
+            if groups > 1 {          // a group's samples give the same bits alone as in the batch
+                let one = ShapeKernel.slice(x, axis: 0, start: 0, length: n / groups)
+                BatchGroups.count = 1
+                let alone = AtrousConv.phaseWinograd4Forward(one, u, ConvGeometry(input: one.shape, weight: wt.shape, padding: d, dilation: d),
+                                                             bias: b, relu: false)
+                BatchGroups.count = groups
+                let all = AtrousConv.phaseWinograd4Forward(x, u, g, bias: b, relu: false)
+                XCTAssertEqual(Array(all.array.prefix(alone.count)).map(\.bitPattern), alone.array.map(\.bitPattern), what + " groups")
+            }
+        }
+        BatchGroups.count = 1
+        (Conv.winograd4MinChannels, AtrousConv.phaseMinSide, Conv.winograd4MinTiles) = saved
+        // The defaults: ResNet-50's layer4 at crop 321 (21 x 21, dilation 2); not ASPP's rates there, nor the demo's maps.
+        for (shape, d, yes) in [([2, 512, 21, 21], 2, true), ([1, 512, 21, 21], 2, true), ([2, 2048, 21, 21], 6, false),
+                                ([8, 256, 6, 6], 2, false), ([2, 64, 41, 41], 2, false)] {
+            XCTAssertEqual(AtrousConv.usePhaseWinograd4(ConvGeometry(input: shape, weight: [256, shape[1], 3, 3], padding: d, dilation: d)),
+                           yes, "\(shape) d\(d)")
+        }
     }
 }
