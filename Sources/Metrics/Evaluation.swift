@@ -6,6 +6,7 @@ import Autograd
 import Foundation
 import ImageIO
 import Models
+import NN
 import Pipeline
 import Shards
 import Support
@@ -98,7 +99,7 @@ public enum Evaluation {
         var models = [ProbabilityModel]()
         for (configPath, checkpoint) in o.models {
             let c = try ModelConfig.load(configPath)
-            let s = try Segmentor(config: c)
+            let s = try RandomInit.skipping { try Segmentor(config: c) }      // the strict load below sets every parameter
             do {
                 try Checkpoint.load(into: s, from: checkpoint)
             } catch let e as CheckpointMismatch {

@@ -43,6 +43,7 @@ public struct SeedSequence {
 /// Fills `t` with normal(0, std) values, element i a pure function of (seed, i) exactly as
 /// Tensor.normal, in parallel (a ResNet-101 has 42 M weights to draw at start-up).
 func fillNormal(_ t: Tensor, std: Float, seed: UInt64) {
+    if RandomInit.skipped { return }
     let d = t.data
     Parallel.for(t.count, grain: 1 << 14) { r in
         for i in r { d[i] = std * Random.normal(seed: seed, counter: UInt64(i)) }

@@ -176,7 +176,7 @@ public final class MixVisionTransformer: Backbone {
         for (name, p) in namedParameters() {
             let s = p.shape
             if name.hasSuffix("out_proj.weight") {
-                let t = Tensor.normal(s, std: 0.02, seed: seeds.next())
+                let seed = seeds.next(), t = RandomInit.tensor(s) { Tensor.normal(s, std: 0.02, seed: seed) }
                 for i in 0..<t.count { t.data[i] = min(max(t.data[i], -2), 2) }
                 p.value.data.update(from: t.data, count: t.count)
             } else if name.hasSuffix("in_proj_bias") || name.hasSuffix("out_proj.bias") {

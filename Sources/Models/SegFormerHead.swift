@@ -17,7 +17,8 @@ public final class SegFormerHead: DecodeHead {
         convSeg = conv(channels, nclass, 1, bias: true, seeds: &seeds)
         // mmseg init: conv_seg normal(0, 0.01), bias 0; ConvModule convs mmcv kaiming_init
         // (normal, fan_out, ReLU gain); BN 1/0.
-        let t = Tensor.normal(convSeg.weight.shape, std: 0.01, seed: seeds.next())
+        let seed = seeds.next(), shape = convSeg.weight.shape
+        let t = RandomInit.tensor(shape) { Tensor.normal(shape, std: 0.01, seed: seed) }
         convSeg.weight.value.data.update(from: t.data, count: t.count)
         convSeg.bias!.value.fill(0)
         convs = inChannels.map { ConvBN(conv($0, channels, 1, seeds: &seeds), BatchNorm2d(channels), names: ("conv", "bn")) }

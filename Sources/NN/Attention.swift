@@ -17,7 +17,9 @@ public final class MultiheadAttention: Module {
         precondition(dim % heads == 0, "dim \(dim) not divisible by \(heads) heads")
         (self.dim, self.heads) = (dim, heads)
         let bound = (6 / Float(dim + 3 * dim)).squareRoot()          // xavier_uniform as PyTorch
-        inProjWeight = Parameter("in_proj_weight", Tensor.uniform([3 * dim, dim], -bound, bound, seed: seed))
+        inProjWeight = Parameter("in_proj_weight", RandomInit.tensor([3 * dim, dim]) {
+            Tensor.uniform([3 * dim, dim], -bound, bound, seed: seed)
+        })
         inProjBias = Parameter("in_proj_bias", Tensor(zeros: [3 * dim]))
         outProj = Linear(dim, dim, seed: Random.derive(seed, 2))
         outProj.bias!.value.fill(0)

@@ -76,7 +76,28 @@ extension Module {
 /// U(-1/sqrt(fanIn), 1/sqrt(fanIn)) for weight and bias.
 func defaultInit(_ shape: [Int], fanIn: Int, seed: UInt64) -> Tensor {
     let bound = 1 / Float(max(fanIn, 1)).squareRoot()
-    return Tensor.uniform(shape, -bound, bound, seed: seed)
+    return RandomInit.tensor(shape) { Tensor.uniform(shape, -bound, bound, seed: seed) }
+}
+
+/// The random draws of parameter initialisation, which a model built only to load a whole checkpoint
+/// strictly (dcot-eval, dcot-pseudo) does without: they took about a quarter of the CPU time of a
+/// one-image R50 `dcot-eval` (`perf`, 2026-12-06).
+public enum RandomInit {
+    nonisolated(unsafe) public static var skipped = false
+
+    /// Runs `body` (building a model) with every random init left out: those parameters stay zero
+    /// until the checkpoint overwrites them. Deterministic inits (BN's 1 and 0) still run.
+    public static func skipping<T>(_ body: () throws -> T) rethrows -> T {
+        let saved = skipped
+        skipped = true
+        defer { skipped = saved }
+        return try body()
+    }
+
+    /// `draw()`, or zeros of `shape` while skipped.
+    public static func tensor(_ shape: [Int], _ draw: () -> Tensor) -> Tensor {
+        skipped ? Tensor(zeros: shape) : draw()
+    }
 }
 
 /// An indexed list of child modules, named "0", "1", ... as torch.nn.ModuleList / Sequential

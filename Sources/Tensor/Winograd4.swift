@@ -52,22 +52,41 @@ extension Conv {
     public static func winograd4Filter(_ w: UnsafePointer<Float>, o: Int, c: Int) -> Tensor {
         let u = Tensor(shape: [36, o, c])
         let up = u.data, oc = o * c
-        Parallel.for(oc, grain: 64) { r in
-            for idx in r {
-                let g = w + idx &* 9
-                let g0 = SIMD4<Float>(g[0], g[1], g[2], 0), g1 = SIMD4<Float>(g[3], g[4], g[5], 0)
-                let g2 = SIMD4<Float>(g[6], g[7], g[8], 0)
-                @inline(__always) func put(_ i: Int, _ a: SIMD4<Float>) {              // (G g) G^T, row i
-                    let q = up + ((6 &* i) &* oc &+ idx)
-                    q[0] = a[0] / 4
-                    q[oc] = -(a[0] + a[1] + a[2]) / 6
-                    q[2 &* oc] = -(a[0] - a[1] + a[2]) / 6
-                    q[3 &* oc] = a[0] / 24 + a[1] / 12 + a[2] / 6
-                    q[4 &* oc] = a[0] / 24 - a[1] / 12 + a[2] / 6
-                    q[5 &* oc] = a[2]
+        // Eight filters per step, one per lane, so that each of the 36 results is one 8-float store
+        // into its plane (36 scattered scalar stores per filter made this 8 % of a one-image R50
+        // dcot-eval); the last step takes fewer lanes with the same operations. G's entries are
+        // products with rounded reciprocals, not divisions: their rounding is far inside F(4x4)'s
+        // own error.
+        let (r6, r12, r24): (Float, Float, Float) = (1.0 / 6, 1.0 / 12, 1.0 / 24)
+        Parallel.for((oc + 7) / 8, grain: 16) { r in
+            for block in r {
+                let idx0 = block &* 8, lanes = min(8, oc &- idx0)
+                @inline(__always) func tap(_ j: Int) -> SIMD8<Float> {
+                    var v = SIMD8<Float>()
+                    for l in 0..<lanes { v[l] = w[(idx0 &+ l) &* 9 &+ j] }
+                    return v
                 }
-                put(0, g0 / 4); put(1, -(g0 + g1 + g2) / 6); put(2, -(g0 - g1 + g2) / 6)        // G g: 6 rows of 3
-                put(3, g0 / 24 + g1 / 12 + g2 / 6); put(4, g0 / 24 - g1 / 12 + g2 / 6); put(5, g2)
+                let (g00, g01, g02, g10, g11, g12, g20, g21, g22) = (tap(0), tap(1), tap(2), tap(3), tap(4), tap(5), tap(6), tap(7), tap(8))
+                @inline(__always) func put(_ i: Int, _ a0: SIMD8<Float>, _ a1: SIMD8<Float>, _ a2: SIMD8<Float>) {  // (G g) G^T, row i
+                    let vals = (a0 * 0.25, -(a0 + a1 + a2) * r6, -(a0 - a1 + a2) * r6,
+                                a0 * r24 + a1 * r12 + a2 * r6, a0 * r24 - a1 * r12 + a2 * r6, a2)
+                    @inline(__always) func st(_ j: Int, _ v: SIMD8<Float>) {
+                        let q = up + ((6 &* i &+ j) &* oc &+ idx0)
+                        if lanes == 8 { UnsafeMutableRawPointer(q).storeBytes(of: v, as: SIMD8<Float>.self) }
+                        else { for l in 0..<lanes { q[l] = v[l] } }
+                    }
+                    st(0, vals.0); st(1, vals.1); st(2, vals.2); st(3, vals.3); st(4, vals.4); st(5, vals.5)
+                }
+                // G g: 6 rows of 3 (columns 0, 1, 2 of the filter's rows g0, g1, g2)
+                @inline(__always) func row(_ i: Int, _ f: (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) -> SIMD8<Float>) {
+                    put(i, f(g00, g10, g20), f(g01, g11, g21), f(g02, g12, g22))
+                }
+                row(0) { a, _, _ in a * 0.25 }
+                row(1) { a, b, c in -(a + b + c) * r6 }
+                row(2) { a, b, c in -(a - b + c) * r6 }
+                row(3) { a, b, c in a * r24 + b * r12 + c * r6 }
+                row(4) { a, b, c in a * r24 - b * r12 + c * r6 }
+                row(5) { _, _, c in c }
             }
         }
         return u

@@ -66,7 +66,7 @@ struct ModelBench: ParsableCommand {
             Gemm.setSplitAcrossThreads(splitGemm)
             (Gemm.splitMinMNK, Gemm.manyBlocksMNK, Gemm.maxBlocks) = (gemmSplitMin, gemmManyBlocks, max(1, gemmMaxBlocks))
             let cfg = try ModelConfig.load(config)
-            let model = try Segmentor(config: cfg, seed: 0)
+            let model = try weights == nil ? Segmentor(config: cfg, seed: 0) : RandomInit.skipping { try Segmentor(config: cfg, seed: 0) }
             if let weights { try Checkpoint.load(into: model, from: weights) }
             if let pretrained { try Checkpoint.initializeBackbone(model.backbone, name: cfg.backbone, pretrained: pretrained) }
             guard only == nil || ["train", "inference"].contains(only!) else {

@@ -38,6 +38,27 @@ final class CheckpointTests: XCTestCase {
         }
     }
 
+    /// A model built without its random draws (dcot-eval's start-up) and then loaded strictly holds
+    /// the checkpoint's values exactly, for each backbone family; before the load its drawn weights are zero.
+    func testModelBuiltWithoutRandomInitLoadsTheSameValues() throws {
+        let yaml = ["resnet18": "width: 0.125\nhead_channels: 8\nreduce_channels: 4\n",
+                    "mit-b0": "embed_dims: 8\nhead_channels: 8\n"]
+        for (backbone, extra) in yaml.sorted(by: { $0.key < $1.key }) {
+            let cfg = try ModelConfig.parse("backbone: \(backbone)\nnclass: 3\n" + extra)
+            let a = try Segmentor(config: cfg, seed: 5)
+            let path = tmp("noinit-\(backbone).safetensors")
+            try Checkpoint.save(a, to: path)
+            let b = try RandomInit.skipping { try Segmentor(config: cfg, seed: 5) }
+            XCTAssertFalse(RandomInit.skipped)
+            let drawn = b.namedParameters().first { $0.0.hasSuffix("conv1.weight") || $0.0.hasSuffix("proj.weight") }!
+            XCTAssertTrue(drawn.1.value.array.allSatisfy { $0 == 0 }, "\(backbone): \(drawn.0) was drawn")
+            try Checkpoint.load(into: b, from: path)
+            for ((n, p), (_, q)) in zip(a.namedParameters(), b.namedParameters()) {
+                XCTAssertEqual(p.value.array.map(\.bitPattern), q.value.array.map(\.bitPattern), "\(backbone) \(n)")
+            }
+        }
+    }
+
     func testStrictLoadReportsEveryMismatchAtOnce() throws {
         let a = try small(nclass: 3)
         let path = tmp("other.safetensors")

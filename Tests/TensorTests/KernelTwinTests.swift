@@ -127,7 +127,7 @@ final class KernelTwinTests: XCTestCase {
         // Rows of 34-81 take the transforms' eight-tile path beside the one-tile edges (bit for bit).
         let cases = [(2, 16, 7, 9, 17, 1), (1, 19, 10, 5, 16, 0), (3, 16, 6, 11, 18, 2), (1, 20, 3, 3, 16, 1),
                      (1, 16, 1, 4, 16, 2), (2, 64, 13, 12, 32, 1), (1, 16, 6, 45, 16, 1), (2, 16, 9, 34, 17, 0),
-                     (1, 16, 5, 81, 16, 1), (1, 17, 7, 70, 16, 2)]
+                     (1, 16, 5, 81, 16, 1), (1, 17, 7, 70, 16, 2), (1, 17, 6, 9, 17, 1)]   // the last: O x C = 289, a filter tail
         for (idx, (n, c, h, w, o, p)) in cases.enumerated() {
             let x = Tensor.uniform([n, c, h, w], seed: UInt64(idx)), wt = Tensor.uniform([o, c, 3, 3], seed: UInt64(50 + idx))
             let b = Tensor.uniform([o], seed: UInt64(70 + idx))
