@@ -199,6 +199,22 @@ extension AtrousConv {
         return min(p.ho, p.wo) >= phaseMinSide && BatchGroups.size(g.n) * g.dilation * g.dilation * ((p.ho + 3) / 4) * ((p.wo + 3) / 4) >= Conv.winograd4MinTiles
     }
 
+    /// body(pixel, p, q, at) for every pixel y·W + x of an H x W plane: its phase (p, q) = (y mod d, x mod d)
+    /// and its offset at = (y / d)·pw + x / d in that phase's plane of width pw.
+    @inline(__always)
+    static func forEachPhasePixel(h: Int, w: Int, d: Int, pw: Int, _ body: (Int, Int, Int, Int) -> Void) {
+        for p in 0..<d {
+            for q in 0..<d {
+                var i = 0, y = p
+                while y < h {
+                    var j = 0, x = q
+                    while x < w { body(y &* w &+ x, p, q, i &* pw &+ j); j &+= 1; x &+= d }
+                    i &+= 1; y &+= d
+                }
+            }
+        }
+    }
+
     /// relu?(conv(x, w, dilation, padding = dilation) + bias) for a `usePhaseWinograd4` geometry, u = winograd4Filter(w).
     public static func phaseWinograd4Forward(_ x: Tensor, _ u: Tensor, _ g: ConvGeometry, bias: Tensor?, relu: Bool) -> Tensor {
         perGroup(x, outShape: g.outShape) { xg in
@@ -210,16 +226,8 @@ extension AtrousConv {
                 Parallel.for(n * c, grain: 4) { r in
                     for plane in r {
                         let s = plane / c, ci = plane &- s &* c, from = src + plane &* h &* w
-                        for p in 0..<d {
-                            for q in 0..<d {
-                                let to = dst + (((s &* d &+ p) &* d &+ q) &* c &+ ci) &* ph &* pw
-                                var i = 0, y = p
-                                while y < h {
-                                    var j = 0, xx = q
-                                    while xx < w { to[i &* pw &+ j] = from[y &* w &+ xx]; j &+= 1; xx &+= d }
-                                    i &+= 1; y &+= d
-                                }
-                            }
+                        forEachPhasePixel(h: h, w: w, d: d, pw: pw) { pixel, p, q, at in
+                            dst[(((s &* d &+ p) &* d &+ q) &* c &+ ci) &* ph &* pw &+ at] = from[pixel]
                         }
                     }
                 }
@@ -228,16 +236,8 @@ extension AtrousConv {
                 Parallel.for(n * o, grain: 4) { r in
                     for plane in r {
                         let s = plane / o, oi = plane &- s &* o, to = op + plane &* h &* w
-                        for p in 0..<d {
-                            for q in 0..<d {
-                                let from = yp + (((s &* d &+ p) &* d &+ q) &* o &+ oi) &* ph &* pw
-                                var i = 0, y = p
-                                while y < h {
-                                    var j = 0, xx = q
-                                    while xx < w { to[y &* w &+ xx] = from[i &* pw &+ j]; j &+= 1; xx &+= d }
-                                    i &+= 1; y &+= d
-                                }
-                            }
+                        forEachPhasePixel(h: h, w: w, d: d, pw: pw) { pixel, p, q, at in
+                            to[pixel] = yp[(((s &* d &+ p) &* d &+ q) &* o &+ oi) &* ph &* pw &+ at]
                         }
                     }
                 }
