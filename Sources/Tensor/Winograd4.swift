@@ -19,7 +19,10 @@
 // F(2x2) (three alternating rounds, one binary, `dcot-bench model --winograd4-min-channels`). The
 // transforms then took 4.9 % of a 1-thread R50 inference profile, one tile at a time; they now take
 // eight tiles side by side where whole tiles allow (the same operations per value, so the same bits),
-// 3.0 % of the profile.
+// 3.0 % of the profile. Since F(4x4) also runs layer2-4's small maps (2026-12-06), any eight
+// consecutive tiles (edges, rows of fewer than eight tiles, across rows) take the lanes too, with
+// per-lane bounds checks: R50-DCT inference (1 thread, perf) input transform 5.6 -> 4.1 %, output
+// transform 3.7 -> 2.9 % of the samples.
 
 extension Conv {
     /// Minimum input and output channels for F(4x4): the decoder convs of the paper's models have
@@ -115,65 +118,84 @@ extension Conv {
             for plane in r {
                 let s = plane / c, ch = plane &- s &* c
                 let src = x + ((samples.lowerBound &+ s) &* c &+ ch) &* h &* wd
-                for ty in 0..<th {
-                    let y0 = 4 &* ty &- p
-                    var tx = 0
-                    while tx < tw {
-                        let x0 = 4 &* tx &- p
-                        if lanes8 && tx &+ 8 <= tw && x0 >= 0 && x0 &+ 34 <= wd {
-                            // Eight tiles side by side, one per lane: the same operations per value as
-                            // the one-tile path below (bt6 down the rows, then along them), so the same
-                            // bits, and each of the 36 results is one 8-float store.
-                            @inline(__always) func lanes(_ i: Int, _ j: Int) -> SIMD8<Float> {
-                                let iy = y0 &+ i
-                                if iy < 0 || iy >= h { return SIMD8<Float>() }
-                                return tileLanes(src + (iy &* wd &+ x0 &+ j), step: 4)
-                            }
-                            let base = vp + (ch &* t &+ s &* tilesPerSample &+ ty &* tw &+ tx)
-                            for j in 0..<6 {
-                                let q = bt6(lanes(0, j), lanes(1, j), lanes(2, j), lanes(3, j), lanes(4, j), lanes(5, j))
-                                cols[j] = q.0; cols[6 &+ j] = q.1; cols[12 &+ j] = q.2
-                                cols[18 &+ j] = q.3; cols[24 &+ j] = q.4; cols[30 &+ j] = q.5
-                            }
-                            for i in 0..<6 {
-                                let r = 6 &* i
-                                let q = bt6(cols[r], cols[r &+ 1], cols[r &+ 2], cols[r &+ 3], cols[r &+ 4], cols[r &+ 5])
-                                let out = base + r &* ct
-                                @inline(__always) func st(_ k: Int, _ v: SIMD8<Float>) {
-                                    UnsafeMutableRawPointer(out + k &* ct).storeBytes(of: v, as: SIMD8<Float>.self)
-                                }
-                                st(0, q.0); st(1, q.1); st(2, q.2); st(3, q.3); st(4, q.4); st(5, q.5)
-                            }
-                            tx &+= 8
-                            continue
+                var tile = 0                                                  // flattened: ty·tw + tx
+                while tile < tilesPerSample {
+                    let ty = tile / tw, tx = tile &- ty &* tw
+                    let y0 = 4 &* ty &- p, x0 = 4 &* tx &- p
+                    let base = vp + (ch &* t &+ s &* tilesPerSample &+ tile)
+                    // Eight tiles, one per lane, with the one-tile path's operations per value (bt6 down
+                    // the rows, then along them), so the same bits; each of the 36 results is one 8-float
+                    // store. `lanes(i, j)`: row i, column j of each lane's 6 x 6 patch.
+                    @inline(__always) func eightTiles(_ lanes: (Int, Int) -> SIMD8<Float>) {
+                        for j in 0..<6 {
+                            let q = bt6(lanes(0, j), lanes(1, j), lanes(2, j), lanes(3, j), lanes(4, j), lanes(5, j))
+                            cols[j] = q.0; cols[6 &+ j] = q.1; cols[12 &+ j] = q.2
+                            cols[18 &+ j] = q.3; cols[24 &+ j] = q.4; cols[30 &+ j] = q.5
                         }
-                        @inline(__always) func row(_ i: Int) -> SIMD8<Float> {
+                        for i in 0..<6 {
+                            let r = 6 &* i
+                            let q = bt6(cols[r], cols[r &+ 1], cols[r &+ 2], cols[r &+ 3], cols[r &+ 4], cols[r &+ 5])
+                            let out = base + r &* ct
+                            @inline(__always) func st(_ k: Int, _ v: SIMD8<Float>) {
+                                UnsafeMutableRawPointer(out + k &* ct).storeBytes(of: v, as: SIMD8<Float>.self)
+                            }
+                            st(0, q.0); st(1, q.1); st(2, q.2); st(3, q.3); st(4, q.4); st(5, q.5)
+                        }
+                    }
+                    if lanes8 && tx &+ 8 <= tw && x0 >= 0 && x0 &+ 34 <= wd {
+                        // Eight side-by-side tiles inside the image's columns: strided loads, no column checks.
+                        eightTiles { i, j in
                             let iy = y0 &+ i
+                            if iy < 0 || iy >= h { return SIMD8<Float>() }
+                            return tileLanes(src + (iy &* wd &+ x0 &+ j), step: 4)
+                        }
+                        tile &+= 8
+                        continue
+                    }
+                    if lanes8 && tile &+ 8 <= tilesPerSample {
+                        // Any eight consecutive tiles (edges, short rows, across rows): each lane reads
+                        // its own patch with bounds checks. Small maps (21 x 21: 6 tiles a row) are all here.
+                        var ys = SIMD8<Int32>(), xs = SIMD8<Int32>()
+                        for l in 0..<8 {
+                            let tl = tile &+ l, yl = tl / tw
+                            ys[l] = Int32(truncatingIfNeeded: 4 &* yl &- p); xs[l] = Int32(truncatingIfNeeded: 4 &* (tl &- yl &* tw) &- p)
+                        }
+                        eightTiles { i, j in
                             var v = SIMD8<Float>()
-                            if iy < 0 || iy >= h { return v }
-                            let rp = src + iy &* wd
-                            if x0 >= 0 && x0 &+ 6 <= wd {
-                                for j in 0..<6 { v[j] = rp[x0 &+ j] }
-                            } else {
-                                for j in 0..<6 { let ix = x0 &+ j; if ix >= 0 && ix < wd { v[j] = rp[ix] } }
+                            for l in 0..<8 {
+                                let iy = Int(ys[l]) &+ i, ix = Int(xs[l]) &+ j
+                                if iy >= 0 && iy < h && ix >= 0 && ix < wd { v[l] = src[iy &* wd &+ ix] }
                             }
                             return v
                         }
-                        let q = bt6(row(0), row(1), row(2), row(3), row(4), row(5))          // B^T d: 6 rows
-                        let base = vp + (ch &* t &+ s &* tilesPerSample &+ ty &* tw &+ tx)
-                        @inline(__always) func put(_ i: Int, _ u: SIMD8<Float>) {           // row i of (B^T d) B
-                            let a = u[4] - 4 * u[2], b = u[3] - 4 * u[1], cc = u[4] - u[2], d = 2 * (u[3] - u[1])
-                            let out = base + (6 &* i) &* ct
-                            out[0] = 4 * u[0] - 5 * u[2] + u[4]
-                            out[ct] = a + b
-                            out[2 &* ct] = a - b
-                            out[3 &* ct] = cc + d
-                            out[4 &* ct] = cc - d
-                            out[5 &* ct] = 4 * u[1] - 5 * u[3] + u[5]
-                        }
-                        put(0, q.0); put(1, q.1); put(2, q.2); put(3, q.3); put(4, q.4); put(5, q.5)
-                        tx &+= 1
+                        tile &+= 8
+                        continue
                     }
+                    @inline(__always) func row(_ i: Int) -> SIMD8<Float> {
+                        let iy = y0 &+ i
+                        var v = SIMD8<Float>()
+                        if iy < 0 || iy >= h { return v }
+                        let rp = src + iy &* wd
+                        if x0 >= 0 && x0 &+ 6 <= wd {
+                            for j in 0..<6 { v[j] = rp[x0 &+ j] }
+                        } else {
+                            for j in 0..<6 { let ix = x0 &+ j; if ix >= 0 && ix < wd { v[j] = rp[ix] } }
+                        }
+                        return v
+                    }
+                    let q = bt6(row(0), row(1), row(2), row(3), row(4), row(5))          // B^T d: 6 rows
+                    @inline(__always) func put(_ i: Int, _ u: SIMD8<Float>) {           // row i of (B^T d) B
+                        let a = u[4] - 4 * u[2], b = u[3] - 4 * u[1], cc = u[4] - u[2], d = 2 * (u[3] - u[1])
+                        let out = base + (6 &* i) &* ct
+                        out[0] = 4 * u[0] - 5 * u[2] + u[4]
+                        out[ct] = a + b
+                        out[2 &* ct] = a - b
+                        out[3 &* ct] = cc + d
+                        out[4 &* ct] = cc - d
+                        out[5 &* ct] = 4 * u[1] - 5 * u[3] + u[5]
+                    }
+                    put(0, q.0); put(1, q.1); put(2, q.2); put(3, q.3); put(4, q.4); put(5, q.5)
+                    tile &+= 1
                 }
             }
         }
@@ -206,61 +228,76 @@ extension Conv {
                 for plane in r {
                     let s = plane / o, oc = plane &- s &* o
                     let dst = yp + plane &* ho &* wo, b = bp?[oc] ?? 0
-                    for ty in 0..<th {
-                        var tx = 0
-                        while tx < tw {
-                            let base = mp + (oc &* t &+ s &* tilesPerSample &+ ty &* tw &+ tx)
-                            if lanes8 && 4 &* (tx &+ 8) <= wo {
-                                // Eight whole tiles, one per lane: the one-tile path's operations per
-                                // value (A^T down the rows, then along them, + bias, ReLU), so the same
-                                // bits, from 36 8-float loads.
-                                for j in 0..<6 {
-                                    @inline(__always) func m(_ i: Int) -> SIMD8<Float> {
-                                        UnsafeRawPointer(base + (6 &* i &+ j) &* ot).loadUnaligned(as: SIMD8<Float>.self)
-                                    }
-                                    let (m0, m1, m2, m3, m4, m5) = (m(0), m(1), m(2), m(3), m(4), m(5))
-                                    let a = m1 + m2, bb = m1 - m2, cc = m3 + m4, d = m3 - m4
-                                    rows[j] = m0 + a + cc; rows[6 &+ j] = bb + 2 * d
-                                    rows[12 &+ j] = a + 4 * cc; rows[18 &+ j] = bb + 8 * d + m5
+                    var tile = 0                                              // flattened: ty·tw + tx
+                    while tile < tilesPerSample {
+                        let ty = tile / tw, tx = tile &- ty &* tw
+                        let base = mp + (oc &* t &+ s &* tilesPerSample &+ tile)
+                        let whole = lanes8 && 4 &* (tx &+ 8) <= wo
+                        if whole || (lanes8 && tile &+ 8 <= tilesPerSample) {
+                            // Eight tiles, one per lane: the one-tile path's operations per value (A^T
+                            // down the rows, then along them, + bias, ReLU), so the same bits, from 36
+                            // 8-float loads. Eight whole tiles side by side in a row store rows of 32
+                            // floats; any other eight (edges, short rows, across rows) store lane by lane.
+                            for j in 0..<6 {
+                                @inline(__always) func m(_ i: Int) -> SIMD8<Float> {
+                                    UnsafeRawPointer(base + (6 &* i &+ j) &* ot).loadUnaligned(as: SIMD8<Float>.self)
                                 }
-                                let oy = 4 &* ty, ox = 4 &* tx
-                                for i in 0..<4 where oy &+ i < ho {
-                                    let u = rows + 6 &* i
-                                    let a = u[1] + u[2], bb = u[1] - u[2], cc = u[3] + u[4], d = u[3] - u[4]
-                                    var o0 = u[0] + a + cc + b, o1 = bb + 2 * d + b, o2 = a + 4 * cc + b, o3 = bb + 8 * d + u[5] + b
-                                    if relu {
-                                        o0.replace(with: 0, where: o0 .< 0); o1.replace(with: 0, where: o1 .< 0)
-                                        o2.replace(with: 0, where: o2 .< 0); o3.replace(with: 0, where: o3 .< 0)
-                                    }
-                                    let q = dst + ((oy &+ i) &* wo &+ ox)
+                                let (m0, m1, m2, m3, m4, m5) = (m(0), m(1), m(2), m(3), m(4), m(5))
+                                let a = m1 + m2, bb = m1 - m2, cc = m3 + m4, d = m3 - m4
+                                rows[j] = m0 + a + cc; rows[6 &+ j] = bb + 2 * d
+                                rows[12 &+ j] = a + 4 * cc; rows[18 &+ j] = bb + 8 * d + m5
+                            }
+                            for i in 0..<4 {
+                                let u = rows + 6 &* i
+                                let a = u[1] + u[2], bb = u[1] - u[2], cc = u[3] + u[4], d = u[3] - u[4]
+                                var o0 = u[0] + a + cc + b, o1 = bb + 2 * d + b, o2 = a + 4 * cc + b, o3 = bb + 8 * d + u[5] + b
+                                if relu {
+                                    o0.replace(with: 0, where: o0 .< 0); o1.replace(with: 0, where: o1 .< 0)
+                                    o2.replace(with: 0, where: o2 .< 0); o3.replace(with: 0, where: o3 .< 0)
+                                }
+                                if whole {
+                                    let oy = 4 &* ty &+ i
+                                    if oy >= ho { break }
+                                    let q = dst + (oy &* wo &+ 4 &* tx)
                                     for l in 0..<8 {
                                         let e = q + 4 &* l
                                         e[0] = o0[l]; e[1] = o1[l]; e[2] = o2[l]; e[3] = o3[l]
                                     }
+                                } else {
+                                    for l in 0..<8 {
+                                        let tl = tile &+ l, yl = tl / tw
+                                        let oy = 4 &* yl &+ i, ox = 4 &* (tl &- yl &* tw)
+                                        if oy >= ho { continue }
+                                        let e = dst + (oy &* wo &+ ox), nx = min(4, wo &- ox)
+                                        e[0] = o0[l]
+                                        if nx > 1 { e[1] = o1[l] }
+                                        if nx > 2 { e[2] = o2[l] }
+                                        if nx > 3 { e[3] = o3[l] }
+                                    }
                                 }
-                                tx &+= 8
-                                continue
                             }
-                            @inline(__always) func row(_ i: Int) -> SIMD8<Float> {
-                                let q = base + (6 &* i) &* ot
-                                return SIMD8(q[0], q[ot], q[2 &* ot], q[3 &* ot], q[4 &* ot], q[5 &* ot], 0, 0)
-                            }
-                            let (m0, m1, m2, m3, m4, m5) = (row(0), row(1), row(2), row(3), row(4), row(5))
-                            let a = m1 + m2, bb = m1 - m2, cc = m3 + m4, d = m3 - m4            // A^T M: 4 rows
-                            let rows = (m0 + a + cc, bb + 2 * d, a + 4 * cc, bb + 8 * d + m5)
-                            let oy = 4 &* ty, ox = 4 &* tx
-                            let nx = min(4, wo &- ox)
-                            @inline(__always) func put(_ i: Int, _ u: SIMD8<Float>) {          // (A^T M) A, row i
-                                if oy &+ i >= ho { return }
-                                let a = u[1] + u[2], bb = u[1] - u[2], cc = u[3] + u[4], d = u[3] - u[4]
-                                var out = SIMD4<Float>(u[0] + a + cc, bb + 2 * d, a + 4 * cc, bb + 8 * d + u[5]) + b
-                                if relu { out.replace(with: 0, where: out .< 0) }
-                                let q = dst + ((oy &+ i) &* wo &+ ox)
-                                for j in 0..<nx { q[j] = out[j] }
-                            }
-                            put(0, rows.0); put(1, rows.1); put(2, rows.2); put(3, rows.3)
-                            tx &+= 1
+                            tile &+= 8
+                            continue
                         }
+                        @inline(__always) func row(_ i: Int) -> SIMD8<Float> {
+                            let q = base + (6 &* i) &* ot
+                            return SIMD8(q[0], q[ot], q[2 &* ot], q[3 &* ot], q[4 &* ot], q[5 &* ot], 0, 0)
+                        }
+                        let (m0, m1, m2, m3, m4, m5) = (row(0), row(1), row(2), row(3), row(4), row(5))
+                        let a = m1 + m2, bb = m1 - m2, cc = m3 + m4, d = m3 - m4            // A^T M: 4 rows
+                        let rows = (m0 + a + cc, bb + 2 * d, a + 4 * cc, bb + 8 * d + m5)
+                        let oy = 4 &* ty, ox = 4 &* tx
+                        let nx = min(4, wo &- ox)
+                        @inline(__always) func put(_ i: Int, _ u: SIMD8<Float>) {          // (A^T M) A, row i
+                            if oy &+ i >= ho { return }
+                            let a = u[1] + u[2], bb = u[1] - u[2], cc = u[3] + u[4], d = u[3] - u[4]
+                            var out = SIMD4<Float>(u[0] + a + cc, bb + 2 * d, a + 4 * cc, bb + 8 * d + u[5]) + b
+                            if relu { out.replace(with: 0, where: out .< 0) }
+                            let q = dst + ((oy &+ i) &* wo &+ ox)
+                            for j in 0..<nx { q[j] = out[j] }
+                        }
+                        put(0, rows.0); put(1, rows.1); put(2, rows.2); put(3, rows.3)
+                        tile &+= 1
                     }
                 }
             }
