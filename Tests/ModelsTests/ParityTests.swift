@@ -62,19 +62,19 @@ final class ParityTests: XCTestCase {
     func testDeepLabResNet50DCT() throws { try check("deeplab_r50_dct") }
     func testSegFormerMiTB0() throws { try check("segformer_mit_b0") }
 
-    /// Eval logits with every 3x3 conv that can on Winograd F(4x4, 3x3) (thresholds lowered to the
-    /// fixtures' small widths): other bits than the default paths, still within 1e-4 of PyTorch's
-    /// float64 logits.
+    /// Eval logits with every 3x3 conv that can on Winograd F(4x4, 3x3), the dilated ones as
+    /// dilation-phase convs (thresholds lowered to the fixtures' small widths and maps): other bits
+    /// than the default paths, still within 1e-4 of PyTorch's float64 logits.
     func testEvalLogitsWithWinograd4() throws {
-        let saved = (Conv.winograd4MinChannels, Conv.winograd4MinTiles, Conv.winograd4MinSide)
-        defer { (Conv.winograd4MinChannels, Conv.winograd4MinTiles, Conv.winograd4MinSide) = saved }
+        let saved = (Conv.winograd4MinChannels, Conv.winograd4MinTiles, Conv.winograd4MinSide, AtrousConv.phaseMinSide)
+        defer { (Conv.winograd4MinChannels, Conv.winograd4MinTiles, Conv.winograd4MinSide, AtrousConv.phaseMinSide) = saved }
         for name in ["deeplab_r50_os16", "deeplab_r50_os8_mg", "deeplab_r50_dct"] {
-            (Conv.winograd4MinChannels, Conv.winograd4MinTiles, Conv.winograd4MinSide) = saved
+            (Conv.winograd4MinChannels, Conv.winograd4MinTiles, Conv.winograd4MinSide, AtrousConv.phaseMinSide) = saved
             let (f, model, x, labels, torchError) = try load(name)
             let size = (labels.shape[1], labels.shape[2])
             model.eval()
             let plain = withNoGrad { model(Variable(x), outputSize: size).value }
-            (Conv.winograd4MinChannels, Conv.winograd4MinTiles, Conv.winograd4MinSide) = (1, 1, 1)
+            (Conv.winograd4MinChannels, Conv.winograd4MinTiles, Conv.winograd4MinSide, AtrousConv.phaseMinSide) = (1, 1, 1, 1)
             let fast = withNoGrad { model(Variable(x), outputSize: size).value }
             XCTAssertNotEqual(plain.array, fast.array, "\(name): no conv took the F(4x4) path")
             let e = relativeError(fast, try ModelFixtures.tensor(f, "logits_eval"))
