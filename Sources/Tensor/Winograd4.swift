@@ -152,7 +152,10 @@ extension Conv {
                         tile &+= 8
                         continue
                     }
-                    if lanes8 && tile &+ 8 <= tilesPerSample {
+                    // A left-edge tile whose right neighbour starts eight side by side goes alone, so
+                    // that the rows of wide maps keep the cheaper path above.
+                    let rowNext = tx &+ 9 <= tw && 4 &* (tx &+ 1) &- p >= 0 && 4 &* (tx &+ 1) &- p &+ 34 <= wd
+                    if lanes8 && tile &+ 8 <= tilesPerSample && !rowNext {
                         // Any eight consecutive tiles (edges, short rows, across rows): each lane reads
                         // its own patch with bounds checks. Small maps (21 x 21: 6 tiles a row) are all here.
                         var ys = SIMD8<Int32>(), xs = SIMD8<Int32>()
