@@ -43,10 +43,17 @@ extension Conv {
     /// time everywhere, the reference the eight-lane path is tested against bit for bit).
     nonisolated(unsafe) public static var winograd4TileLanes = true
 
-    /// Whether the inference forward of `g` runs F(4x4, 3x3).
+    /// Whether the inference forward of `g` runs F(4x4, 3x3). Convs with half of `winograd4MinChannels`
+    /// (64) up to it need maps twice `winograd4MinSide` (32): with a short K the transforms weigh
+    /// more. R50's layer1 (64 channels, 81 x 81) on it made R50 inference at batch 2 take 452.9,
+    /// 453.7, 456.1 ms against 456.8, 465.2, 473.5, and in a slower stretch 464.8, 562.8, 581.2
+    /// against 580.8, 602.7, 596.6; R50-DCT 497.2, 497.4 against 504.5, 503.3 (alternating processes,
+    /// 2 threads, 2026-12-06). The demo models' 64-88-channel decoders (24 x 24 at crop 96, 28 x 28
+    /// at 112) stay off it.
     public static func useWinograd4(_ g: ConvGeometry) -> Bool {
-        isWinogradShape(g) && g.c >= winograd4MinChannels && g.o >= winograd4MinChannels
-            && min(g.ho, g.wo) >= winograd4MinSide
+        let narrow = min(g.c, g.o)
+        return isWinogradShape(g) && 2 * narrow >= winograd4MinChannels
+            && min(g.ho, g.wo) >= (narrow >= winograd4MinChannels ? winograd4MinSide : 2 * winograd4MinSide)
             && BatchGroups.size(g.n) * ((g.ho + 3) / 4) * ((g.wo + 3) / 4) >= winograd4MinTiles
     }
 

@@ -151,11 +151,12 @@ final class KernelTwinTests: XCTestCase {
             }
         }
         (Conv.winograd4MinTiles, Conv.winograd4MinChannels, Conv.winograd4MinSide) = (saved.0, saved.2, saved.3)
-        // The defaults: R50's layer2, layer3 and decoder convs at crop 321 (batch 1 or 2); not the demo
-        // models' small maps, nor 64-channel convs.
+        // The defaults: R50's layer1, layer2, layer3 and decoder convs at crop 321 (batch 1 or 2); not
+        // the demo models' small maps (their 64-88-channel decoders at crop 96 and 112), nor 32 channels.
         for (shape, o, yes) in [([2, 304, 81, 81], 256, true), ([2, 256, 21, 21], 256, true), ([1, 256, 21, 21], 256, true),
                                 ([2, 128, 41, 41], 128, true), ([16, 128, 6, 6], 128, false), ([8, 256, 12, 12], 256, false),
-                                ([2, 64, 81, 81], 64, false)] {
+                                ([2, 64, 81, 81], 64, true), ([8, 88, 24, 24], 64, false), ([8, 64, 28, 28], 64, false),
+                                ([2, 32, 161, 161], 32, false)] {
             XCTAssertEqual(Conv.useWinograd4(ConvGeometry(input: shape, weight: [o, shape[1], 3, 3], padding: 1)), yes, "\(shape)")
         }
     }
