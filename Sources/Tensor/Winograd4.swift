@@ -21,8 +21,8 @@
 // eight tiles side by side where whole tiles allow (the same operations per value, so the same bits),
 // 3.0 % of the profile. Since F(4x4) also runs layer2-4's small maps (2026-12-06), any eight
 // consecutive tiles (edges, rows of fewer than eight tiles, across rows) take the lanes too, with
-// per-lane bounds checks: R50-DCT inference (1 thread, perf) input transform 5.6 -> 4.1 %, output
-// transform 3.7 -> 2.9 % of the samples.
+// per-lane bounds checks: R50-DCT inference (1 thread, perf) input transform 5.6 -> 4.0 %, output
+// transform 3.7 -> 2.8 % of the samples.
 
 extension Conv {
     /// Minimum input and output channels for F(4x4): the decoder convs of the paper's models have
@@ -76,10 +76,14 @@ extension Conv {
                     for l in 0..<lanes { v[l] = w[(idx0 &+ l) &* 9 &+ j] }
                     return v
                 }
-                let (g00, g01, g02, g10, g11, g12, g20, g21, g22) = (tap(0), tap(1), tap(2), tap(3), tap(4), tap(5), tap(6), tap(7), tap(8))
+                // G applied to three values (a filter column, then a row of G g): its six rows.
+                @inline(__always) func g6(_ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>)
+                    -> (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) {
+                    (a * 0.25, -(a + b + c) * r6, -(a - b + c) * r6, a * r24 + b * r12 + c * r6, a * r24 - b * r12 + c * r6, c)
+                }
+                let c0 = g6(tap(0), tap(3), tap(6)), c1 = g6(tap(1), tap(4), tap(7)), c2 = g6(tap(2), tap(5), tap(8))  // G g
                 @inline(__always) func put(_ i: Int, _ a0: SIMD8<Float>, _ a1: SIMD8<Float>, _ a2: SIMD8<Float>) {  // (G g) G^T, row i
-                    let vals = (a0 * 0.25, -(a0 + a1 + a2) * r6, -(a0 - a1 + a2) * r6,
-                                a0 * r24 + a1 * r12 + a2 * r6, a0 * r24 - a1 * r12 + a2 * r6, a2)
+                    let vals = g6(a0, a1, a2)
                     @inline(__always) func st(_ j: Int, _ v: SIMD8<Float>) {
                         let q = up + ((6 &* i &+ j) &* oc &+ idx0)
                         if lanes == 8 { UnsafeMutableRawPointer(q).storeBytes(of: v, as: SIMD8<Float>.self) }
@@ -87,16 +91,8 @@ extension Conv {
                     }
                     st(0, vals.0); st(1, vals.1); st(2, vals.2); st(3, vals.3); st(4, vals.4); st(5, vals.5)
                 }
-                // G g: 6 rows of 3 (columns 0, 1, 2 of the filter's rows g0, g1, g2)
-                @inline(__always) func row(_ i: Int, _ f: (SIMD8<Float>, SIMD8<Float>, SIMD8<Float>) -> SIMD8<Float>) {
-                    put(i, f(g00, g10, g20), f(g01, g11, g21), f(g02, g12, g22))
-                }
-                row(0) { a, _, _ in a * 0.25 }
-                row(1) { a, b, c in -(a + b + c) * r6 }
-                row(2) { a, b, c in -(a - b + c) * r6 }
-                row(3) { a, b, c in a * r24 + b * r12 + c * r6 }
-                row(4) { a, b, c in a * r24 - b * r12 + c * r6 }
-                row(5) { _, _, c in c }
+                put(0, c0.0, c1.0, c2.0); put(1, c0.1, c1.1, c2.1); put(2, c0.2, c1.2, c2.2)
+                put(3, c0.3, c1.3, c2.3); put(4, c0.4, c1.4, c2.4); put(5, c0.5, c1.5, c2.5)
             }
         }
         return u
