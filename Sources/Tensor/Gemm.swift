@@ -1,6 +1,7 @@
 // GEMM on OpenBLAS (row-major): C = alpha * op(A) * op(B) + beta * C, with a naive twin.
 import Foundation
 import COpenBLAS
+import CNative
 
 public enum Gemm {
     /// When true (the default), OpenBLAS runs one thread and a large GEMM is cut into `pieces`
@@ -124,11 +125,40 @@ public enum Gemm {
         return [0..<(k / 32 * 32), (k / 32 * 32)..<k]
     }
 
-    /// One row-major cblas_sgemm per K chunk; chunks after the first accumulate into C.
+    /// Whether products run on dcot's own AVX-512 GEMM (CNative's gemm_avx512.c) instead of OpenBLAS.
+    /// By default: on a CPU with AVX-512 whose OpenBLAS runs kernels of a lower tier (a Zen 5 with
+    /// OPENBLAS_CORETYPE=Haswell: R50's conv GEMMs at 113-134 GFLOP/s on one thread there, 150-257
+    /// on this GEMM). `DCOT_GEMM=native` or `openblas` in the environment chooses for every program.
+    /// A function of the CPU, OpenBLAS's core and the environment only, so one machine always
+    /// computes the same bits; the two GEMMs round differently.
+    nonisolated(unsafe) public private(set) static var native: Bool = {
+        switch ProcessInfo.processInfo.environment["DCOT_GEMM"] {
+        case "native": return VectorISA.supported >= 2
+        case "openblas": return false
+        default: return VectorISA.supported >= 2 && (BLAS.tier(BLAS.coreName) ?? 3) < 3
+        }
+    }()
+
+    /// Switches the GEMM (tests run both; `true` needs AVX-512: `VectorISA.supported == 2`).
+    public static func setNative(_ on: Bool) {
+        precondition(!on || VectorISA.supported >= 2, "dcot's own GEMM needs AVX-512")
+        native = on
+    }
+
+    /// Which GEMM runs, for logs and benchmark records.
+    public static var engine: String { native ? "dcot-avx512" : "OpenBLAS \(BLAS.coreName)" }
+
+    /// One row-major product: dcot's own GEMM when `native`, else one cblas_sgemm per K chunk
+    /// (chunks after the first accumulate into C).
     @usableFromInline
     static func blas(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
                      _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
                      _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        if native {
+            let rc = cn_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            if rc != CN_OK { fatalError("dcot: cn_sgemm(\(m), \(n), \(k)) failed with code \(rc) (out of memory?)") }
+            return
+        }
         for r in kChunks(k) {
             cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                         Int32(m), Int32(n), Int32(r.count), alpha, a + (transA ? r.lowerBound * lda : r.lowerBound), Int32(lda),

@@ -52,6 +52,7 @@ struct ModelBench: ParsableCommand {
     @Option(help: "Load the whole model strictly from this safetensors file (default: random weights).") var weights: String?
     @Option(help: "Load pretrained backbone weights strictly from this safetensors file.") var pretrained: String?
     @Option(help: "Time only this phase (train | inference), e.g. under a profiler; default both.") var only: String?
+    @Option(help: "GEMM: native (dcot's AVX-512 kernel) or openblas (default: as DCOT_GEMM or the machine decides).") var gemm: String?
 
     func run() throws {
         runReportingErrors {
@@ -64,6 +65,7 @@ struct ModelBench: ParsableCommand {
             (Conv.batchedColumns, Conv.batchedMaxBytes) = (convBatchedColumns, convBatchedBytes)
             if let blasThreadTimeout { BLAS.setThreadTimeout(exponent: blasThreadTimeout) }
             Gemm.setSplitAcrossThreads(splitGemm)
+            try chooseGemm(gemm)
             (Gemm.splitMinMNK, Gemm.manyBlocksMNK, Gemm.maxBlocks) = (gemmSplitMin, gemmManyBlocks, max(1, gemmMaxBlocks))
             let cfg = try ModelConfig.load(config)
             let model = try weights == nil ? Segmentor(config: cfg, seed: 0) : RandomInit.skipping { try Segmentor(config: cfg, seed: 0) }
@@ -142,7 +144,7 @@ struct ModelBenchRunner {
                 "gflop_per_step": 3 * flops / 1e9, "peak_rss_mb": Double(usage.ru_maxrss) / 1024,
                 "ms_forward": median(phases[0]), "ms_backward": median(phases[1]), "ms_sgd": median(phases[2]),
                 "ms_train_step_all": train, "ms_train_step_min": train.min()!, "ms_inference_all": inference,
-                "ms_inference_min": inference.min()!]
+                "ms_inference_min": inference.min()!, "gemm_engine": Gemm.engine]
     }
 
     func timeMs(_ body: () -> Void) -> Double {

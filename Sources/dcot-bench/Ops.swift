@@ -17,6 +17,7 @@ struct OpsBench: ParsableCommand {
     @Flag(help: "One JSON object per line.") var json = false
     @Option(help: "Timed runs per measurement (the minimum is reported).") var runs: Int = 5
     @Option(help: "Only ops whose name contains this string.") var filter: String?
+    @Option(help: "GEMM: native (dcot's AVX-512 kernel) or openblas (default: as DCOT_GEMM or the machine decides).") var gemm: String?
     @Flag(inversion: .prefixedNo, help: "Split GEMMs over our thread pool, OpenBLAS single-threaded (--no-split-gemm: OpenBLAS's own threads).")
     var splitGemm = true
     @Option(help: "OpenBLAS thread timeout exponent, 4...30 (spin 2^N cycles after a GEMM; OpenBLAS default 28).")
@@ -29,6 +30,7 @@ struct OpsBench: ParsableCommand {
     func run() throws {
         Parallel.setThreads(threads)
         Gemm.setSplitAcrossThreads(splitGemm)
+        try chooseGemm(gemm)
         if let blasThreadTimeout { BLAS.setThreadTimeout(exponent: blasThreadTimeout) }
         Conv.winogradMinChannels = winogradMinChannels
         Conv.winogradMinTiles = winogradMinTiles
@@ -38,7 +40,7 @@ struct OpsBench: ParsableCommand {
         getrusage(RUSAGE_SELF.rawValue, &usage)
         bench.emit(["op": "summary", "threads": threads, "peak_rss_mb": Double(usage.ru_maxrss) / 1024,
                     "blas_idle_burn_ms_per_200ms": BLAS.idleBurnAfterGemm(),
-                    "copy_gbps": bench.copyGBps, "blas": String(cString: openblas_get_config())])
+                    "copy_gbps": bench.copyGBps, "blas": String(cString: openblas_get_config()), "gemm_engine": Gemm.engine])
     }
 }
 

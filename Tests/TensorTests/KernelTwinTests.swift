@@ -202,52 +202,128 @@ final class KernelTwinTests: XCTestCase {
         }
     }
 
+    /// The GEMMs this CPU can run: OpenBLAS, and dcot's own AVX-512 one where the CPU has AVX-512.
+    var gemmEngines: [Bool] { VectorISA.supported >= 2 ? [false, true] : [false] }
+
     func testGemmMatchesNaive() {
-        for (i, (m, n, k)) in [(5, 7, 3), (17, 9, 33), (64, 65, 66)].enumerated() {
-            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
-                let a = Tensor.uniform([m * k], seed: UInt64(i)), b = Tensor.uniform([k * n], seed: UInt64(i + 10))
-                let c1 = Tensor(shape: [m, n]), c2 = Tensor(shape: [m, n])
-                Gemm.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a.data, lda: ta ? m : k, b: b.data, ldb: tb ? k : n, c: c1.data, ldc: n)
-                Gemm.sgemmNaive(transA: ta, transB: tb, m: m, n: n, k: k, a: a.data, lda: ta ? m : k, b: b.data, ldb: tb ? k : n, c: c2.data, ldc: n)
-                close(c1, c2, "gemm \(m)x\(n)x\(k) \(ta) \(tb)")
+        let saved = Gemm.native
+        defer { Gemm.setNative(saved) }
+        for native in gemmEngines {
+            Gemm.setNative(native)
+            for (i, (m, n, k)) in [(5, 7, 3), (17, 9, 33), (64, 65, 66)].enumerated() {
+                for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                    let a = Tensor.uniform([m * k], seed: UInt64(i)), b = Tensor.uniform([k * n], seed: UInt64(i + 10))
+                    let c1 = Tensor(shape: [m, n]), c2 = Tensor(shape: [m, n])
+                    Gemm.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a.data, lda: ta ? m : k, b: b.data, ldb: tb ? k : n, c: c1.data, ldc: n)
+                    Gemm.sgemmNaive(transA: ta, transB: tb, m: m, n: n, k: k, a: a.data, lda: ta ? m : k, b: b.data, ldb: tb ? k : n, c: c2.data, ldc: n)
+                    close(c1, c2, "gemm \(m)x\(n)x\(k) \(ta) \(tb) \(Gemm.engine)")
+                }
             }
         }
+    }
+
+    /// dcot's AVX-512 GEMM on the edges of its 12 x 32 tiles, 256-long K blocks and 16-wide packing
+    /// steps, with padded leading dimensions, alpha and beta (beta 0 must not read C: it holds NaN).
+    func testNativeGemmEdgesMatchNaive() throws {
+        try XCTSkipIf(VectorISA.supported < 2, "no AVX-512 on this CPU")
+        let saved = Gemm.native
+        defer { Gemm.setNative(saved) }
+        Gemm.setNative(true)
+        var seed: UInt64 = 100
+        for (m, n, k) in [(1, 1, 1), (11, 15, 255), (12, 16, 256), (13, 17, 257), (25, 31, 16), (24, 32, 17), (36, 33, 600),
+                          (1, 65, 40), (40, 1, 513), (130, 97, 31)] {
+            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                for (alpha, beta) in [(Float(1), Float(0)), (0.5, 1), (1, 0.25)] {
+                    seed += 1
+                    let lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 5, ldc = n + 2
+                    let a = Tensor.uniform([(ta ? k : m) * lda], seed: seed), b = Tensor.uniform([(tb ? n : k) * ldb], seed: seed + 50)
+                    let start = Tensor.uniform([m * ldc], seed: seed + 99)
+                    let got = Tensor(shape: [m * ldc]), want = Tensor(shape: [m * ldc])
+                    for i in 0..<(m * ldc) { (got[i], want[i]) = (beta == 0 && i % ldc < n ? .nan : start[i], start[i]) }
+                    Gemm.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: alpha, a: a.data, lda: lda, b: b.data, ldb: ldb,
+                               beta: beta, c: got.data, ldc: ldc)
+                    Gemm.sgemmNaive(transA: ta, transB: tb, m: m, n: n, k: k, alpha: alpha, a: a.data, lda: lda, b: b.data, ldb: ldb,
+                                    beta: beta, c: want.data, ldc: ldc)
+                    close(got, want, atol: 1e-4 * Float(k).squareRoot(), "native gemm \(m)x\(n)x\(k) \(ta) \(tb) alpha \(alpha) beta \(beta)")
+                }
+            }
+        }
+    }
+
+    /// Each element of dcot's GEMM is computed the same way wherever its tile is: the product as one
+    /// call and as calls on row and column blocks cut anywhere (not at tile multiples) agree bit for bit.
+    func testNativeGemmBitsDoNotDependOnTheSplit() throws {
+        try XCTSkipIf(VectorISA.supported < 2, "no AVX-512 on this CPU")
+        let saved = Gemm.native
+        defer { Gemm.setNative(saved) }
+        Gemm.setNative(true)
+        let (m, n, k) = (77, 150, 700)
+        let a = Tensor.uniform([m * k], seed: 1), b = Tensor.uniform([k * n], seed: 2)
+        let whole = Tensor(shape: [m, n])
+        Gemm.sgemmUnsplit(m: m, n: n, k: k, a: a.data, lda: k, b: b.data, ldb: n, c: whole.data, ldc: n)
+        let pieces = Tensor(shape: [m, n])
+        for (r0, r1) in [(0, 5), (5, 40), (40, 77)] {
+            for (c0, c1) in [(0, 3), (3, 70), (70, 150)] {
+                Gemm.sgemmUnsplit(m: r1 - r0, n: c1 - c0, k: k, a: a.data + r0 * k, lda: k, b: b.data + c0, ldb: n,
+                                  c: pieces.data + r0 * n + c0, ldc: n)
+            }
+        }
+        XCTAssertEqual(whole.array, pieces.array)
+    }
+
+    /// The default GEMM: dcot's own on an AVX-512 CPU whose OpenBLAS runs lower-tier kernels, unless
+    /// DCOT_GEMM chooses.
+    func testGemmEngineChoice() {
+        XCTAssertEqual(BLAS.tier("Haswell"), 2)
+        XCTAssertEqual(BLAS.tier("Zen"), 2)
+        XCTAssertEqual(BLAS.tier("Cooperlake"), 3)
+        XCTAssertEqual(BLAS.tier("SkylakeX"), 3)
+        XCTAssertEqual(BLAS.tier("Prescott"), 0)
+        XCTAssertNil(BLAS.tier("SomeNewCore"))
+        if ProcessInfo.processInfo.environment["DCOT_GEMM"] == nil {
+            let expected = VectorISA.supported >= 2 && (BLAS.tier(BLAS.coreName) ?? 3) < 3
+            XCTAssertEqual(Gemm.native, expected, "OpenBLAS core \(BLAS.coreName), vector level \(VectorISA.supported)")
+        }
+        print("GEMM engine: \(Gemm.engine)")
     }
 
     /// Products large enough to be cut into blocks on the thread pool (Gemm.pieces 2 and 4, split
     /// over N and over M, all transposes) against the naive twin, and bit-identical at 1, 2 and 3
     /// threads and to one OpenBLAS call.
     func testSplitGemmMatchesNaiveAndOneCall() {
-        let saved = (Parallel.threads, Gemm.maxBlocks)
-        defer { Parallel.setThreads(saved.0); Gemm.setSplitAcrossThreads(true); Gemm.maxBlocks = saved.1 }
+        let saved = (Parallel.threads, Gemm.maxBlocks, Gemm.native)
+        defer { Parallel.setThreads(saved.0); Gemm.setSplitAcrossThreads(true); Gemm.maxBlocks = saved.1; Gemm.setNative(saved.2) }
         Gemm.maxBlocks = 4
-        XCTAssertEqual(Gemm.pieces(m: 8, n: 8, k: 8), 1)
-        XCTAssertEqual(Gemm.pieces(m: 32, n: 1536, k: 288), 2)
-        XCTAssertEqual(Gemm.pieces(m: 256, n: 1024, k: 576), 4)
-        for (m, n, k) in [(32, 1536, 288), (300, 40, 200), (256, 1024, 576), (1000, 130, 600)] {
-            for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
-                let a = Tensor.uniform([m * k], seed: 7), b = Tensor.uniform([k * n], seed: 8)
-                func product() -> Tensor {
-                    let c = Tensor(shape: [m, n], repeating: 0.5)
-                    Gemm.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a.data, lda: ta ? m : k, b: b.data, ldb: tb ? k : n,
-                               beta: 0.25, c: c.data, ldc: n)
-                    return c
+        for native in gemmEngines {
+            Gemm.setNative(native)
+            XCTAssertEqual(Gemm.pieces(m: 8, n: 8, k: 8), 1)
+            XCTAssertEqual(Gemm.pieces(m: 32, n: 1536, k: 288), 2)
+            XCTAssertEqual(Gemm.pieces(m: 256, n: 1024, k: 576), 4)
+            for (m, n, k) in [(32, 1536, 288), (300, 40, 200), (256, 1024, 576), (1000, 130, 600)] {
+                for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                    let a = Tensor.uniform([m * k], seed: 7), b = Tensor.uniform([k * n], seed: 8)
+                    func product() -> Tensor {
+                        let c = Tensor(shape: [m, n], repeating: 0.5)
+                        Gemm.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, a: a.data, lda: ta ? m : k, b: b.data, ldb: tb ? k : n,
+                                   beta: 0.25, c: c.data, ldc: n)
+                        return c
+                    }
+                    let what = "m \(m) n \(n) k \(k) transA \(ta) transB \(tb) \(Gemm.engine)"
+                    Parallel.setThreads(2)
+                    let two = product()
+                    let naive = Tensor(shape: [m, n], repeating: 0.5)
+                    Gemm.sgemmNaive(transA: ta, transB: tb, m: m, n: n, k: k, a: a.data, lda: ta ? m : k, b: b.data, ldb: tb ? k : n,
+                                    beta: 0.25, c: naive.data, ldc: n)
+                    close(two, naive, atol: 1e-3, "split gemm vs naive, " + what)
+                    for t in [1, 3] {
+                        Parallel.setThreads(t)
+                        XCTAssertEqual(two.array, product().array, "\(t) vs 2 threads, " + what)
+                    }
+                    Gemm.setSplitAcrossThreads(false)
+                    Parallel.setThreads(1)
+                    XCTAssertEqual(two.array, product().array, "one OpenBLAS call vs blocks, " + what)
+                    Gemm.setSplitAcrossThreads(true)
                 }
-                let what = "m \(m) n \(n) k \(k) transA \(ta) transB \(tb)"
-                Parallel.setThreads(2)
-                let two = product()
-                let naive = Tensor(shape: [m, n], repeating: 0.5)
-                Gemm.sgemmNaive(transA: ta, transB: tb, m: m, n: n, k: k, a: a.data, lda: ta ? m : k, b: b.data, ldb: tb ? k : n,
-                                beta: 0.25, c: naive.data, ldc: n)
-                close(two, naive, atol: 1e-3, "split gemm vs naive, " + what)
-                for t in [1, 3] {
-                    Parallel.setThreads(t)
-                    XCTAssertEqual(two.array, product().array, "\(t) vs 2 threads, " + what)
-                }
-                Gemm.setSplitAcrossThreads(false)
-                Parallel.setThreads(1)
-                XCTAssertEqual(two.array, product().array, "one OpenBLAS call vs blocks, " + what)
-                Gemm.setSplitAcrossThreads(true)
             }
         }
     }

@@ -130,4 +130,13 @@ void cn_layernorm_rows(const float *x, const float *gamma, const float *beta, fl
 void cn_layernorm_backward_rows(const float *x, const float *dy, const float *mean, const float *invstd, const float *gamma,
                                 float *dx, float *pg, float *pb, long rows, long d);
 
+
+// ---- GEMM (gemm_avx512.c) ----
+// Row-major C = alpha * op(A) * op(B) + beta * C (C is not read when beta is 0), one thread, on
+// AVX-512; each element's sum is cut at multiples of 256 in K and added in K order, so its bits do
+// not depend on how the caller splits M or N. CN_E_UNSUPPORTED without AVX-512 (callers check
+// cn_simd_supported() == 2 first), CN_E_ARG for k < 1, CN_E_NOMEM if the packing buffers fail.
+int cn_sgemm(int transA, int transB, long m, long n, long k, float alpha, const float *a, long lda,
+             const float *b, long ldb, float beta, float *c, long ldc);
+
 #endif
