@@ -145,6 +145,10 @@ public enum Gemm {
         native = on
     }
 
+    /// Tests: dcot's GEMM on 12 x 32 tiles only (1), on 8 x 48 only (2), or by the row count (0).
+    /// Every element gets the same operations either way, so the bits must not change.
+    public static func setNativeTile(_ tile: Int) { cn_sgemm_force_tile(Int32(tile)) }
+
     /// Which GEMM runs, for logs and benchmark records.
     public static var engine: String { native ? "dcot-avx512" : "OpenBLAS \(BLAS.coreName)" }
 

@@ -269,6 +269,18 @@ final class KernelTwinTests: XCTestCase {
             }
         }
         XCTAssertEqual(whole.array, pieces.array)
+        // The tile shape (12 x 32 for many rows, 8 x 48 for few) does not change an element's sums.
+        defer { Gemm.setNativeTile(0) }
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            func product(tile: Int) -> [Float] {
+                Gemm.setNativeTile(tile)
+                let c = Tensor(shape: [m, n], repeating: 0.5)
+                Gemm.sgemmUnsplit(transA: ta, transB: tb, m: m, n: n, k: k, a: a.data, lda: ta ? m : k, b: b.data,
+                                  ldb: tb ? k : n, beta: 0.25, c: c.data, ldc: n)
+                return c.array
+            }
+            XCTAssertEqual(product(tile: 1), product(tile: 2), "12 x 32 vs 8 x 48 tiles, transA \(ta) transB \(tb)")
+        }
     }
 
     /// The default GEMM: dcot's own on an AVX-512 CPU whose OpenBLAS runs lower-tier kernels, unless

@@ -138,5 +138,7 @@ void cn_layernorm_backward_rows(const float *x, const float *dy, const float *me
 // cn_simd_supported() == 2 first), CN_E_ARG for k < 1, CN_E_NOMEM if the packing buffers fail.
 int cn_sgemm(int transA, int transB, long m, long n, long k, float alpha, const float *a, long lda,
              const float *b, long ldb, float beta, float *c, long ldc);
+// Tests: 1 runs every product on 12 x 32 tiles, 2 on 8 x 48, 0 (default) picks by the row count.
+void cn_sgemm_force_tile(int tile);
 
 #endif
