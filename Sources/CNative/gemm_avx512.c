@@ -16,7 +16,6 @@
 // more, 12 x 32 ran up to 10 % faster.)
 #include "CNative.h"
 #include <stdlib.h>
-#include <string.h>
 #include <pthread.h>
 
 #if defined(__x86_64__) && defined(__clang__)

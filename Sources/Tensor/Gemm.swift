@@ -1,4 +1,5 @@
-// GEMM on OpenBLAS (row-major): C = alpha * op(A) * op(B) + beta * C, with a naive twin.
+// GEMM (row-major): C = alpha * op(A) * op(B) + beta * C on OpenBLAS or on dcot's own AVX-512 kernel
+// (CNative's gemm_avx512.c; `native` says which), with a naive twin.
 import Foundation
 import COpenBLAS
 import CNative
@@ -132,10 +133,17 @@ public enum Gemm {
     /// A function of the CPU, OpenBLAS's core and the environment only, so one machine always
     /// computes the same bits; the two GEMMs round differently.
     nonisolated(unsafe) public private(set) static var native: Bool = {
+        let byMachine = VectorISA.supported >= 2 && (BLAS.tier(BLAS.coreName) ?? 3) < 3
+        func warn(_ text: String) { FileHandle.standardError.write(Data(("warning: DCOT_GEMM: " + text + "\n").utf8)) }
         switch ProcessInfo.processInfo.environment["DCOT_GEMM"] {
-        case "native": return VectorISA.supported >= 2
+        case nil, "": return byMachine
         case "openblas": return false
-        default: return VectorISA.supported >= 2 && (BLAS.tier(BLAS.coreName) ?? 3) < 3
+        case "native":
+            if VectorISA.supported < 2 { warn("native needs a CPU with AVX-512; using OpenBLAS") }
+            return VectorISA.supported >= 2
+        case let other?:
+            warn("'\(other)' is neither native nor openblas; using \(byMachine ? "native" : "openblas"), the machine's default")
+            return byMachine
         }
     }()
 

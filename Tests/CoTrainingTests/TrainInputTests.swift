@@ -95,6 +95,15 @@ final class TrainInputTests: XCTestCase {
     /// The options ranks compare at start: per-rank ones left out, pretrained files in model order
     /// (a Dictionary prints in an order that differs between processes, which made two ranks with
     /// the same --pretrained flags disagree at random).
+    /// A DCOT_GEMM value that is neither `native` nor `openblas` is named on stderr, and the program
+    /// goes on with the machine's default GEMM.
+    func testUnknownGemmChoiceIsNamed() throws {
+        let run = try runProgram("dcot-bench", ["ops", "--filter", "no-such-op", "--runs", "1", "--threads", "1"], timeout: 120,
+                                 environment: ["DCOT_GEMM": "fastest"])
+        XCTAssertTrue(run.exited && run.status == 0, run.stderr)
+        XCTAssertTrue(run.stderr.contains("DCOT_GEMM: 'fastest' is neither native nor openblas"), run.stderr)
+    }
+
     func testOptionsRanksCompareAreCanonical() {
         var a = TrainOptions(), b = TrainOptions()
         a.pretrained = [1: "rgb.safetensors", 2: "dct.safetensors", 3: "mit.safetensors"]
