@@ -65,7 +65,7 @@ let package = Package(
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Synth", "Shards", "ImageIO", "Support"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "Models", "ImageIO", "Shards", "Pipeline", "Synth",
                                                          "SafeTensors", "Support"]),
-        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor", "CNative"]),
         .testTarget(name: "AutogradTests", dependencies: ["Autograd", "Tensor"]),
         .testTarget(name: "ClusterTests"),
         .testTarget(name: "NNTests", dependencies: ["NN", "Autograd", "Tensor"]),

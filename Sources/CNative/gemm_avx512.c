@@ -13,7 +13,8 @@
 // whatever its tile's shape and position, the block sizes of the caller's thread split or the
 // thread count: its K is cut at multiples of KC only, and its partial sums are added to C in K order.
 // (One thread, products of 24-64 rows: 8 x 48 ran 5-20 % faster than 12 x 32; with 128 rows and
-// more, 12 x 32 ran up to 10 % faster.)
+// more, 12 x 32 ran up to 10 % faster.) Products of at most 96 rows read an untransposed op(B) in
+// place, panel by panel, instead of packing it (the same values in the same order, so the same bits).
 #include "CNative.h"
 #include <stdlib.h>
 #include <pthread.h>
@@ -82,7 +83,7 @@ TARGET static inline void transpose16(__m512 r[16]) {
 
 // Packs op(B)[p0 .. p0+kc) x [j0 .. j0+nc) into panels of NR columns: panel q holds
 // dst[q*kc*NR + kk*NR + j] = op(B)[p0+kk][j0+q*NR+j], zeros past nc.
-TARGET static void pack_b(int trans, const float *b, long ldb, long p0, long j0, long kc, long nc, int nv, float *dst) {
+TARGET __attribute__((noinline)) static void pack_b(int trans, const float *b, long ldb, long p0, long j0, long kc, long nc, int nv, float *dst) {
     const long NR = 16 * nv;
     for (long q = 0; q * NR < nc; q++) {
         long cols = nc - q * NR < NR ? nc - q * NR : NR;
@@ -112,7 +113,7 @@ TARGET static void pack_b(int trans, const float *b, long ldb, long p0, long j0,
 
 // Packs op(A)[i0 .. i0+mc) x [p0 .. p0+kc) into panels of MR rows: panel q holds
 // dst[q*kc*MR + kk*MR + r] = op(A)[i0+q*MR+r][p0+kk], zeros past mc.
-TARGET static void pack_a(int trans, const float *a, long lda, long i0, long p0, long mc, long kc, int MR, float *dst) {
+TARGET __attribute__((noinline)) static void pack_a(int trans, const float *a, long lda, long i0, long p0, long mc, long kc, int MR, float *dst) {
     const __mmask16 mr_mask = lanes(MR);
     for (long q = 0; q * MR < mc; q++) {
         long rows = mc - q * MR < MR ? mc - q * MR : MR;
@@ -139,21 +140,21 @@ TARGET static void pack_a(int trans, const float *a, long lda, long i0, long p0,
 // C[0..mr) x [0..nr) = alpha * (a panel x b panel over kc) + beta * C (C not read when beta is 0),
 // for an MR x 16·NV tile; the wrappers below fix MR and NV so that the accumulators stay in registers.
 TARGET static inline __attribute__((always_inline)) void
-kernel(const int MR, const int NV, long kc, const float *restrict a, const float *restrict b, float *c, long ldc, long mr,
-       long nr, float alpha, float beta) {
+kernel(const int MR, const int NV, long kc, const float *restrict a, const float *restrict b, long bs, float *c, long ldc,
+       long mr, long nr, float alpha, float beta) {
     __m512 acc[12][3];
     for (int r = 0; r < MR; r++)
         for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps();
     for (long kk = 0; kk < kc; kk++) {
         __m512 bv[3];
-        for (int v = 0; v < NV; v++) bv[v] = _mm512_load_ps(b + 16 * v);
+        for (int v = 0; v < NV; v++) bv[v] = _mm512_loadu_ps(b + 16 * v);
         _Pragma("clang loop unroll(full)")
         for (int r = 0; r < MR; r++) {
             __m512 ar = _mm512_set1_ps(a[r]);
             for (int v = 0; v < NV; v++) acc[r][v] = _mm512_fmadd_ps(ar, bv[v], acc[r][v]);
         }
         a += MR;
-        b += 16 * NV;
+        b += bs;
     }
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     for (int r = 0; r < MR; r++) {
@@ -168,57 +169,264 @@ kernel(const int MR, const int NV, long kc, const float *restrict a, const float
     }
 }
 
-typedef void tile_kernel(long, const float *restrict, const float *restrict, float *, long, long, long, float, float);
-TARGET static void kernel_12x32(long kc, const float *restrict a, const float *restrict b, float *c, long ldc, long mr, long nr,
-                                float alpha, float beta) { kernel(12, 2, kc, a, b, c, ldc, mr, nr, alpha, beta); }
-TARGET static void kernel_8x48(long kc, const float *restrict a, const float *restrict b, float *c, long ldc, long mr, long nr,
-                               float alpha, float beta) { kernel(8, 3, kc, a, b, c, ldc, mr, nr, alpha, beta); }
+typedef void tile_kernel(long, const float *restrict, const float *restrict, long, float *, long, long, long, float, float);
+TARGET static void kernel_12x32(long kc, const float *restrict a, const float *restrict b, long bs, float *c, long ldc, long mr,
+                                long nr, float alpha, float beta) { kernel(12, 2, kc, a, b, bs, c, ldc, mr, nr, alpha, beta); }
+TARGET static void kernel_8x48(long kc, const float *restrict a, const float *restrict b, long bs, float *c, long ldc, long mr,
+                               long nr, float alpha, float beta) { kernel(8, 3, kc, a, b, bs, c, ldc, mr, nr, alpha, beta); }
 
 // Forced tile (tests): 0 by the rows, 1 always 12 x 32, 2 always 8 x 48.
 static int forced_tile = 0;
+// Whether products of at most 96 rows read op(B) in place when it is not transposed (tests switch
+// it off to compare bits). One thread, Zen 5, against packing it: M = 64, N = 1680-6561, K = 64-576
+// 229-238 -> 242-263 GFLOP/s; M = 16-32 178-189 -> 231-251. With 128 rows it gained 3-6 % on
+// K <= 128 and lost 3 % on K = 1152; with 256 and more it lost up to 11 %, so wider products pack.
+static int direct_b = 1;
+void cn_sgemm_set_direct_b(int on) { direct_b = on; }
 void cn_sgemm_force_tile(int tile) { forced_tile = tile; }
 
+// The register tile of a product of m rows (the forced tile in tests).
+static int narrow_tile(long m) { return forced_tile ? forced_tile == 2 : m <= 96; }
+
+// Computes the block [i0, i1) x [j0, j1) of C (whole-product coordinates; m decides the tile). op(A)
+// comes from `pa` (cn_sgemm_pack_a's layout; then i0 is a multiple of the tile's rows) or is packed
+// here from `a`; op(B) likewise from `pb` (then j0 is a multiple of the tile's columns) or `b`.
 TARGET static int sgemm_avx512(int transA, int transB, long m, long n, long k, float alpha, const float *a, long lda,
-                               const float *b, long ldb, float beta, float *c, long ldc) {
-    pack_buffers *pb = buffers();
-    if (!pb) return CN_E_NOMEM;
-    int narrow = forced_tile ? forced_tile == 2 : m <= 96;
+                               const float *pa, const float *b, long ldb, const float *pb, float beta, float *c, long ldc,
+                               long i0, long i1, long j0, long j1) {
+    pack_buffers *buf = (pa && pb) ? NULL : buffers();
+    if (!(pa && pb) && !buf) return CN_E_NOMEM;
+    int narrow = narrow_tile(m);
     const int MR = narrow ? 8 : 12, NV = narrow ? 3 : 2, NR = 16 * NV;
+    const long mpad = (m + MR - 1) / MR * MR, npad = (n + NR - 1) / NR * NR;
     tile_kernel *run = narrow ? kernel_8x48 : kernel_12x32;
-    for (long jc = 0; jc < n; jc += NC) {
-        long nc = n - jc < NC ? n - jc : NC;
+    for (long jc = j0; jc < j1; jc += NC) {
+        long nc = j1 - jc < NC ? j1 - jc : NC;
         for (long pc = 0; pc < k; pc += KC) {
             long kc = k - pc < KC ? k - pc : KC;
             float bk = pc == 0 ? beta : 1;
-            pack_b(transB, b, ldb, pc, jc, kc, nc, NV, pb->b);
-            for (long ic = 0; ic < m; ic += MC) {
-                long mc = m - ic < MC ? m - ic : MC;
-                pack_a(transA, a, lda, ic, pc, mc, kc, MR, pb->a);
+            const float *bblock;
+            // B read in place: its whole panels straight from the row-major op(B), the last partial
+            // one packed (products of few rows, which reuse a packed panel little).
+            const int direct = !pb && !transB && narrow && direct_b;
+            const long whole = direct ? nc / NR * NR : 0;
+            if (pb) bblock = pb + pc * npad + (jc / NR) * kc * NR;
+            else {
+                if (whole < nc) pack_b(transB, b, ldb, pc, jc + whole, kc, nc - whole, NV, buf->b);
+                bblock = buf->b;
+            }
+            for (long ic = i0; ic < i1; ic += MC) {
+                long mc = i1 - ic < MC ? i1 - ic : MC;
+                const float *ablock;
+                if (pa) ablock = pa + pc * mpad + (ic / MR) * kc * MR;
+                else { pack_a(transA, a, lda, ic, pc, mc, kc, MR, buf->a); ablock = buf->a; }
                 for (long jr = 0; jr < nc; jr += NR) {
-                    const float *bp = pb->b + (jr / NR) * kc * NR;
+                    const float *bp = jr < whole ? b + pc * ldb + jc + jr : bblock + ((jr - whole) / NR) * kc * NR;
+                    const long bs = jr < whole ? ldb : NR;
                     for (long ir = 0; ir < mc; ir += MR)
-                        run(kc, pb->a + (ir / MR) * kc * MR, bp, c + (ic + ir) * ldc + jc + jr, ldc, mc - ir, nc - jr, alpha, bk);
+                        run(kc, ablock + (ir / MR) * kc * MR, bp, bs, c + (ic + ir) * ldc + jc + jr, ldc, mc - ir, nc - jr, alpha, bk);
                 }
             }
         }
     }
     return CN_OK;
 }
+
+// ---- A * B^T as dot products: op(A) = A, op(B) = B^T, both read in place along K ----
+// For products whose K is long against M and N (the weight gradients dW = dY X^T of convs on large
+// maps: M, N 32-512, K = one or more samples' pixels), where packing both operands through 16 x 16
+// transposes cost as much as the multiply-adds. A 4 x 4 tile keeps 16 accumulators of 16 K lanes
+// (lane l sums k = l mod 16 in order); after each DOT_KC block of K the 16 vectors are reduced by
+// one fixed tree and added to C, so an element's bits depend on K alone, not on its tile or the split.
+enum { DOT_KC = 1024, DOT_NB = 64 };
+
+// w[4p + q] = the sum of v[4p + q]'s lanes, by a fixed tree (pairs of lanes, then 64-bit halves, then
+// 128-bit quarters).
+TARGET static inline __m512 reduce16(const __m512 v[16]) {
+    __m512 x[8], y[4];
+    for (int p = 0; p < 8; p++) x[p] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * p], v[2 * p + 1]), _mm512_unpackhi_ps(v[2 * p], v[2 * p + 1]));
+    for (int p = 0; p < 4; p++) {
+        __m512d a = _mm512_castps_pd(x[2 * p]), b = _mm512_castps_pd(x[2 * p + 1]);
+        y[p] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)), _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+    }
+    __m512 z0 = _mm512_add_ps(_mm512_shuffle_f32x4(y[0], y[1], 0x88), _mm512_shuffle_f32x4(y[0], y[1], 0xDD));
+    __m512 z1 = _mm512_add_ps(_mm512_shuffle_f32x4(y[2], y[3], 0x88), _mm512_shuffle_f32x4(y[2], y[3], 0xDD));
+    return _mm512_add_ps(_mm512_shuffle_f32x4(z0, z1, 0x88), _mm512_shuffle_f32x4(z0, z1, 0xDD));
+}
+
+// The same tree over 8 vectors: w[8p + q] (and w[8p + 4 + q]) = the sum of v[4p + q]'s lanes.
+TARGET static inline __m512 reduce8(const __m512 v[8]) {
+    __m512 x[4], y[2];
+    for (int p = 0; p < 4; p++) x[p] = _mm512_add_ps(_mm512_unpacklo_ps(v[2 * p], v[2 * p + 1]), _mm512_unpackhi_ps(v[2 * p], v[2 * p + 1]));
+    for (int p = 0; p < 2; p++) {
+        __m512d a = _mm512_castps_pd(x[2 * p]), b = _mm512_castps_pd(x[2 * p + 1]);
+        y[p] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)), _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+    }
+    __m512 z = _mm512_add_ps(_mm512_shuffle_f32x4(y[0], y[1], 0x88), _mm512_shuffle_f32x4(y[0], y[1], 0xDD));
+    return _mm512_add_ps(z, _mm512_shuffle_f32x4(z, z, 0xB1));
+}
+
+// C[r][q] (r < mr, q < nr) = alpha * sum over kc of a_r[k] b_q[k] + beta * C, for a 4 x DOT_NR tile.
+enum { DOT_NR = 6 };
+TARGET static void dot_tile(long kc, const float *a[4], const float *b[DOT_NR], float *c, long ldc, long mr, long nr,
+                            float alpha, float beta) {
+    __m512 acc[4 * DOT_NR];                           // acc[q * 4 + r]
+    for (int i = 0; i < 4 * DOT_NR; i++) acc[i] = _mm512_setzero_ps();
+    long kk = 0;
+    for (; kk + 16 <= kc; kk += 16) {
+        __m512 av[4];
+        for (int r = 0; r < 4; r++) av[r] = _mm512_loadu_ps(a[r] + kk);
+        for (int q = 0; q < DOT_NR; q++) {
+            __m512 bv = _mm512_loadu_ps(b[q] + kk);
+            for (int r = 0; r < 4; r++) acc[4 * q + r] = _mm512_fmadd_ps(av[r], bv, acc[4 * q + r]);
+        }
+    }
+    if (kk < kc) {
+        __mmask16 m = lanes(kc - kk);
+        __m512 av[4];
+        for (int r = 0; r < 4; r++) av[r] = _mm512_maskz_loadu_ps(m, a[r] + kk);
+        for (int q = 0; q < DOT_NR; q++) {
+            __m512 bv = _mm512_maskz_loadu_ps(m, b[q] + kk);
+            for (int r = 0; r < 4; r++) acc[4 * q + r] = _mm512_fmadd_ps(av[r], bv, acc[4 * q + r]);
+        }
+    }
+    const __m512 va = _mm512_set1_ps(alpha);
+    float out[32];                                    // out[4q + r]
+    _mm512_storeu_ps(out, _mm512_mul_ps(reduce16(acc), va));
+    _mm512_storeu_ps(out + 16, _mm512_mul_ps(reduce8(acc + 16), va));
+    for (long r = 0; r < mr; r++)
+        for (long q = 0; q < nr; q++) {
+            float *e = c + r * ldc + q, x = out[q < 4 ? 4 * q + r : 16 + 8 * (q - 4) + r];
+            *e = beta != 0 ? __builtin_fmaf(beta, *e, x) : x;
+        }
+}
+
+TARGET static void sgemm_nt_dot(long m, long n, long k, float alpha, const float *a, long lda, const float *b, long ldb,
+                                float beta, float *c, long ldc, long i0, long i1, long j0, long j1) {
+    for (long jb = j0; jb < j1; jb += DOT_NB) {
+        long je = j1 - jb < DOT_NB ? j1 : jb + DOT_NB;
+        for (long pc = 0; pc < k; pc += DOT_KC) {
+            long kc = k - pc < DOT_KC ? k - pc : DOT_KC;
+            float bk = pc == 0 ? beta : 1;
+            for (long i = i0; i < i1; i += 4) {
+                const float *ar[4];
+                for (int r = 0; r < 4; r++) ar[r] = a + (i + r < m ? i + r : m - 1) * lda + pc;
+                for (long j = jb; j < je; j += DOT_NR) {
+                    const float *br[DOT_NR];
+                    for (int q = 0; q < DOT_NR; q++) br[q] = b + (j + q < n ? j + q : n - 1) * ldb + pc;
+                    dot_tile(kc, ar, br, c + i * ldc + j, ldc, i1 - i < 4 ? i1 - i : 4, je - j < DOT_NR ? je - j : DOT_NR, alpha, bk);
+                }
+            }
+        }
+    }
+    (void)n;
+}
+
+TARGET static void pack_a_whole(int transA, long m, long k, const float *a, long lda, float *dst) {
+    const int MR = narrow_tile(m) ? 8 : 12;
+    const long mpad = (m + MR - 1) / MR * MR;
+    for (long pc = 0; pc < k; pc += KC) pack_a(transA, a, lda, 0, pc, m, k - pc < KC ? k - pc : KC, MR, dst + pc * mpad);
+}
+
+TARGET static void pack_b_whole(int transB, long m, long n, long k, const float *b, long ldb, float *dst) {
+    const int NV = narrow_tile(m) ? 3 : 2;
+    const long NR = 16 * NV, npad = (n + NR - 1) / NR * NR;
+    for (long pc = 0; pc < k; pc += KC) pack_b(transB, b, ldb, pc, 0, k - pc < KC ? k - pc : KC, n, NV, dst + pc * npad);
+}
 #endif
 
 #if !(defined(__x86_64__) && defined(__clang__))
 void cn_sgemm_force_tile(int tile) { (void)tile; }
+void cn_sgemm_set_direct_b(int on) { (void)on; }
 #endif
+
+long cn_sgemm_tile_rows(long m) {
+#if defined(__x86_64__) && defined(__clang__)
+    return narrow_tile(m) ? 8 : 12;
+#else
+    (void)m; return 12;
+#endif
+}
+
+long cn_sgemm_tile_cols(long m) {
+#if defined(__x86_64__) && defined(__clang__)
+    return narrow_tile(m) ? 48 : 32;
+#else
+    (void)m; return 32;
+#endif
+}
+
+long cn_sgemm_kc(void) {
+#if defined(__x86_64__) && defined(__clang__)
+    return KC;
+#else
+    return 256;
+#endif
+}
+
+long cn_sgemm_packed_a_floats(long m, long k) {
+    long mr = cn_sgemm_tile_rows(m);
+    return (m + mr - 1) / mr * mr * k;
+}
+
+long cn_sgemm_packed_b_floats(long m, long n, long k) {
+    long nr = cn_sgemm_tile_cols(m);
+    return (n + nr - 1) / nr * nr * k;
+}
+
+int cn_sgemm_pack_a(int transA, long m, long k, const float *a, long lda, float *dst) {
+#if defined(__x86_64__) && defined(__clang__)
+    if (m <= 0 || k <= 0) return CN_E_ARG;
+    pack_a_whole(transA, m, k, a, lda, dst);
+    return CN_OK;
+#else
+    (void)transA; (void)m; (void)k; (void)a; (void)lda; (void)dst;
+    return CN_E_UNSUPPORTED;
+#endif
+}
+
+int cn_sgemm_pack_b(int transB, long m, long n, long k, const float *b, long ldb, float *dst) {
+#if defined(__x86_64__) && defined(__clang__)
+    if (m <= 0 || n <= 0 || k <= 0) return CN_E_ARG;
+    pack_b_whole(transB, m, n, k, b, ldb, dst);
+    return CN_OK;
+#else
+    (void)transB; (void)m; (void)n; (void)k; (void)b; (void)ldb; (void)dst;
+    return CN_E_UNSUPPORTED;
+#endif
+}
+
+int cn_sgemm_block(int transA, int transB, long m, long n, long k, float alpha, const float *a, long lda,
+                   const float *packedA, const float *b, long ldb, const float *packedB, float beta, float *c, long ldc,
+                   long i0, long i1, long j0, long j1) {
+#if defined(__x86_64__) && defined(__clang__)
+    if (k <= 0 || i0 < 0 || j0 < 0 || i1 > m || j1 > n) return CN_E_ARG;
+    if (i1 <= i0 || j1 <= j0) return CN_OK;
+    if ((packedA && i0 % cn_sgemm_tile_rows(m)) || (packedB && j0 % cn_sgemm_tile_cols(m))) return CN_E_ARG;
+    return sgemm_avx512(transA, transB, m, n, k, alpha, a, lda, packedA, b, ldb, packedB, beta, c, ldc, i0, i1, j0, j1);
+#else
+    (void)transA; (void)transB; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda; (void)packedA; (void)b;
+    (void)ldb; (void)packedB; (void)beta; (void)c; (void)ldc; (void)i0; (void)i1; (void)j0; (void)j1;
+    return CN_E_UNSUPPORTED;
+#endif
+}
+
+int cn_sgemm_nt_dot(long m, long n, long k, float alpha, const float *a, long lda, const float *b, long ldb, float beta,
+                    float *c, long ldc, long i0, long i1, long j0, long j1) {
+#if defined(__x86_64__) && defined(__clang__)
+    if (k <= 0 || i0 < 0 || j0 < 0 || i1 > m || j1 > n) return CN_E_ARG;
+    if (i1 <= i0 || j1 <= j0) return CN_OK;
+    sgemm_nt_dot(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, i0, i1, j0, j1);
+    return CN_OK;
+#else
+    (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda; (void)b; (void)ldb; (void)beta; (void)c; (void)ldc;
+    (void)i0; (void)i1; (void)j0; (void)j1;
+    return CN_E_UNSUPPORTED;
+#endif
+}
 
 int cn_sgemm(int transA, int transB, long m, long n, long k, float alpha, const float *a, long lda,
              const float *b, long ldb, float beta, float *c, long ldc) {
-#if defined(__x86_64__) && defined(__clang__)
     if (m <= 0 || n <= 0) return CN_OK;
-    if (k <= 0) return CN_E_ARG;
-    return sgemm_avx512(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-#else
-    (void)transA; (void)transB; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda; (void)b; (void)ldb;
-    (void)beta; (void)c; (void)ldc;
-    return CN_E_UNSUPPORTED;
-#endif
+    return cn_sgemm_block(transA, transB, m, n, k, alpha, a, lda, NULL, b, ldb, NULL, beta, c, ldc, 0, m, 0, n);
 }

@@ -216,7 +216,8 @@ extension AtrousConv {
     }
 
     /// relu?(conv(x, w, dilation, padding = dilation) + bias) for a `usePhaseWinograd4` geometry, u = winograd4Filter(w).
-    public static func phaseWinograd4Forward(_ x: Tensor, _ u: Tensor, _ g: ConvGeometry, bias: Tensor?, relu: Bool) -> Tensor {
+    public static func phaseWinograd4Forward(_ x: Tensor, _ u: Tensor, _ g: ConvGeometry, bias: Tensor?, relu: Bool,
+                                             packedU: [Gemm.PackedA] = []) -> Tensor {
         perGroup(x, outShape: g.outShape) { xg in
             BatchGroups.one {                     // a group's phases are one batch of d² samples each
                 let n = xg.shape[0], d = g.dilation, (c, h, w, o) = (g.c, g.h, g.w, g.o)
@@ -231,7 +232,7 @@ extension AtrousConv {
                         }
                     }
                 }
-                let ys = Conv.winograd4Forward(xs, u, pg, bias: bias, relu: relu)
+                let ys = Conv.winograd4Forward(xs, u, pg, bias: bias, relu: relu, packedU: packedU)
                 let out = Tensor(shape: [n, o, h, w]), yp = ys.data, op = out.data
                 Parallel.for(n * o, grain: 4) { r in
                     for plane in r {

@@ -24,16 +24,21 @@ func convBN(_ conv: Conv2d, _ bn: BatchNorm2d, _ x: Variable, relu: Bool) -> Var
     let atrous = !phases && AtrousConv.applies(conv, x.shape)
     if phases {
         let u = f.derived("winograd4") { Conv.winograd4Filter(f.weight.data, o: w[0], c: w[1]) }
-        y = AtrousConv.phaseWinograd4Forward(x.value, u, g, bias: f.bias, relu: relu)
+        let packedU = f.packs("winograd4") { Conv.winograd4PackFilter(u) }
+        y = AtrousConv.phaseWinograd4Forward(x.value, u, g, bias: f.bias, relu: relu, packedU: packedU)
     } else if atrous {
         let packed = f.derived("taps") { AtrousConv.packTaps(f.weight) }
         y = AtrousConv.forward(x.value, f.weight, dilation: conv.dilation, padding: conv.padding, packed: packed)
         Conv.addBiasRelu(y, f.bias, relu: relu)
     } else if Conv.useWinograd4(g) {
         let u = f.derived("winograd4") { Conv.winograd4Filter(f.weight.data, o: w[0], c: w[1]) }
-        y = Conv.winograd4Forward(x.value, u, g, bias: f.bias, relu: relu)
+        let packedU = f.packs("winograd4") { Conv.winograd4PackFilter(u) }
+        y = Conv.winograd4Forward(x.value, u, g, bias: f.bias, relu: relu, packedU: packedU)
     } else {
-        y = Conv.forward(x.value, f.weight, bias: f.bias, g, relu: relu)
+        let packed = g.groups == 1 && !g.isDepthwise3x3 && !Conv.useWinograd(g)
+            ? f.packs("weight") { Gemm.packA(m: w[0], k: g.colRows, a: f.weight.data, lda: g.colRows).map { [$0] } ?? [] }.first
+            : nil
+        y = Conv.forward(x.value, f.weight, bias: f.bias, g, relu: relu, packed: packed)
     }
     if FlopCounter.enabled {
         let kept = atrous ? AtrousConv.keptFraction(k: w[2], h: x.shape[2], w: x.shape[3], dilation: conv.dilation, padding: conv.padding) : 1

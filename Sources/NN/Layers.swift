@@ -42,6 +42,15 @@ public final class FoldedConv {
         derived[key] = d
         return d
     }
+    /// Weights packed for dcot's own GEMM, by path (the conv's weight matrix, the 36 F(4x4) filters).
+    public var packs: [String: [Gemm.PackedA]] = [:]
+    /// packs[key], built by `make` the first time (an empty array when dcot's GEMM does not run).
+    public func packs(_ key: String, _ make: () -> [Gemm.PackedA]) -> [Gemm.PackedA] {
+        if let d = packs[key] { return d }
+        let d = make()
+        packs[key] = d
+        return d
+    }
     public init(weight: Tensor, bias: Tensor, generation: Int) { (self.weight, self.bias, self.generation) = (weight, bias, generation) }
 }
 

@@ -276,8 +276,10 @@ public enum Conv {
         return BatchGroups.ranges(g.n, limit: limit)
     }
 
-    /// y = relu?(conv(x, w) + bias).
-    public static func forward(_ x: Tensor, _ w: Tensor, bias: Tensor?, _ g: ConvGeometry, relu: Bool = false) -> Tensor {
+    /// y = relu?(conv(x, w) + bias); `packed`: w as [O, C·KH·KW] packed once for dcot's GEMM (an
+    /// ungrouped conv's fixed inference weights), the same bits as without.
+    public static func forward(_ x: Tensor, _ w: Tensor, bias: Tensor?, _ g: ConvGeometry, relu: Bool = false,
+                               packed: Gemm.PackedA? = nil) -> Tensor {
         if g.isDepthwise3x3 {
             let y = Depthwise.forward(x, w, bias: bias, g)
             if relu { addBiasRelu(y, nil, relu: true) }
@@ -298,7 +300,7 @@ public enum Conv {
                 let col = Tensor(shape: [rows * cols]), out = Tensor(shape: [g.o * cols])
                 if g.isPointwise { gatherPlanes(xs, rows: g.c, plane: howo, samples: r.count, col.data) }
                 else { im2col(xs, g, 0, col.data, samples: r.count, ld: cols) }
-                Gemm.sgemm(m: g.o, n: cols, k: rows, a: w.data, lda: rows, b: col.data, ldb: cols, c: out.data, ldc: cols)
+                Gemm.sgemm(packed: packed, m: g.o, n: cols, k: rows, a: w.data, lda: rows, b: col.data, ldb: cols, c: out.data, ldc: cols)
                 scatterPlanes(out.data, rows: g.o, plane: howo, samples: r.count, y.data + r.lowerBound * g.o * howo,
                               bias: bias.map { UnsafePointer($0.data) }, relu: relu)
                 continue
@@ -308,7 +310,7 @@ public enum Conv {
                 let b: UnsafePointer<Float>
                 if let col { im2col(xs, g, gi * g.cg, col.data); b = UnsafePointer(col.data) }
                 else { b = UnsafePointer(xs + gi * g.cg * howo) }
-                Gemm.sgemm(m: g.og, n: howo, k: rows, a: w.data + gi * g.og * rows, lda: rows, b: b, ldb: howo,
+                Gemm.sgemm(packed: g.groups == 1 ? packed : nil, m: g.og, n: howo, k: rows, a: w.data + gi * g.og * rows, lda: rows, b: b, ldb: howo,
                            c: y.data + (r.lowerBound * g.o + gi * g.og) * howo, ldc: howo)
             }
             addBiasRelu(y.data + r.lowerBound * g.o * howo, bias, relu: relu, planes: g.o, channels: g.o, plane: howo)

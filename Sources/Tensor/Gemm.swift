@@ -70,6 +70,16 @@ public enum Gemm {
         // blocks run one after another, each on OpenBLAS's threads, and `DCOT_SPLIT_GEMM=0` keeps
         // the bits.
         let p = pieces(m: m, n: n, k: k)
+        if useDotProducts(transA: transA, transB: transB, m: m, n: n, k: k) {
+            nonisolated(unsafe) let (ap, bp, cp) = (a, b, c)
+            func block(_ part: Int) {
+                var (i0, i1, j0, j1) = (0, m, 0, n)
+                if n >= m { (j0, j1) = (part * n / p, (part + 1) * n / p) } else { (i0, i1) = (part * m / p, (part + 1) * m / p) }
+                dotProducts(m, n, k, alpha, ap, lda, bp, ldb, beta, cp, ldc, i0, i1, j0, j1)
+            }
+            if p > 1 && splitAcrossThreads { Parallel.run(p, block) } else { for part in 0..<p { block(part) } }
+            return
+        }
         if p > 1 {
             nonisolated(unsafe) let (ap, bp, cp) = (a, b, c)
             func block(_ part: Int) {                   // a local function: no closure context to allocate
@@ -107,7 +117,32 @@ public enum Gemm {
             return
         }
         _ = BLAS.configured
+        if useDotProducts(transA: transA, transB: transB, m: m, n: n, k: k) {
+            dotProducts(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, 0, m, 0, n)
+            return
+        }
         blas(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    }
+
+    /// Whether dcot's GEMM computes A B^T as dot products along K, both operands read in place
+    /// (CNative's sgemm_nt_dot), instead of packing them: for the weight gradients of convs on large
+    /// maps (dW = dY X^T, M and N the channels, K the pixels), where packing both through transposes
+    /// cost as much as the multiply-adds. A function of the whole product's shape, decided before it
+    /// is cut over threads (the two kernels round differently). One thread, Zen 5, packed -> dot
+    /// products: 64 x 64 x 6561 129-138 -> 200 GFLOP/s, 64 x 32 x 6561 115-123 -> 178-183, 32 x 27 x
+    /// 25921 90 -> 177, 64 x 576 x 6561 129 -> 166, 128 x 64 x 882 207 -> 212; with 128 and more rows
+    /// and columns the packed kernel was faster (256 x 128 x 1681: 222 against 192).
+    @inlinable
+    public static func useDotProducts(transA: Bool, transB: Bool, m: Int, n: Int, k: Int) -> Bool {
+        native && !transA && transB && min(m, n) <= 64 && k >= 512
+    }
+
+    @usableFromInline
+    static func dotProducts(_ m: Int, _ n: Int, _ k: Int, _ alpha: Float, _ a: UnsafePointer<Float>, _ lda: Int,
+                            _ b: UnsafePointer<Float>, _ ldb: Int, _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int,
+                            _ i0: Int, _ i1: Int, _ j0: Int, _ j1: Int) {
+        let rc = cn_sgemm_nt_dot(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, i0, i1, j0, j1)
+        if rc != CN_OK { fatalError("dcot: cn_sgemm_nt_dot(\(m), \(n), \(k)) failed with code \(rc)") }
     }
 
     /// OpenBLAS blocks a long K itself, and its one-thread and threaded drivers did not always cut
@@ -176,6 +211,56 @@ public enum Gemm {
                         Int32(m), Int32(n), Int32(r.count), alpha, a + (transA ? r.lowerBound * lda : r.lowerBound), Int32(lda),
                         b + (transB ? r.lowerBound : r.lowerBound * ldb), Int32(ldb), r.lowerBound == 0 ? beta : 1, c, Int32(ldc))
         }
+    }
+
+    /// op(A) of a product of `rows` rows, packed once in the layout of dcot's own GEMM: a weight
+    /// that many products share (the inference convs' folded weights and F(4x4) filters), so its
+    /// products skip packing it. Only when `native` (nil otherwise); a product checks that the
+    /// tile it would run on is still the one the matrix was packed for.
+    public final class PackedA {
+        public let rows: Int, k: Int, tileRows: Int
+        public let storage: Tensor
+        init(rows: Int, k: Int, storage: Tensor) {
+            (self.rows, self.k, self.storage, self.tileRows) = (rows, k, storage, cn_sgemm_tile_rows(rows))
+        }
+        /// Whether products now run on the tile this matrix was packed for (tests force tiles).
+        var current: Bool { native && cn_sgemm_tile_rows(rows) == tileRows }
+    }
+
+    /// op(A) [m x k] packed for dcot's own GEMM, or nil when it does not run.
+    public static func packA(transA: Bool = false, m: Int, k: Int, a: UnsafePointer<Float>, lda: Int) -> PackedA? {
+        guard native, m > 0, k > 0 else { return nil }
+        let t = Tensor(shape: [cn_sgemm_packed_a_floats(m, k)])
+        let rc = cn_sgemm_pack_a(transA ? 1 : 0, m, k, a, lda, t.data)
+        precondition(rc == CN_OK, "cn_sgemm_pack_a(\(m), \(k)) failed with code \(rc)")
+        return PackedA(rows: m, k: k, storage: t)
+    }
+
+    /// `sgemm` with op(A) = the matrix `packed` was packed from (`a`, `lda`, `transA` as for
+    /// `sgemm`, used when `packed` is nil or no longer current): the same blocks, the same bits.
+    public static func sgemm(packed: PackedA?, transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+                             alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        guard let packed, packed.current, m > 0, n > 0, k > 0,
+              !useDotProducts(transA: transA, transB: transB, m: m, n: n, k: k) else {
+            sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                  beta: beta, c: c, ldc: ldc)
+            return
+        }
+        precondition(packed.rows == m && packed.k == k, "Gemm: A packed as \(packed.rows) x \(packed.k), used as \(m) x \(k)")
+        let p = pieces(m: m, n: n, k: k), mr = packed.tileRows
+        nonisolated(unsafe) let (ap, pa, bp, cp) = (a, UnsafePointer(packed.storage.data), b, c)
+        func block(_ part: Int) {
+            var (i0, i1, j0, j1) = (0, m, 0, n)
+            if p > 1 {
+                if n >= m { (j0, j1) = (blockStart(part, p, n), blockStart(part + 1, p, n)) }
+                else { (i0, i1) = (part * m / p / mr * mr, part + 1 == p ? m : (part + 1) * m / p / mr * mr) }
+            }
+            let rc = cn_sgemm_block(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, ap, lda, pa, bp, ldb, nil, beta, cp, ldc,
+                                    i0, i1, j0, j1)
+            if rc != CN_OK { fatalError("dcot: cn_sgemm_block(\(m), \(n), \(k)) failed with code \(rc) (out of memory?)") }
+        }
+        if p > 1 && splitAcrossThreads { Parallel.run(p, block) } else { for part in 0..<p { block(part) } }
     }
 
     /// The naive twin of `sgemm` (Double accumulation), for tests.

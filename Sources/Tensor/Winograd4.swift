@@ -24,6 +24,8 @@
 // per-lane bounds checks: R50-DCT inference (1 thread, perf) input transform 5.6 -> 4.0 %, output
 // transform 3.7 -> 2.8 % of the samples.
 
+import CNative
+
 extension Conv {
     /// Minimum input and output channels for F(4x4): the decoder convs of the paper's models have
     /// 256-304; with few channels the 36 GEMMs have a short K and the transforms dominate.
@@ -214,17 +216,63 @@ extension Conv {
         return BatchGroups.ranges(g.n, limit: max(1, winograd4MaxBytes / max(36 * (g.c + g.o) * tiles * 4, 1)))
     }
 
-    /// relu?(conv(x, w) + bias) for a `useWinograd4` geometry, u = winograd4Filter(w).
-    public static func winograd4Forward(_ x: Tensor, _ u: Tensor, _ g: ConvGeometry, bias: Tensor?, relu: Bool) -> Tensor {
+    /// Whether F(4x4) runs its transforms in C on AVX-512 with packed GEMM operands (winograd4.c)
+    /// when dcot's GEMM runs and the filters come packed; false: the Swift transforms (tests compare
+    /// the two bit for bit).
+    nonisolated(unsafe) public static var winograd4Packed = true
+
+    /// One sample chunk of winograd4Forward on the packed path: V written in the GEMM's packed-B
+    /// layout by winograd4.c, 36 products of packed operands (whole products over the threads),
+    /// then the output transform in C.
+    static func winograd4PackedPass(_ x: Tensor, _ u: Tensor, _ packedU: [Gemm.PackedA], _ g: ConvGeometry,
+                                    _ samples: Range<Int>, bias: Tensor?, relu: Bool, _ y: Tensor) {
+        let (o, c, ho, wo) = (g.o, g.c, g.ho, g.wo)
+        let th = (ho + 3) / 4, tw = (wo + 3) / 4, ns = samples.count, t = ns * th * tw
+        let plane = cn_sgemm_packed_b_floats(o, t, c)
+        let v = Tensor(shape: [36 * plane]), m = Tensor(shape: [36, o, t])
+        let xs = x.data + samples.lowerBound * c * g.h * g.w, vp = v.data, mp = m.data, up = u.data
+        Parallel.for(c, grain: max(1, 16384 / max(t, 1))) { r in
+            let rc = cn_winograd4_input(xs, ns, c, g.h, g.w, g.padding, th, tw, o, vp, r.lowerBound, r.upperBound)
+            precondition(rc == CN_OK, "cn_winograd4_input failed with code \(rc)")
+        }
+        Gemm.independent(36) { k in
+            let rc = cn_sgemm_block(0, 0, o, t, c, 1, up + k * o * c, c, packedU[k].storage.data, nil, 0, vp + k * plane,
+                                    0, mp + k * o * t, t, 0, o, 0, t)
+            if rc != CN_OK { fatalError("dcot: cn_sgemm_block(\(o), \(t), \(c)) failed with code \(rc) (out of memory?)") }
+        }
+        let groups = (t + 15) / 16, yp = y.data + samples.lowerBound * o * ho * wo, bp = bias?.data
+        Parallel.for(o * groups, grain: 4) { r in
+            let rc = cn_winograd4_output(mp, ns, o, ho, wo, th, tw, bp, relu ? 1 : 0, yp, r.lowerBound, r.upperBound)
+            precondition(rc == CN_OK, "cn_winograd4_output failed with code \(rc)")
+        }
+    }
+
+    /// The 36 filter matrices of `u` = winograd4Filter(w) packed for dcot's own GEMM (empty when
+    /// it does not run): fixed inference weights keep them beside u.
+    public static func winograd4PackFilter(_ u: Tensor) -> [Gemm.PackedA] {
+        let (o, c) = (u.shape[1], u.shape[2])
+        return (0..<36).compactMap { k in Gemm.packA(m: o, k: c, a: u.data + k * o * c, lda: c) }
+    }
+
+    /// relu?(conv(x, w) + bias) for a `useWinograd4` geometry, u = winograd4Filter(w); `packedU`:
+    /// winograd4PackFilter(u) or empty (the same bits either way).
+    public static func winograd4Forward(_ x: Tensor, _ u: Tensor, _ g: ConvGeometry, bias: Tensor?, relu: Bool,
+                                        packedU: [Gemm.PackedA] = []) -> Tensor {
         precondition(u.shape == [36, g.o, g.c], "winograd4Forward: filter \(u.shape) for \(g.o) x \(g.c)")
         let y = Tensor(shape: g.outShape)
         let (o, c, ho, wo) = (g.o, g.c, g.ho, g.wo)
         let th = (ho + 3) / 4, tw = (wo + 3) / 4, tilesPerSample = th * tw, lanes8 = winograd4TileLanes
+        let packedPath = winograd4Packed && packedU.count == 36 && packedU[0].current
         for samples in winograd4Chunks(g) {
             let t = samples.count * tilesPerSample
+            if packedPath {
+                winograd4PackedPass(x, u, packedU, g, samples, bias: bias, relu: relu, y)
+                continue
+            }
             let v = winograd4Input(x.data, g, samples), m = Tensor(shape: [36, o, t])
             for k in 0..<36 {
-                Gemm.sgemm(m: o, n: t, k: c, a: u.data + k * o * c, lda: c, b: v.data + k * c * t, ldb: t,
+                Gemm.sgemm(packed: packedU.count == 36 ? packedU[k] : nil, m: o, n: t, k: c, a: u.data + k * o * c, lda: c,
+                           b: v.data + k * c * t, ldb: t,
                            c: m.data + k * o * t, ldc: t)
             }
             let mp = m.data, ot = o * t, bp = bias?.data, yp = y.data + samples.lowerBound * o * ho * wo

@@ -2,6 +2,7 @@
 import Foundation
 import XCTest
 import Tensor
+import CNative
 
 final class KernelTwinTests: XCTestCase {
     func close(_ a: Tensor, _ b: Tensor, atol: Float = 1e-4, rtol: Float = 1e-4, _ what: String,
@@ -13,6 +14,14 @@ final class KernelTwinTests: XCTestCase {
             if e > worst { worst = e; at = i }
         }
         XCTAssertTrue(at < 0, "\(what): element \(at) fast \(at >= 0 ? a[at] : 0) naive \(at >= 0 ? b[at] : 0)", file: file, line: line)
+    }
+
+    /// a and b bit for bit; a failure names how many elements differ and the first.
+    func sameBits(_ a: [Float], _ b: [Float], _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.count, b.count, what, file: file, line: line)
+        let differ = (0..<min(a.count, b.count)).filter { a[$0].bitPattern != b[$0].bitPattern }
+        XCTAssertTrue(differ.isEmpty, "\(what): \(differ.count) of \(a.count) elements differ, the first at \(differ.first ?? -1)",
+                      file: file, line: line)
     }
 
     func testConvMatchesNaiveOnRandomShapes() {
@@ -202,6 +211,39 @@ final class KernelTwinTests: XCTestCase {
         }
     }
 
+    /// F(4x4)'s C transforms with packed GEMM operands (winograd4.c) give the Swift path's bits:
+    /// rows of 1-81 tiles (groups of 16 across rows and samples, partial edge tiles), paddings 0-2,
+    /// 8- and 12-row tiles, channels across two K blocks, tile counts off multiples of 16 and of the
+    /// panels, bias and ReLU, several sample chunks.
+    func testWinograd4PackedPathKeepsTheBits() throws {
+        try XCTSkipIf(VectorISA.supported < 2, "no AVX-512 on this CPU")
+        let saved = (Gemm.native, Conv.winograd4MaxBytes, Conv.winograd4Packed)
+        defer { Gemm.setNative(saved.0); Conv.winograd4MaxBytes = saved.1; Conv.winograd4Packed = saved.2; Gemm.setNativeTile(0) }
+        Gemm.setNative(true)
+        let cases = [(2, 16, 7, 9, 17, 1), (3, 16, 6, 11, 18, 2), (1, 20, 3, 3, 16, 1), (1, 16, 1, 4, 16, 2),
+                     (2, 64, 13, 12, 32, 1), (1, 16, 6, 45, 16, 1), (2, 16, 9, 34, 17, 0), (1, 17, 5, 81, 100, 1),
+                     (1, 300, 10, 21, 130, 1), (2, 40, 23, 66, 97, 1), (2, 24, 21, 21, 96, 1), (1, 8, 70, 70, 8, 0)]
+        for (idx, (n, c, h, w, o, p)) in cases.enumerated() {
+            let x = Tensor.uniform([n, c, h, w], seed: UInt64(200 + idx)), wt = Tensor.uniform([o, c, 3, 3], seed: UInt64(250 + idx))
+            let b = Tensor.uniform([o], seed: UInt64(270 + idx))
+            let geo = ConvGeometry(input: x.shape, weight: wt.shape, padding: p)
+            let u = Conv.winograd4Filter(wt.data, o: o, c: c)
+            for (tile, bytes) in [(0, saved.1), (1, 1), (2, saved.1)] {
+                Gemm.setNativeTile(tile)
+                Conv.winograd4MaxBytes = bytes
+                let packedU = Conv.winograd4PackFilter(u)
+                XCTAssertEqual(packedU.count, 36)
+                for relu in [false, true] {
+                    Conv.winograd4Packed = true
+                    let fast = Conv.winograd4Forward(x, u, geo, bias: b, relu: relu, packedU: packedU)
+                    Conv.winograd4Packed = false
+                    let swift = Conv.winograd4Forward(x, u, geo, bias: b, relu: relu, packedU: packedU)
+                    sameBits(fast.array, swift.array, "F(4x4) packed path, case \(idx), tile \(tile), \(bytes) bytes, relu \(relu)")
+                }
+            }
+        }
+    }
+
     /// The GEMMs this CPU can run: OpenBLAS, and dcot's own AVX-512 one where the CPU has AVX-512.
     var gemmEngines: [Bool] { VectorISA.supported >= 2 ? [false, true] : [false] }
 
@@ -231,7 +273,7 @@ final class KernelTwinTests: XCTestCase {
         Gemm.setNative(true)
         var seed: UInt64 = 100
         for (m, n, k) in [(1, 1, 1), (11, 15, 255), (12, 16, 256), (13, 17, 257), (25, 31, 16), (24, 32, 17), (36, 33, 600),
-                          (1, 65, 40), (40, 1, 513), (130, 97, 31)] {
+                          (1, 65, 40), (40, 1, 513), (130, 97, 31), (13, 70, 1100), (5, 7, 2050)] {
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
                 for (alpha, beta) in [(Float(1), Float(0)), (0.5, 1), (1, 0.25)] {
                     seed += 1
@@ -269,6 +311,19 @@ final class KernelTwinTests: XCTestCase {
             }
         }
         XCTAssertEqual(whole.array, pieces.array)
+        // A B^T as dot products (short M or N, long K): whole and in blocks cut anywhere, bit for bit.
+        let (dm, dn, dk) = (45, 70, 2100)
+        XCTAssertTrue(Gemm.useDotProducts(transA: false, transB: true, m: dm, n: dn, k: dk))
+        let da = Tensor.uniform([dm * dk], seed: 3), db = Tensor.uniform([dn * dk], seed: 4)
+        let dotWhole = Tensor(shape: [dm, dn], repeating: 0.5), dotPieces = Tensor(shape: [dm, dn], repeating: 0.5)
+        Gemm.sgemmUnsplit(transB: true, m: dm, n: dn, k: dk, alpha: 0.5, a: da.data, lda: dk, b: db.data, ldb: dk, beta: 0.25,
+                          c: dotWhole.data, ldc: dn)
+        for (r0, r1) in [(0, 3), (3, 30), (30, 45)] {
+            for (c0, c1) in [(0, 5), (5, 41), (41, 70)] {
+                XCTAssertEqual(Int(cn_sgemm_nt_dot(dm, dn, dk, 0.5, da.data, dk, db.data, dk, 0.25, dotPieces.data, dn, r0, r1, c0, c1)), Int(CN_OK))
+            }
+        }
+        sameBits(dotWhole.array, dotPieces.array, "dot products in blocks")
         // The tile shape (12 x 32 for many rows, 8 x 48 for few) does not change an element's sums.
         defer { Gemm.setNativeTile(0) }
         for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
@@ -281,6 +336,68 @@ final class KernelTwinTests: XCTestCase {
             }
             XCTAssertEqual(product(tile: 1), product(tile: 2), "12 x 32 vs 8 x 48 tiles, transA \(ta) transB \(tb)")
         }
+    }
+
+    /// Prepacked operands give every element the bits of the unpacked product: op(A) packed once
+    /// (all four transposes, both tiles, products cut over threads by rows and by columns), op(B)
+    /// packed by cn_sgemm_pack_b, and both, whole and on tile-aligned blocks.
+    func testPackedGemmOperandsKeepTheBits() throws {
+        try XCTSkipIf(VectorISA.supported < 2, "no AVX-512 on this CPU")
+        let saved = (Gemm.native, Gemm.splitMinMNK)
+        defer { Gemm.setNative(saved.0); Gemm.splitMinMNK = saved.1; Gemm.setNativeTile(0) }
+        Gemm.setNative(true)
+        Gemm.splitMinMNK = 1          // cut every product into blocks, as large ones are
+        var seed: UInt64 = 300
+        for tile in [0, 1, 2] {
+            Gemm.setNativeTile(tile)
+            for (m, n, k) in [(7, 300, 40), (100, 33, 520), (300, 50, 257), (64, 6561, 64), (13, 1, 3)] {
+                for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                    seed += 1
+                    let lda = ta ? m : k, ldb = tb ? k : n
+                    let a = Tensor.uniform([m * k], seed: seed), b = Tensor.uniform([k * n], seed: seed + 7)
+                    let plain = Tensor(shape: [m, n], repeating: 0.5), packedA = Tensor(shape: [m, n], repeating: 0.5)
+                    Gemm.sgemm(transA: ta, transB: tb, m: m, n: n, k: k, alpha: 0.75, a: a.data, lda: lda, b: b.data, ldb: ldb,
+                               beta: 0.25, c: plain.data, ldc: n)
+                    let pa = try XCTUnwrap(Gemm.packA(transA: ta, m: m, k: k, a: a.data, lda: lda))
+                    Gemm.sgemm(packed: pa, transA: ta, transB: tb, m: m, n: n, k: k, alpha: 0.75, a: a.data, lda: lda, b: b.data,
+                               ldb: ldb, beta: 0.25, c: packedA.data, ldc: n)
+                    let what = "\(m)x\(n)x\(k) transA \(ta) transB \(tb) tile \(tile)"
+                    sameBits(plain.array, packedA.array, "packed A, " + what)
+                    // Both packed, computed as four tile-aligned blocks (not for A B^T as dot products,
+                    // which do not run on the packed kernel).
+                    if Gemm.useDotProducts(transA: ta, transB: tb, m: m, n: n, k: k) { continue }
+                    let pb = Tensor(shape: [cn_sgemm_packed_b_floats(m, n, k)])
+                    XCTAssertEqual(Int(cn_sgemm_pack_b(tb ? 1 : 0, m, n, k, b.data, ldb, pb.data)), Int(CN_OK))
+                    let both = Tensor(shape: [m, n], repeating: 0.5)
+                    let mr = cn_sgemm_tile_rows(m), nr = cn_sgemm_tile_cols(m)
+                    let iCut = min(m, (m / 2) / mr * mr), jCut = min(n, (n / 2) / nr * nr)
+                    for (i0, i1) in [(0, iCut), (iCut, m)] { for (j0, j1) in [(0, jCut), (jCut, n)] {
+                        XCTAssertEqual(Int(cn_sgemm_block(ta ? 1 : 0, tb ? 1 : 0, m, n, k, 0.75, a.data, lda, pa.storage.data, b.data, ldb,
+                                                          pb.data, 0.25, both.data, n, i0, i1, j0, j1)), Int(CN_OK))
+                    } }
+                    sameBits(plain.array, both.array, "packed A and B, " + what)
+                }
+            }
+        }
+        // Products of at most 96 rows read op(B) in place (whole panels; the last one packed): the
+        // same bits as packing it, with a padded leading dimension.
+        defer { cn_sgemm_set_direct_b(1) }
+        for (m, n, k) in [(64, 3281, 64), (8, 47, 300), (96, 97, 513), (30, 48, 1)] {
+            seed += 1
+            let ldb = n + 3
+            let a = Tensor.uniform([m * k], seed: seed), b = Tensor.uniform([k * ldb], seed: seed + 7)
+            func product(direct: Bool) -> [UInt32] {
+                cn_sgemm_set_direct_b(direct ? 1 : 0)
+                let c = Tensor(shape: [m, n], repeating: 0.5)
+                Gemm.sgemmUnsplit(m: m, n: n, k: k, a: a.data, lda: k, b: b.data, ldb: ldb, beta: 0.25, c: c.data, ldc: n)
+                return c.array.map(\.bitPattern)
+            }
+            XCTAssertTrue(product(direct: true) == product(direct: false), "op(B) in place, \(m)x\(n)x\(k): other bits")
+        }
+        // A block that does not start on a tile of a packed operand is refused, not computed wrongly.
+        let a = Tensor.uniform([40 * 8], seed: 1), c = Tensor(shape: [40, 8])
+        let pa = try XCTUnwrap(Gemm.packA(m: 40, k: 8, a: a.data, lda: 8))
+        XCTAssertEqual(Int(cn_sgemm_block(0, 0, 40, 8, 8, 1, a.data, 8, pa.storage.data, a.data, 8, nil, 0, c.data, 8, 3, 40, 0, 8)), Int(CN_E_ARG))
     }
 
     /// The default GEMM: dcot's own on an AVX-512 CPU whose OpenBLAS runs lower-tier kernels, unless
@@ -311,7 +428,7 @@ final class KernelTwinTests: XCTestCase {
             XCTAssertEqual(Gemm.pieces(m: 8, n: 8, k: 8), 1)
             XCTAssertEqual(Gemm.pieces(m: 32, n: 1536, k: 288), 2)
             XCTAssertEqual(Gemm.pieces(m: 256, n: 1024, k: 576), 4)
-            for (m, n, k) in [(32, 1536, 288), (300, 40, 200), (256, 1024, 576), (1000, 130, 600)] {
+            for (m, n, k) in [(32, 1536, 288), (300, 40, 200), (256, 1024, 576), (1000, 130, 600), (40, 100, 1300)] {
                 for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
                     let a = Tensor.uniform([m * k], seed: 7), b = Tensor.uniform([k * n], seed: 8)
                     func product() -> Tensor {

@@ -140,5 +140,46 @@ int cn_sgemm(int transA, int transB, long m, long n, long k, float alpha, const 
              const float *b, long ldb, float beta, float *c, long ldc);
 // Tests: 1 runs every product on 12 x 32 tiles, 2 on 8 x 48, 0 (default) picks by the row count.
 void cn_sgemm_force_tile(int tile);
+// Tests: 0 packs op(B) always; 1 (default) lets products of at most 96 rows read it in place.
+void cn_sgemm_set_direct_b(int on);
+
+// Prepacked operands. A product of m rows runs on tiles of cn_sgemm_tile_rows(m) x
+// cn_sgemm_tile_cols(m); its K is cut in blocks of cn_sgemm_kc(). cn_sgemm_pack_a writes op(A)
+// [m x k] in the kernel's layout (cn_sgemm_packed_a_floats(m, k) floats: for each K block starting
+// at p, rows padded to whole tiles, at p * padded rows, tile by tile), cn_sgemm_pack_b op(B) [k x n]
+// for a product of m rows likewise (cn_sgemm_packed_b_floats(m, n, k); for the K block at p, column
+// panel q at p * padded columns + q * kc * tile columns, kc x tile columns, zeros past n). A weight
+// packed once serves every product with it; a producer may write op(B) in this layout directly.
+long cn_sgemm_tile_rows(long m);
+long cn_sgemm_tile_cols(long m);
+long cn_sgemm_kc(void);
+long cn_sgemm_packed_a_floats(long m, long k);
+long cn_sgemm_packed_b_floats(long m, long n, long k);
+int cn_sgemm_pack_a(int transA, long m, long k, const float *a, long lda, float *dst);
+int cn_sgemm_pack_b(int transB, long m, long n, long k, const float *b, long ldb, float *dst);
+// The block [i0, i1) x [j0, j1) of the product C = alpha * op(A) * op(B) + beta * C (m x n; C, a and
+// b address the whole matrices), op(A) from packedA when not NULL (i0 then a multiple of the tile's
+// rows), op(B) from packedB when not NULL (j0 a multiple of the tile's columns). The same bits as
+// cn_sgemm for every element, whichever operands come packed and however the product is cut.
+int cn_sgemm_block(int transA, int transB, long m, long n, long k, float alpha, const float *a, long lda,
+                   const float *packedA, const float *b, long ldb, const float *packedB, float beta, float *c, long ldc,
+                   long i0, long i1, long j0, long j1);
+// The block [i0, i1) x [j0, j1) of C = alpha * A * B^T + beta * C (m x n, both operands row-major
+// along K, read in place) as dot products: lane l of a 16-wide accumulator sums k = l mod 16 in
+// order, the lanes are reduced by a fixed tree after each 1024 of K and added to C, so an element's
+// bits depend on K alone, not on the block. Other bits than cn_sgemm's.
+int cn_sgemm_nt_dot(long m, long n, long k, float alpha, const float *a, long lda, const float *b, long ldb, float beta,
+                    float *c, long ldc, long i0, long i1, long j0, long j1);
+
+// ---- Winograd F(4x4, 3x3) transforms (winograd4.c), AVX-512, for dcot's own GEMM ----
+// V = B^T d B for channels [c0, c1) of x [ns][c][h][w] (padding pad, th x tw tiles of 4 x 4 outputs
+// per sample, t = ns * th * tw tiles), written as the 36 packed op(B) [c x t] of products of o rows:
+// plane k (k = 6 * row + column) at v + k * cn_sgemm_packed_b_floats(o, t, c).
+int cn_winograd4_input(const float *x, long ns, long c, long h, long w, long pad, long th, long tw, long o, float *v,
+                       long c0, long c1);
+// y [ns][o][ho][wo] = relu?(A^T M A + bias) from the products M_k [o x t] at m + k * o * t, for the
+// (output channel, 16-tile group) pairs q0 ..< q1, q = channel * ceil(t / 16) + group. bias may be NULL.
+int cn_winograd4_output(const float *m, long ns, long o, long ho, long wo, long th, long tw, const float *bias, int relu,
+                        float *y, long q0, long q1);
 
 #endif
