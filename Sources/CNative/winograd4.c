@@ -65,30 +65,36 @@ TARGET static void input_channels(const float *x, long ns, long c, long h, long 
         // Offset of (ch, tile T) in every plane: T's panel, then ch's row in it.
         const long chOff = p0 * tpad + (ch - p0) * nr;
         for (long t0 = 0; t0 < t; t0 += 16) {
-            __m512 r[6][6];                                   // r[i][j]: patch row i, column j, 16 tiles
-            for (int i = 0; i < 6; i++)
-                for (int j = 0; j < 6; j++) r[i][j] = _mm512_setzero_ps();
-            // The group's tiles, one row segment (consecutive tiles of one tile row) at a time.
-            long lane = 0;
-            while (lane < 16 && t0 + lane < t) {
+            // The group's tiles as row segments (consecutive tiles of one tile row): lanes, sample, tile row, column.
+            struct { long lane, cnt, s, ty, tx; } seg[16];
+            int nseg = 0;
+            for (long lane = 0; lane < 16 && t0 + lane < t;) {
                 long tt = t0 + lane, s = tt / tps, rem = tt - s * tps, ty = rem / tw, tx = rem - ty * tw;
                 long cnt = tw - tx;
                 if (cnt > 16 - lane) cnt = 16 - lane;
                 if (cnt > t - tt) cnt = t - tt;
-                __mmask16 seg = (__mmask16)(((1u << cnt) - 1) << lane);
-                const float *src = x + (s * c + ch) * h * w;
-                long base = 4 * tx - pad - 4 * lane;          // x of lane 0's column 0
-                for (int i = 0; i < 6; i++) {
-                    long iy = 4 * ty - pad + i;
+                seg[nseg].lane = lane; seg[nseg].cnt = cnt; seg[nseg].s = s; seg[nseg].ty = ty; seg[nseg].tx = tx;
+                nseg++;
+                lane += cnt;
+            }
+            __m512 r[6][6];                                   // r[i][j]: patch row i, column j, 16 tiles
+            for (int i = 0; i < 6; i++) {
+                __m512 row[6];
+                for (int j = 0; j < 6; j++) row[j] = _mm512_setzero_ps();
+                for (int g = 0; g < nseg; g++) {
+                    long iy = 4 * seg[g].ty - pad + i;
                     if (iy < 0 || iy >= h) continue;
                     __m512 d[6];
-                    deinterleave(src + iy * w, base, w, d);
-                    if (seg == 0xFFFF)
-                        for (int j = 0; j < 6; j++) r[i][j] = d[j];
-                    else
-                        for (int j = 0; j < 6; j++) r[i][j] = _mm512_mask_mov_ps(r[i][j], seg, d[j]);
+                    // x of lane 0's column 0: the segment's first tile sits in lane seg[g].lane.
+                    deinterleave(x + ((seg[g].s * c + ch) * h + iy) * w, 4 * seg[g].tx - pad - 4 * seg[g].lane, w, d);
+                    if (seg[g].cnt == 16)
+                        for (int j = 0; j < 6; j++) row[j] = d[j];
+                    else {
+                        __mmask16 m = (__mmask16)(((1u << seg[g].cnt) - 1) << seg[g].lane);
+                        for (int j = 0; j < 6; j++) row[j] = _mm512_mask_mov_ps(row[j], m, d[j]);
+                    }
                 }
-                lane += cnt;
+                for (int j = 0; j < 6; j++) r[i][j] = row[j];
             }
             __m512 cols[6][6];                                // (B^T d)[i][j]
             for (int j = 0; j < 6; j++) {
