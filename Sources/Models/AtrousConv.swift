@@ -107,15 +107,28 @@ public enum AtrousConv {
         return out
     }
 
-    /// `packed`: packTaps(w) when the caller keeps it (inference with fixed weights).
-    public static func forward(_ x: Tensor, _ w: Tensor, dilation: Int, padding: Int, packed: Tensor? = nil) -> Tensor {
-        let packed = packed ?? packTaps(w)
+    /// `packed`: packTaps(w) when the caller keeps it (inference with fixed weights); `packedTaps`:
+    /// packTapsForGemm(packed), the same, packed for dcot's GEMM (the same bits).
+    /// With every tap in `packedTaps` current, w is read for its shape only.
+    public static func forward(_ x: Tensor, _ w: Tensor, dilation: Int, padding: Int, packed: Tensor? = nil,
+                               packedTaps: [Gemm.PackedA] = []) -> Tensor {
+        let taps = w.shape[2] * w.shape[3]
+        let tapsPacked = packedTaps.count == taps && packedTaps.allSatisfy(\.current)
+        let packed = tapsPacked ? nil : packed ?? packTaps(w)
         return perGroup(x, outShape: [x.shape[0], w.shape[0], x.shape[2], x.shape[3]]) {
-            forwardGroup($0, w, packed, dilation: dilation, padding: padding)
+            forwardGroup($0, w, packed, tapsPacked ? packedTaps : [], dilation: dilation, padding: padding)
         }
     }
 
-    static func forwardGroup(_ x: Tensor, _ w: Tensor, _ packed: Tensor, dilation: Int, padding: Int) -> Tensor {
+    /// Each tap's [O, C] matrix of packTaps(w) packed for dcot's GEMM (empty when it does not run).
+    public static func packTapsForGemm(_ packed: Tensor) -> [Gemm.PackedA] {
+        let (kk, o, c) = (packed.shape[0], packed.shape[1], packed.shape[2])
+        return (0..<kk).compactMap { t in Gemm.packA(m: o, k: c, a: packed.data + t * o * c, lda: c) }
+    }
+
+    /// `packed` (packTaps(w)) or `packedTaps` (every tap, current).
+    static func forwardGroup(_ x: Tensor, _ w: Tensor, _ packed: Tensor?, _ packedTaps: [Gemm.PackedA], dilation: Int,
+                             padding: Int) -> Tensor {
         let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (o, k) = (w.shape[0], w.shape[2])
         let y = Tensor(zeros: [n, o, h, wd])
@@ -123,8 +136,9 @@ public enum AtrousConv {
             let p = t.count
             let xt = Tensor(shape: [c, n * p]), yt = Tensor(shape: [o, n * p])
             gather(x.data, n: n, c: c, h: h, w: wd, t, dy: t.dy, dx: t.dx, xt.data)
-            Gemm.sgemm(m: o, n: n * p, k: c, a: packed.data + t.index * o * c, lda: c, b: xt.data, ldb: n * p,
-                       c: yt.data, ldc: n * p)
+            let tapA: Gemm.PackedA? = packedTaps.isEmpty ? nil : packedTaps[t.index]
+            Gemm.sgemm(packed: tapA, m: o, n: n * p, k: c, a: packed.map { $0.data + t.index * o * c } ?? tapA!.storage.data,
+                       lda: c, b: xt.data, ldb: n * p, c: yt.data, ldc: n * p)
             scatterAdd(yt.data, n: n, c: o, h: h, w: wd, t, dy: 0, dx: 0, y.data)
         }
         return y
@@ -216,7 +230,7 @@ extension AtrousConv {
     }
 
     /// relu?(conv(x, w, dilation, padding = dilation) + bias) for a `usePhaseWinograd4` geometry, u = winograd4Filter(w).
-    public static func phaseWinograd4Forward(_ x: Tensor, _ u: Tensor, _ g: ConvGeometry, bias: Tensor?, relu: Bool,
+    public static func phaseWinograd4Forward(_ x: Tensor, _ u: Tensor?, _ g: ConvGeometry, bias: Tensor?, relu: Bool,
                                              packedU: [Gemm.PackedA] = []) -> Tensor {
         perGroup(x, outShape: g.outShape) { xg in
             BatchGroups.one {                     // a group's phases are one batch of d² samples each

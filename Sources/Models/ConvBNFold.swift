@@ -23,22 +23,32 @@ func convBN(_ conv: Conv2d, _ bn: BatchNorm2d, _ x: Variable, relu: Bool) -> Var
     let phases = AtrousConv.usePhaseWinograd4(g)
     let atrous = !phases && AtrousConv.applies(conv, x.shape)
     if phases {
-        let u = f.derived("winograd4") { Conv.winograd4Filter(f.weight.data, o: w[0], c: w[1]) }
-        let packedU = f.packs("winograd4") { Conv.winograd4PackFilter(u) }
+        let (u, packedU) = winograd4Filters(f)
         y = AtrousConv.phaseWinograd4Forward(x.value, u, g, bias: f.bias, relu: relu, packedU: packedU)
     } else if atrous {
-        let packed = f.derived("taps") { AtrousConv.packTaps(f.weight) }
-        y = AtrousConv.forward(x.value, f.weight, dilation: conv.dilation, padding: conv.padding, packed: packed)
+        // Packed for dcot's GEMM when it runs (then neither the folded weights nor their taps are kept).
+        let packedTaps = Gemm.native ? f.packs("taps") { AtrousConv.packTapsForGemm(AtrousConv.packTaps(f.makeWeight())) } : []
+        if packedTaps.count == w[2] * w[3] && packedTaps[0].current {
+            y = AtrousConv.forward(x.value, f.raw, dilation: conv.dilation, padding: conv.padding, packedTaps: packedTaps)
+        } else {
+            let packed = f.derived("taps") { AtrousConv.packTaps(f.weight) }
+            y = AtrousConv.forward(x.value, f.weight, dilation: conv.dilation, padding: conv.padding, packed: packed)
+        }
         Conv.addBiasRelu(y, f.bias, relu: relu)
     } else if Conv.useWinograd4(g) {
-        let u = f.derived("winograd4") { Conv.winograd4Filter(f.weight.data, o: w[0], c: w[1]) }
-        let packedU = f.packs("winograd4") { Conv.winograd4PackFilter(u) }
+        let (u, packedU) = winograd4Filters(f)
         y = Conv.winograd4Forward(x.value, u, g, bias: f.bias, relu: relu, packedU: packedU)
     } else {
+        // The folded weights packed for dcot's GEMM straight from the conv's own and the scale (the
+        // same products, so the same bits), without keeping a folded copy beside them.
         let packed = g.groups == 1 && !g.isDepthwise3x3 && !Conv.useWinograd(g)
-            ? f.packs("weight") { Gemm.packA(m: w[0], k: g.colRows, a: f.weight.data, lda: g.colRows).map { [$0] } ?? [] }.first
+            ? f.packs("weight") {
+                guard let p = Gemm.packA(m: w[0], k: g.colRows, a: f.raw.data, lda: g.colRows) else { return [] }
+                p.scaleRows(f.scale.data)
+                return [p]
+            }.first
             : nil
-        y = Conv.forward(x.value, f.weight, bias: f.bias, g, relu: relu, packed: packed)
+        y = Conv.forward(x.value, packed?.current == true ? f.raw : f.weight, bias: f.bias, g, relu: relu, packed: packed)
     }
     if FlopCounter.enabled {
         let kept = atrous ? AtrousConv.keptFraction(k: w[2], h: x.shape[2], w: x.shape[3], dilation: conv.dilation, padding: conv.padding) : 1
@@ -47,23 +57,33 @@ func convBN(_ conv: Conv2d, _ bn: BatchNorm2d, _ x: Variable, relu: Bool) -> Var
     return Variable(y)
 }
 
+/// The F(4x4) filters of a folded conv: packed for dcot's GEMM when its packed path runs (the
+/// filters themselves are then not kept: a quarter of R50's inference weights, 4x the 3x3 convs'),
+/// else U = winograd4Filter(w) for the Swift path.
+func winograd4Filters(_ f: FoldedConv) -> (u: Tensor?, packed: [Gemm.PackedA]) {
+    let (o, c) = (f.raw.shape[0], f.raw.shape[1])
+    if Gemm.native && Conv.winograd4Packed {
+        let packed = f.packs("winograd4") { Conv.winograd4PackFilter(Conv.winograd4Filter(f.makeWeight().data, o: o, c: c)) }
+        if packed.count == 36 && packed[0].current { return (nil, packed) }
+    }
+    return (f.derived("winograd4") { Conv.winograd4Filter(f.weight.data, o: o, c: c) }, [])
+}
+
 /// The conv's weights and bias with `bn`'s eval-mode affine map folded in, rebuilt when parameter
-/// values may have changed. The scale is computed exactly as batchNorm2d's eval path computes it.
+/// values may have changed. The scale is computed exactly as batchNorm2d's eval path computes it;
+/// the folded weights themselves are made when a path first needs them (FoldedConv.weight).
 func foldedWeights(_ conv: Conv2d, _ bn: BatchNorm2d) -> FoldedConv {
     if let f = conv.folded, f.generation == Parameter.generation { return f }
-    let w = conv.weight.value, o = w.shape[0], per = w.count / o
+    let w = conv.weight.value, o = w.shape[0]
     let gamma = bn.weight.value, beta = bn.bias.value, mean = bn.runningMean.value, variance = bn.runningVar.value
-    let fw = Tensor(shape: w.shape), fb = Tensor(shape: [o])
-    let src = w.data, dst = fw.data, convBias = conv.bias?.value
-    let (gp, bp, mp, vp, cb, fbp, eps) = (gamma.data, beta.data, mean.data, variance.data, convBias?.data, fb.data, bn.eps)
-    Parallel.for(o, grain: max(1, 4096 / max(per, 1))) { r in
-        for oc in r {
-            let scale = 1 / (vp[oc] + eps).squareRoot() * gp[oc]
-            for i in 0..<per { dst[oc * per + i] = src[oc * per + i] * scale }
-            fbp[oc] = ((cb?[oc] ?? 0) - mp[oc]) * scale + bp[oc]
-        }
+    let fb = Tensor(shape: [o]), fs = Tensor(shape: [o]), convBias = conv.bias?.value
+    let (gp, bp, mp, vp, cb, fbp, fsp, eps) = (gamma.data, beta.data, mean.data, variance.data, convBias?.data, fb.data, fs.data, bn.eps)
+    for oc in 0..<o {
+        let scale = 1 / (vp[oc] + eps).squareRoot() * gp[oc]
+        fsp[oc] = scale
+        fbp[oc] = ((cb?[oc] ?? 0) - mp[oc]) * scale + bp[oc]
     }
-    let f = FoldedConv(weight: fw, bias: fb, generation: Parameter.generation)
+    let f = FoldedConv(raw: w, scale: fs, bias: fb, generation: Parameter.generation)
     conv.folded = f
     return f
 }

@@ -33,7 +33,20 @@ public final class Conv2d: Module {
 /// s = gamma / sqrt(var + eps). `derived` holds what inference paths build from w' once, by path (packed
 /// taps, Winograd filters): one dilated conv can take two paths at two input sizes.
 public final class FoldedConv {
-    public let weight: Tensor, bias: Tensor, generation: Int
+    public let bias: Tensor, generation: Int
+    /// The conv's own weights and the per-output-channel scale s; `weight` = raw · s, made the first
+    /// time a path asks for it (a conv whose packed GEMM operand is built from raw and s never does).
+    public let raw: Tensor, scale: Tensor
+    public private(set) lazy var weight: Tensor = makeWeight()
+    /// raw · s, not kept (for derived weights that replace it).
+    public func makeWeight() -> Tensor {
+        let o = raw.shape[0], per = raw.count / o, fw = Tensor(shape: raw.shape)
+        let (src, dst, sp) = (raw.data, fw.data, scale.data)
+        Parallel.for(o, grain: max(1, 4096 / max(per, 1))) { r in
+            for oc in r { for i in 0..<per { dst[oc * per + i] = src[oc * per + i] * sp[oc] } }
+        }
+        return fw
+    }
     public var derived: [String: Tensor] = [:]
     /// derived[key], built by `make` the first time.
     public func derived(_ key: String, _ make: () -> Tensor) -> Tensor {
@@ -51,7 +64,9 @@ public final class FoldedConv {
         packs[key] = d
         return d
     }
-    public init(weight: Tensor, bias: Tensor, generation: Int) { (self.weight, self.bias, self.generation) = (weight, bias, generation) }
+    public init(raw: Tensor, scale: Tensor, bias: Tensor, generation: Int) {
+        (self.raw, self.scale, self.bias, self.generation) = (raw, scale, bias, generation)
+    }
 }
 
 public final class BatchNorm2d: Module {

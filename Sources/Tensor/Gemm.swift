@@ -223,8 +223,23 @@ public enum Gemm {
         init(rows: Int, k: Int, storage: Tensor) {
             (self.rows, self.k, self.storage, self.tileRows) = (rows, k, storage, cn_sgemm_tile_rows(rows))
         }
+        /// Row i of the packed matrix times s[i] (a row scale folded in after packing: the same
+        /// products as scaling, then packing).
+        public func scaleRows(_ s: UnsafePointer<Float>) {
+            let kcMax = cn_sgemm_kc(), mr = tileRows, panels = (rows + mr - 1) / mr, mpad = panels * mr, p = storage.data
+            var pc = 0
+            while pc < k {
+                let kc = min(kcMax, k - pc)
+                for q in 0..<panels {
+                    let rowsHere = min(mr, rows - q * mr), base = p + pc * mpad + q * kc * mr
+                    for kk in 0..<kc { for r in 0..<rowsHere { base[kk * mr + r] *= s[q * mr + r] } }
+                }
+                pc += kc
+            }
+        }
+
         /// Whether products now run on the tile this matrix was packed for (tests force tiles).
-        var current: Bool { native && cn_sgemm_tile_rows(rows) == tileRows }
+        public var current: Bool { native && cn_sgemm_tile_rows(rows) == tileRows }
     }
 
     /// op(A) [m x k] packed for dcot's own GEMM, or nil when it does not run.

@@ -224,19 +224,20 @@ extension Conv {
     /// One sample chunk of winograd4Forward on the packed path: V written in the GEMM's packed-B
     /// layout by winograd4.c, 36 products of packed operands (whole products over the threads),
     /// then the output transform in C.
-    static func winograd4PackedPass(_ x: Tensor, _ u: Tensor, _ packedU: [Gemm.PackedA], _ g: ConvGeometry,
+    static func winograd4PackedPass(_ x: Tensor, _ packedU: [Gemm.PackedA], _ g: ConvGeometry,
                                     _ samples: Range<Int>, bias: Tensor?, relu: Bool, _ y: Tensor) {
         let (o, c, ho, wo) = (g.o, g.c, g.ho, g.wo)
         let th = (ho + 3) / 4, tw = (wo + 3) / 4, ns = samples.count, t = ns * th * tw
         let plane = cn_sgemm_packed_b_floats(o, t, c)
         let v = Tensor(shape: [36 * plane]), m = Tensor(shape: [36, o, t])
-        let xs = x.data + samples.lowerBound * c * g.h * g.w, vp = v.data, mp = m.data, up = u.data
+        let xs = x.data + samples.lowerBound * c * g.h * g.w, vp = v.data, mp = m.data
         Parallel.for(c, grain: max(1, 16384 / max(t, 1))) { r in
             let rc = cn_winograd4_input(xs, ns, c, g.h, g.w, g.padding, th, tw, o, vp, r.lowerBound, r.upperBound)
             precondition(rc == CN_OK, "cn_winograd4_input failed with code \(rc)")
         }
         Gemm.independent(36) { k in
-            let rc = cn_sgemm_block(0, 0, o, t, c, 1, up + k * o * c, c, packedU[k].storage.data, nil, 0, vp + k * plane,
+            let pa = packedU[k].storage.data
+            let rc = cn_sgemm_block(0, 0, o, t, c, 1, pa, c, pa, nil, 0, vp + k * plane,
                                     0, mp + k * o * t, t, 0, o, 0, t)
             if rc != CN_OK { fatalError("dcot: cn_sgemm_block(\(o), \(t), \(c)) failed with code \(rc) (out of memory?)") }
         }
@@ -256,17 +257,19 @@ extension Conv {
 
     /// relu?(conv(x, w) + bias) for a `useWinograd4` geometry, u = winograd4Filter(w); `packedU`:
     /// winograd4PackFilter(u) or empty (the same bits either way).
-    public static func winograd4Forward(_ x: Tensor, _ u: Tensor, _ g: ConvGeometry, bias: Tensor?, relu: Bool,
+    /// `u` may be nil when `packedU` is current and `winograd4Packed` holds (the packed path needs only it).
+    public static func winograd4Forward(_ x: Tensor, _ u: Tensor?, _ g: ConvGeometry, bias: Tensor?, relu: Bool,
                                         packedU: [Gemm.PackedA] = []) -> Tensor {
-        precondition(u.shape == [36, g.o, g.c], "winograd4Forward: filter \(u.shape) for \(g.o) x \(g.c)")
+        let packedPath = winograd4Packed && packedU.count == 36 && packedU[0].current
+        guard let u = packedPath ? u ?? packedU[0].storage : u else { preconditionFailure("winograd4Forward: no filters") }
+        precondition(packedPath || u.shape == [36, g.o, g.c], "winograd4Forward: filter \(u.shape) for \(g.o) x \(g.c)")
         let y = Tensor(shape: g.outShape)
         let (o, c, ho, wo) = (g.o, g.c, g.ho, g.wo)
         let th = (ho + 3) / 4, tw = (wo + 3) / 4, tilesPerSample = th * tw, lanes8 = winograd4TileLanes
-        let packedPath = winograd4Packed && packedU.count == 36 && packedU[0].current
         for samples in winograd4Chunks(g) {
             let t = samples.count * tilesPerSample
             if packedPath {
-                winograd4PackedPass(x, u, packedU, g, samples, bias: bias, relu: relu, y)
+                winograd4PackedPass(x, packedU, g, samples, bias: bias, relu: relu, y)
                 continue
             }
             let v = winograd4Input(x.data, g, samples), m = Tensor(shape: [36, o, t])
