@@ -123,7 +123,7 @@ public enum AtrousConv {
     /// Each tap's [O, C] matrix of packTaps(w) packed for dcot's GEMM (empty when it does not run).
     public static func packTapsForGemm(_ packed: Tensor) -> [Gemm.PackedA] {
         let (kk, o, c) = (packed.shape[0], packed.shape[1], packed.shape[2])
-        return (0..<kk).compactMap { t in Gemm.packA(m: o, k: c, a: packed.data + t * o * c, lda: c) }
+        return Gemm.packA(count: kk, m: o, k: c, a: { t in UnsafePointer(packed.data + t * o * c) }, lda: c)
     }
 
     /// `packed` (packTaps(w)) or `packedTaps` (every tap, current).
@@ -137,7 +137,7 @@ public enum AtrousConv {
             let xt = Tensor(shape: [c, n * p]), yt = Tensor(shape: [o, n * p])
             gather(x.data, n: n, c: c, h: h, w: wd, t, dy: t.dy, dx: t.dx, xt.data)
             let tapA: Gemm.PackedA? = packedTaps.isEmpty ? nil : packedTaps[t.index]
-            Gemm.sgemm(packed: tapA, m: o, n: n * p, k: c, a: packed.map { $0.data + t.index * o * c } ?? tapA!.storage.data,
+            Gemm.sgemm(packed: tapA, m: o, n: n * p, k: c, a: packed.map { $0.data + t.index * o * c } ?? tapA!.data,
                        lda: c, b: xt.data, ldb: n * p, c: yt.data, ldc: n * p)
             scatterAdd(yt.data, n: n, c: o, h: h, w: wd, t, dy: 0, dx: 0, y.data)
         }

@@ -219,14 +219,16 @@ public enum Gemm {
     /// tile it would run on is still the one the matrix was packed for.
     public final class PackedA {
         public let rows: Int, k: Int, tileRows: Int
-        public let storage: Tensor
-        init(rows: Int, k: Int, storage: Tensor) {
-            (self.rows, self.k, self.storage, self.tileRows) = (rows, k, storage, cn_sgemm_tile_rows(rows))
+        /// The packed floats: at `data`, inside `storage` (which several matrices may share).
+        public let storage: Tensor, offset: Int
+        public var data: UnsafeMutablePointer<Float> { storage.data + offset }
+        init(rows: Int, k: Int, storage: Tensor, offset: Int = 0) {
+            (self.rows, self.k, self.storage, self.offset, self.tileRows) = (rows, k, storage, offset, cn_sgemm_tile_rows(rows))
         }
         /// Row i of the packed matrix times s[i] (a row scale folded in after packing: the same
         /// products as scaling, then packing).
         public func scaleRows(_ s: UnsafePointer<Float>) {
-            let kcMax = cn_sgemm_kc(), mr = tileRows, panels = (rows + mr - 1) / mr, mpad = panels * mr, p = storage.data
+            let kcMax = cn_sgemm_kc(), mr = tileRows, panels = (rows + mr - 1) / mr, mpad = panels * mr, p = data
             var pc = 0
             while pc < k {
                 let kc = min(kcMax, k - pc)
@@ -244,11 +246,22 @@ public enum Gemm {
 
     /// op(A) [m x k] packed for dcot's own GEMM, or nil when it does not run.
     public static func packA(transA: Bool = false, m: Int, k: Int, a: UnsafePointer<Float>, lda: Int) -> PackedA? {
-        guard native, m > 0, k > 0 else { return nil }
-        let t = Tensor(shape: [cn_sgemm_packed_a_floats(m, k)])
-        let rc = cn_sgemm_pack_a(transA ? 1 : 0, m, k, a, lda, t.data)
-        precondition(rc == CN_OK, "cn_sgemm_pack_a(\(m), \(k)) failed with code \(rc)")
-        return PackedA(rows: m, k: k, storage: t)
+        packA(count: 1, transA: transA, m: m, k: k, a: { _ in a }, lda: lda).first
+    }
+
+    /// `count` matrices op(A_i) [m x k] (A_i at a(i)) packed side by side in one buffer (one
+    /// allocation, as the unpacked stack would be: many small buffers held for the process's life
+    /// took idle activation buffers from the pool and grew R101's batch-8 bench by 340 MB), or
+    /// empty when dcot's GEMM does not run.
+    public static func packA(count: Int, transA: Bool = false, m: Int, k: Int, a: (Int) -> UnsafePointer<Float>,
+                             lda: Int) -> [PackedA] {
+        guard native, count > 0, m > 0, k > 0 else { return [] }
+        let each = cn_sgemm_packed_a_floats(m, k), t = Tensor(shape: [count * each])
+        return (0..<count).map { i in
+            let rc = cn_sgemm_pack_a(transA ? 1 : 0, m, k, a(i), lda, t.data + i * each)
+            precondition(rc == CN_OK, "cn_sgemm_pack_a(\(m), \(k)) failed with code \(rc)")
+            return PackedA(rows: m, k: k, storage: t, offset: i * each)
+        }
     }
 
     /// `sgemm` with op(A) = the matrix `packed` was packed from (`a`, `lda`, `transA` as for
@@ -264,7 +277,7 @@ public enum Gemm {
         }
         precondition(packed.rows == m && packed.k == k, "Gemm: A packed as \(packed.rows) x \(packed.k), used as \(m) x \(k)")
         let p = pieces(m: m, n: n, k: k), mr = packed.tileRows
-        nonisolated(unsafe) let (ap, pa, bp, cp) = (a, UnsafePointer(packed.storage.data), b, c)
+        nonisolated(unsafe) let (ap, pa, bp, cp) = (a, UnsafePointer(packed.data), b, c)
         func block(_ part: Int) {
             var (i0, i1, j0, j1) = (0, m, 0, n)
             if p > 1 {

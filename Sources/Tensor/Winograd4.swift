@@ -236,7 +236,7 @@ extension Conv {
             precondition(rc == CN_OK, "cn_winograd4_input failed with code \(rc)")
         }
         Gemm.independent(36) { k in
-            let pa = packedU[k].storage.data
+            let pa = packedU[k].data
             let rc = cn_sgemm_block(0, 0, o, t, c, 1, pa, c, pa, nil, 0, vp + k * plane,
                                     0, mp + k * o * t, t, 0, o, 0, t)
             if rc != CN_OK { fatalError("dcot: cn_sgemm_block(\(o), \(t), \(c)) failed with code \(rc) (out of memory?)") }
@@ -252,7 +252,7 @@ extension Conv {
     /// it does not run): fixed inference weights keep them beside u.
     public static func winograd4PackFilter(_ u: Tensor) -> [Gemm.PackedA] {
         let (o, c) = (u.shape[1], u.shape[2])
-        return (0..<36).compactMap { k in Gemm.packA(m: o, k: c, a: u.data + k * o * c, lda: c) }
+        return Gemm.packA(count: 36, m: o, k: c, a: { k in UnsafePointer(u.data + k * o * c) }, lda: c)
     }
 
     /// relu?(conv(x, w) + bias) for a `useWinograd4` geometry, u = winograd4Filter(w); `packedU`:
@@ -261,7 +261,7 @@ extension Conv {
     public static func winograd4Forward(_ x: Tensor, _ u: Tensor?, _ g: ConvGeometry, bias: Tensor?, relu: Bool,
                                         packedU: [Gemm.PackedA] = []) -> Tensor {
         let packedPath = winograd4Packed && packedU.count == 36 && packedU[0].current
-        guard let u = packedPath ? u ?? packedU[0].storage : u else { preconditionFailure("winograd4Forward: no filters") }
+        guard let u = packedPath ? u ?? packedU[0].storage : u else { preconditionFailure("winograd4Forward: no filters") }  // u unused when packed
         precondition(packedPath || u.shape == [36, g.o, g.c], "winograd4Forward: filter \(u.shape) for \(g.o) x \(g.c)")
         let y = Tensor(shape: g.outShape)
         let (o, c, ho, wo) = (g.o, g.c, g.ho, g.wo)

@@ -372,7 +372,7 @@ final class KernelTwinTests: XCTestCase {
                     let mr = cn_sgemm_tile_rows(m), nr = cn_sgemm_tile_cols(m)
                     let iCut = min(m, (m / 2) / mr * mr), jCut = min(n, (n / 2) / nr * nr)
                     for (i0, i1) in [(0, iCut), (iCut, m)] { for (j0, j1) in [(0, jCut), (jCut, n)] {
-                        XCTAssertEqual(Int(cn_sgemm_block(ta ? 1 : 0, tb ? 1 : 0, m, n, k, 0.75, a.data, lda, pa.storage.data, b.data, ldb,
+                        XCTAssertEqual(Int(cn_sgemm_block(ta ? 1 : 0, tb ? 1 : 0, m, n, k, 0.75, a.data, lda, pa.data, b.data, ldb,
                                                           pb.data, 0.25, both.data, n, i0, i1, j0, j1)), Int(CN_OK))
                     } }
                     sameBits(plain.array, both.array, "packed A and B, " + what)
@@ -397,7 +397,7 @@ final class KernelTwinTests: XCTestCase {
         // A block that does not start on a tile of a packed operand is refused, not computed wrongly.
         let a = Tensor.uniform([40 * 8], seed: 1), c = Tensor(shape: [40, 8])
         let pa = try XCTUnwrap(Gemm.packA(m: 40, k: 8, a: a.data, lda: 8))
-        XCTAssertEqual(Int(cn_sgemm_block(0, 0, 40, 8, 8, 1, a.data, 8, pa.storage.data, a.data, 8, nil, 0, c.data, 8, 3, 40, 0, 8)), Int(CN_E_ARG))
+        XCTAssertEqual(Int(cn_sgemm_block(0, 0, 40, 8, 8, 1, a.data, 8, pa.data, a.data, 8, nil, 0, c.data, 8, 3, 40, 0, 8)), Int(CN_E_ARG))
     }
 
     /// The default GEMM: dcot's own on an AVX-512 CPU whose OpenBLAS runs lower-tier kernels, unless
