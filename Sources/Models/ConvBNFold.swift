@@ -48,6 +48,8 @@ func convBN(_ conv: Conv2d, _ bn: BatchNorm2d, _ x: Variable, relu: Bool) -> Var
                 return [p]
             }.first
             : nil
+        // With a current packed matrix Conv.forward reads w for its shape only (the products come
+        // from the packed, folded rows), so the unfolded weights stand in for the folded ones.
         y = Conv.forward(x.value, packed?.current == true ? f.raw : f.weight, bias: f.bias, g, relu: relu, packed: packed)
     }
     if FlopCounter.enabled {
