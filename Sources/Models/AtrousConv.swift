@@ -108,7 +108,7 @@ public enum AtrousConv {
     }
 
     /// `packed`: packTaps(w) when the caller keeps it (inference with fixed weights); `packedTaps`:
-    /// packTapsForGemm(packed), the same, packed for dcot's GEMM (the same bits).
+    /// Gemm.packA(stack: packed), the same, packed for dcot's GEMM (the same bits).
     /// With every tap in `packedTaps` current, w is read for its shape only.
     public static func forward(_ x: Tensor, _ w: Tensor, dilation: Int, padding: Int, packed: Tensor? = nil,
                                packedTaps: [Gemm.PackedA] = []) -> Tensor {
@@ -118,12 +118,6 @@ public enum AtrousConv {
         return perGroup(x, outShape: [x.shape[0], w.shape[0], x.shape[2], x.shape[3]]) {
             forwardGroup($0, w, packed, tapsPacked ? packedTaps : [], dilation: dilation, padding: padding)
         }
-    }
-
-    /// Each tap's [O, C] matrix of packTaps(w) packed for dcot's GEMM (empty when it does not run).
-    public static func packTapsForGemm(_ packed: Tensor) -> [Gemm.PackedA] {
-        let (kk, o, c) = (packed.shape[0], packed.shape[1], packed.shape[2])
-        return Gemm.packA(count: kk, m: o, k: c, a: { t in UnsafePointer(packed.data + t * o * c) }, lda: c)
     }
 
     /// `packed` (packTaps(w)) or `packedTaps` (every tap, current).

@@ -27,7 +27,7 @@ func convBN(_ conv: Conv2d, _ bn: BatchNorm2d, _ x: Variable, relu: Bool) -> Var
         y = AtrousConv.phaseWinograd4Forward(x.value, u, g, bias: f.bias, relu: relu, packedU: packedU)
     } else if atrous {
         // Packed for dcot's GEMM when it runs (then neither the folded weights nor their taps are kept).
-        let packedTaps = Gemm.native ? f.packs("taps") { AtrousConv.packTapsForGemm(AtrousConv.packTaps(f.makeWeight())) } : []
+        let packedTaps = Gemm.native ? f.packs("taps") { Gemm.packA(stack: AtrousConv.packTaps(f.makeWeight())) } : []
         if packedTaps.count == w[2] * w[3] && packedTaps[0].current {
             y = AtrousConv.forward(x.value, f.raw, dilation: conv.dilation, padding: conv.padding, packedTaps: packedTaps)
         } else {

@@ -69,36 +69,31 @@ public enum Gemm {
         // another shape (a 2-model train step gave other bits as whole calls), so off the pool the
         // blocks run one after another, each on OpenBLAS's threads, and `DCOT_SPLIT_GEMM=0` keeps
         // the bits.
-        let p = pieces(m: m, n: n, k: k)
-        if useDotProducts(transA: transA, transB: transB, m: m, n: n, k: k) {
-            nonisolated(unsafe) let (ap, bp, cp) = (a, b, c)
-            func block(_ part: Int) {
-                var (i0, i1, j0, j1) = (0, m, 0, n)
-                if n >= m { (j0, j1) = (part * n / p, (part + 1) * n / p) } else { (i0, i1) = (part * m / p, (part + 1) * m / p) }
-                dotProducts(m, n, k, alpha, ap, lda, bp, ldb, beta, cp, ldc, i0, i1, j0, j1)
+        let p = pieces(m: m, n: n, k: k), dot = useDotProducts(transA: transA, transB: transB, m: m, n: n, k: k)
+        nonisolated(unsafe) let (ap, bp, cp) = (a, b, c)
+        func block(_ part: Int) {                       // a local function: no closure context to allocate
+            let (rows, cols) = blockRange(part, p, m: m, n: n)
+            if rows.isEmpty || cols.isEmpty { return }
+            if dot {                                    // whole-product coordinates
+                dotProducts(m, n, k, alpha, ap, lda, bp, ldb, beta, cp, ldc, rows.lowerBound, rows.upperBound,
+                            cols.lowerBound, cols.upperBound)
+                return
             }
-            if p > 1 && splitAcrossThreads { Parallel.run(p, block) } else { for part in 0..<p { block(part) } }
-            return
+            let (m0, n0) = (rows.lowerBound, cols.lowerBound)
+            blas(transA, transB, rows.count, cols.count, k, alpha, ap + (transA ? m0 : m0 * lda), lda,
+                 bp + (transB ? n0 * ldb : n0), ldb, beta, cp + m0 * ldc + n0, ldc)
         }
-        if p > 1 {
-            nonisolated(unsafe) let (ap, bp, cp) = (a, b, c)
-            func block(_ part: Int) {                   // a local function: no closure context to allocate
-                if n >= m {
-                    let n0 = blockStart(part, p, n), n1 = blockStart(part + 1, p, n)
-                    if n1 > n0 {
-                        blas(transA, transB, m, n1 - n0, k, alpha, ap, lda, bp + (transB ? n0 * ldb : n0), ldb, beta, cp + n0, ldc)
-                    }
-                } else {
-                    let m0 = blockStart(part, p, m), m1 = blockStart(part + 1, p, m)
-                    if m1 > m0 {
-                        blas(transA, transB, m1 - m0, n, k, alpha, ap + (transA ? m0 : m0 * lda), lda, bp, ldb, beta, cp + m0 * ldc, ldc)
-                    }
-                }
-            }
-            if splitAcrossThreads { Parallel.run(p, block) } else { for part in 0..<p { block(part) } }
-            return
-        }
-        blas(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        if p > 1 && splitAcrossThreads { Parallel.run(p, block) } else { for part in 0..<p { block(part) } }
+    }
+
+    /// Block `part` of `p` of an m x n product: the longer side cut at multiples of 16 (rows at
+    /// multiples of `rowStep` instead, for a packed op(A) whose tiles they must start), the other whole.
+    @inlinable
+    static func blockRange(_ part: Int, _ p: Int, m: Int, n: Int, rowStep: Int = 16) -> (rows: Range<Int>, cols: Range<Int>) {
+        if p == 1 { return (0..<m, 0..<n) }
+        if n >= m { return (0..<m, blockStart(part, p, n)..<max(blockStart(part, p, n), blockStart(part + 1, p, n))) }
+        func start(_ q: Int) -> Int { q == p ? m : q * m / p / rowStep * rowStep }
+        return (start(part)..<max(start(part), start(part + 1)), 0..<n)
     }
 
     /// One product as whole OpenBLAS calls (only `kChunks` cuts), never cut into blocks over the
@@ -264,6 +259,14 @@ public enum Gemm {
         }
     }
 
+    /// Each [m, k] matrix of a stack [count, m, k] packed for dcot's own GEMM (empty when it does
+    /// not run): the F(4x4) filters, the atrous taps.
+    public static func packA(stack t: Tensor) -> [PackedA] {
+        precondition(t.shape.count == 3, "Gemm.packA(stack:): shape \(t.shape) is not [count, m, k]")
+        let (count, m, k) = (t.shape[0], t.shape[1], t.shape[2])
+        return packA(count: count, m: m, k: k, a: { i in UnsafePointer(t.data + i * m * k) }, lda: k)
+    }
+
     /// `sgemm` with op(A) = the matrix `packed` was packed from (`a`, `lda`, `transA` as for
     /// `sgemm`, used when `packed` is nil or no longer current): the same blocks, the same bits.
     public static func sgemm(packed: PackedA?, transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
@@ -276,16 +279,12 @@ public enum Gemm {
             return
         }
         precondition(packed.rows == m && packed.k == k, "Gemm: A packed as \(packed.rows) x \(packed.k), used as \(m) x \(k)")
-        let p = pieces(m: m, n: n, k: k), mr = packed.tileRows
+        let p = pieces(m: m, n: n, k: k)
         nonisolated(unsafe) let (ap, pa, bp, cp) = (a, UnsafePointer(packed.data), b, c)
         func block(_ part: Int) {
-            var (i0, i1, j0, j1) = (0, m, 0, n)
-            if p > 1 {
-                if n >= m { (j0, j1) = (blockStart(part, p, n), blockStart(part + 1, p, n)) }
-                else { (i0, i1) = (part * m / p / mr * mr, part + 1 == p ? m : (part + 1) * m / p / mr * mr) }
-            }
+            let (rows, cols) = blockRange(part, p, m: m, n: n, rowStep: packed.tileRows)
             let rc = cn_sgemm_block(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, ap, lda, pa, bp, ldb, nil, beta, cp, ldc,
-                                    i0, i1, j0, j1)
+                                    rows.lowerBound, rows.upperBound, cols.lowerBound, cols.upperBound)
             if rc != CN_OK { fatalError("dcot: cn_sgemm_block(\(m), \(n), \(k)) failed with code \(rc) (out of memory?)") }
         }
         if p > 1 && splitAcrossThreads { Parallel.run(p, block) } else { for part in 0..<p { block(part) } }

@@ -249,11 +249,8 @@ extension Conv {
     }
 
     /// The 36 filter matrices of `u` = winograd4Filter(w) packed for dcot's own GEMM (empty when
-    /// it does not run): fixed inference weights keep them beside u.
-    public static func winograd4PackFilter(_ u: Tensor) -> [Gemm.PackedA] {
-        let (o, c) = (u.shape[1], u.shape[2])
-        return Gemm.packA(count: 36, m: o, k: c, a: { k in UnsafePointer(u.data + k * o * c) }, lda: c)
-    }
+    /// it does not run): fixed inference weights keep them instead of u.
+    public static func winograd4PackFilter(_ u: Tensor) -> [Gemm.PackedA] { Gemm.packA(stack: u) }
 
     /// relu?(conv(x, w) + bias) for a `useWinograd4` geometry, u = winograd4Filter(w); `packedU`:
     /// winograd4PackFilter(u) or empty (the same bits either way).
@@ -261,8 +258,8 @@ extension Conv {
     public static func winograd4Forward(_ x: Tensor, _ u: Tensor?, _ g: ConvGeometry, bias: Tensor?, relu: Bool,
                                         packedU: [Gemm.PackedA] = []) -> Tensor {
         let packedPath = winograd4Packed && packedU.count == 36 && packedU[0].current
-        guard let u = packedPath ? u ?? packedU[0].storage : u else { preconditionFailure("winograd4Forward: no filters") }  // u unused when packed
-        precondition(packedPath || u.shape == [36, g.o, g.c], "winograd4Forward: filter \(u.shape) for \(g.o) x \(g.c)")
+        precondition(packedPath || u?.shape == [36, g.o, g.c],
+                     "winograd4Forward: filter \(u.map { "\($0.shape)" } ?? "missing") for \(g.o) x \(g.c)")
         let y = Tensor(shape: g.outShape)
         let (o, c, ho, wo) = (g.o, g.c, g.ho, g.wo)
         let th = (ho + 3) / 4, tw = (wo + 3) / 4, tilesPerSample = th * tw, lanes8 = winograd4TileLanes
@@ -274,7 +271,7 @@ extension Conv {
             }
             let v = winograd4Input(x.data, g, samples), m = Tensor(shape: [36, o, t])
             for k in 0..<36 {
-                Gemm.sgemm(packed: packedU.count == 36 ? packedU[k] : nil, m: o, n: t, k: c, a: u.data + k * o * c, lda: c,
+                Gemm.sgemm(packed: packedU.count == 36 ? packedU[k] : nil, m: o, n: t, k: c, a: u!.data + k * o * c, lda: c,
                            b: v.data + k * c * t, ldb: t,
                            c: m.data + k * o * t, ldc: t)
             }
