@@ -15,6 +15,11 @@
 // (One thread, products of 24-64 rows: 8 x 48 ran 5-20 % faster than 12 x 32; with 128 rows and
 // more, 12 x 32 ran up to 10 % faster.) Products of at most 96 rows read an untransposed op(B) in
 // place, panel by panel, instead of packing it (the same values in the same order, so the same bits).
+// op(A) is read in place too, transposed or not (a tile's MR values of one k are MR row starts lda
+// apart, or MR consecutive floats): only a last partial MR-row panel is packed. One thread, Zen 5,
+// against packing it: the transformer's linear layers gained most (tokens x 64 x 256: 165-194 ->
+// 274-275 GFLOP/s; tokens x 64 x 64 and 128 x 128: +12-24 %; 256 x 72 x 2304, a Winograd product of
+// few tiles, +9-16 %), the conv shapes -2 to +9 %.
 #include "CNative.h"
 #include <stdlib.h>
 #include <pthread.h>
@@ -139,9 +144,11 @@ TARGET __attribute__((noinline)) static void pack_a(int trans, const float *a, l
 
 // C[0..mr) x [0..nr) = alpha * (a panel x b panel over kc) + beta * C (C not read when beta is 0),
 // for an MR x 16·NV tile; the wrappers below fix MR and NV so that the accumulators stay in registers.
+// Row r of the tile takes a[r * as + kk * ak] at step kk: a packed panel (as 1, ak MR), a row-major
+// op(A) read in place (as lda, ak 1) or a transposed one (as 1, ak lda).
 TARGET static inline __attribute__((always_inline)) void
-kernel(const int MR, const int NV, long kc, const float *restrict a, const float *restrict b, long bs, float *c, long ldc,
-       long mr, long nr, float alpha, float beta) {
+kernel(const int MR, const int NV, long kc, const float *restrict a, long as, long ak, const float *restrict b, long bs,
+       float *c, long ldc, long mr, long nr, float alpha, float beta) {
     __m512 acc[12][3];
     for (int r = 0; r < MR; r++)
         for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps();
@@ -150,10 +157,10 @@ kernel(const int MR, const int NV, long kc, const float *restrict a, const float
         for (int v = 0; v < NV; v++) bv[v] = _mm512_loadu_ps(b + 16 * v);
         _Pragma("clang loop unroll(full)")
         for (int r = 0; r < MR; r++) {
-            __m512 ar = _mm512_set1_ps(a[r]);
+            __m512 ar = _mm512_set1_ps(a[r * as]);
             for (int v = 0; v < NV; v++) acc[r][v] = _mm512_fmadd_ps(ar, bv[v], acc[r][v]);
         }
-        a += MR;
+        a += ak;
         b += bs;
     }
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
@@ -169,11 +176,16 @@ kernel(const int MR, const int NV, long kc, const float *restrict a, const float
     }
 }
 
-typedef void tile_kernel(long, const float *restrict, const float *restrict, long, float *, long, long, long, float, float);
-TARGET static void kernel_12x32(long kc, const float *restrict a, const float *restrict b, long bs, float *c, long ldc, long mr,
-                                long nr, float alpha, float beta) { kernel(12, 2, kc, a, b, bs, c, ldc, mr, nr, alpha, beta); }
-TARGET static void kernel_8x48(long kc, const float *restrict a, const float *restrict b, long bs, float *c, long ldc, long mr,
-                               long nr, float alpha, float beta) { kernel(8, 3, kc, a, b, bs, c, ldc, mr, nr, alpha, beta); }
+typedef void tile_kernel(long, const float *restrict, long, long, const float *restrict, long, float *, long, long, long,
+                         float, float);
+TARGET static void kernel_12x32(long kc, const float *restrict a, long as, long ak, const float *restrict b, long bs, float *c,
+                                long ldc, long mr, long nr, float alpha, float beta) {
+    kernel(12, 2, kc, a, as, ak, b, bs, c, ldc, mr, nr, alpha, beta);
+}
+TARGET static void kernel_8x48(long kc, const float *restrict a, long as, long ak, const float *restrict b, long bs, float *c,
+                               long ldc, long mr, long nr, float alpha, float beta) {
+    kernel(8, 3, kc, a, as, ak, b, bs, c, ldc, mr, nr, alpha, beta);
+}
 
 // Forced tile (tests): 0 by the rows, 1 always 12 x 32, 2 always 8 x 48.
 static int forced_tile = 0;
@@ -183,6 +195,9 @@ static int forced_tile = 0;
 // K <= 128 and lost 3 % on K = 1152; with 256 and more it lost up to 11 %, so wider products pack.
 static int direct_b = 1;
 void cn_sgemm_set_direct_b(int on) { direct_b = on; }
+// Whether op(A) is read in place (tests switch it off to compare bits with packed panels).
+static int direct_a = 1;
+void cn_sgemm_set_direct_a(int on) { direct_a = on; }
 void cn_sgemm_force_tile(int tile) { forced_tile = tile; }
 
 // The register tile of a product of m rows (the forced tile in tests).
@@ -217,14 +232,25 @@ TARGET static int sgemm_avx512(int transA, int transB, long m, long n, long k, f
             }
             for (long ic = i0; ic < i1; ic += MC) {
                 long mc = i1 - ic < MC ? i1 - ic : MC;
+                // A read in place: its whole MR-row panels straight from op(A), a last partial one packed.
+                const long awhole = !pa && direct_a ? mc / MR * MR : 0;
                 const float *ablock;
                 if (pa) ablock = pa + pc * mpad + (ic / MR) * kc * MR;
-                else { pack_a(transA, a, lda, ic, pc, mc, kc, MR, buf->a); ablock = buf->a; }
+                else {
+                    if (awhole < mc) pack_a(transA, a, lda, ic + awhole, pc, mc - awhole, kc, MR, buf->a);
+                    ablock = buf->a;
+                }
+                const long as = transA ? 1 : lda, ak = transA ? lda : 1;
                 for (long jr = 0; jr < nc; jr += NR) {
                     const float *bp = jr < whole ? b + pc * ldb + jc + jr : bblock + ((jr - whole) / NR) * kc * NR;
                     const long bs = jr < whole ? ldb : NR;
-                    for (long ir = 0; ir < mc; ir += MR)
-                        run(kc, ablock + (ir / MR) * kc * MR, bp, bs, c + (ic + ir) * ldc + jc + jr, ldc, mc - ir, nc - jr, alpha, bk);
+                    for (long ir = 0; ir < mc; ir += MR) {
+                        float *ct = c + (ic + ir) * ldc + jc + jr;
+                        if (ir < awhole)
+                            run(kc, a + (ic + ir) * as + pc * ak, as, ak, bp, bs, ct, ldc, mc - ir, nc - jr, alpha, bk);
+                        else
+                            run(kc, ablock + ((ir - awhole) / MR) * kc * MR, 1, MR, bp, bs, ct, ldc, mc - ir, nc - jr, alpha, bk);
+                    }
                 }
             }
         }
@@ -338,6 +364,7 @@ TARGET static void pack_b_whole(int transB, long m, long n, long k, const float 
 #if !(defined(__x86_64__) && defined(__clang__))
 void cn_sgemm_force_tile(int tile) { (void)tile; }
 void cn_sgemm_set_direct_b(int on) { (void)on; }
+void cn_sgemm_set_direct_a(int on) { (void)on; }
 #endif
 
 long cn_sgemm_tile_rows(long m) {

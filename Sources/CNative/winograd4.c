@@ -190,6 +190,56 @@ TARGET static void output_planes(const float *m, long ns, long o, long ho, long 
 }
 #endif
 
+// G g G^T for filters [i0, i1) of w (9 taps each), sixteen filters per vector: Winograd4.swift's
+// winograd4Filter (g6 down the filter's columns, then along the rows of G g), the same operations
+// in the same order; negation flips the sign bit as Swift's prefix minus does.
+#if defined(__x86_64__) && defined(__clang__)
+TARGET static inline void g6(__m512 a, __m512 b, __m512 c, __m512 out[6]) {
+    const __m512 quarter = _mm512_set1_ps(0.25f), r6 = _mm512_set1_ps(1.0f / 6.0f);
+    const __m512 r12 = _mm512_set1_ps(1.0f / 12.0f), r24 = _mm512_set1_ps(1.0f / 24.0f);
+    const __m512 sign = _mm512_castsi512_ps(_mm512_set1_epi32((int)0x80000000u));
+    out[0] = _mm512_mul_ps(a, quarter);
+    out[1] = _mm512_mul_ps(_mm512_xor_ps(_mm512_add_ps(_mm512_add_ps(a, b), c), sign), r6);
+    out[2] = _mm512_mul_ps(_mm512_xor_ps(_mm512_add_ps(_mm512_sub_ps(a, b), c), sign), r6);
+    __m512 a24 = _mm512_mul_ps(a, r24), b12 = _mm512_mul_ps(b, r12), c6 = _mm512_mul_ps(c, r6);
+    out[3] = _mm512_add_ps(_mm512_add_ps(a24, b12), c6);
+    out[4] = _mm512_add_ps(_mm512_sub_ps(a24, b12), c6);
+    out[5] = c;
+}
+
+TARGET static void filters(const float *w, long oc, float *u, long i0, long i1) {
+    const __m512i nine = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                            _mm512_set1_epi32(9));
+    for (long i = i0; i < i1; i += 16) {
+        long lanes = i1 - i < 16 ? i1 - i : 16;
+        __mmask16 m = (__mmask16)((1u << lanes) - 1u);
+        __m512 tap[9];
+        for (int j = 0; j < 9; j++)
+            tap[j] = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, nine, w + i * 9 + j, 4);
+        __m512 col[3][6];
+        g6(tap[0], tap[3], tap[6], col[0]);
+        g6(tap[1], tap[4], tap[7], col[1]);
+        g6(tap[2], tap[5], tap[8], col[2]);
+        for (int r = 0; r < 6; r++) {
+            __m512 vals[6];
+            g6(col[0][r], col[1][r], col[2][r], vals);
+            for (int k = 0; k < 6; k++) _mm512_mask_storeu_ps(u + (6 * r + k) * oc + i, m, vals[k]);
+        }
+    }
+}
+#endif
+
+int cn_winograd4_filter(const float *w, long oc, float *u, long i0, long i1) {
+#if defined(__x86_64__) && defined(__clang__)
+    if (oc < 1 || i0 < 0 || i1 > oc || i0 > i1) return CN_E_ARG;
+    filters(w, oc, u, i0, i1);
+    return CN_OK;
+#else
+    (void)w; (void)oc; (void)u; (void)i0; (void)i1;
+    return CN_E_UNSUPPORTED;
+#endif
+}
+
 int cn_winograd4_input(const float *x, long ns, long c, long h, long w, long pad, long th, long tw, long o, float *v,
                        long c0, long c1) {
 #if defined(__x86_64__) && defined(__clang__)

@@ -285,6 +285,10 @@ public enum Conv {
             if relu { addBiasRelu(y, nil, relu: true) }
             return y
         }
+        if useWinograd4Training(g) {
+            let u = winograd4Filter(w.data, o: g.o, c: g.c)
+            return winograd4Forward(x, u, g, bias: bias, relu: relu)
+        }
         let y = Tensor(shape: g.outShape)
         if useWinograd(g) {
             winogradForward(x.data, w.data, g, y.data)
@@ -321,7 +325,9 @@ public enum Conv {
     /// dx = col2im(W^T dy) per sample (or per batched chunk of samples) and group.
     public static func backwardInput(_ dy: Tensor, _ w: Tensor, _ g: ConvGeometry) -> Tensor {
         if g.isDepthwise3x3 { return Depthwise.backwardInput(dy, w, g) }
-        if useWinograd(g) { return winogradBackwardInput(dy, w, g) }
+        if useWinograd(g) || (isWinogradShape(g) && useWinograd4Training(winogradBackwardGeometry(g))) {
+            return winogradBackwardInput(dy, w, g)
+        }
         let dx = Tensor(shape: [g.n, g.c, g.h, g.w])
         let howo = g.ho * g.wo, rows = g.colRows, sampleIn = g.c * g.h * g.w
         let strided1x1 = g.kh == 1 && g.kw == 1 && g.padding == 0     // e.g. the stride-2 downsample

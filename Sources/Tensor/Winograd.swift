@@ -287,7 +287,14 @@ extension Conv {
         }
     }
 
-    /// dx via Winograd: dy convolved with the rotated, channel-swapped filter, padding 2 - p.
+    /// The geometry of the input gradient as a forward conv: dy [N, O, HO, WO] with the rotated,
+    /// channel-swapped filter [C, O, 3, 3], padding 2 - p (a Winograd shape).
+    static func winogradBackwardGeometry(_ g: ConvGeometry) -> ConvGeometry {
+        ConvGeometry(input: [g.n, g.o, g.ho, g.wo], weight: [g.c, g.o, 3, 3], padding: 2 - g.padding)
+    }
+
+    /// dx via Winograd: dy convolved with the rotated, channel-swapped filter, padding 2 - p, by
+    /// F(4x4) where `useWinograd4Training` takes that geometry, else F(2x2).
     static func winogradBackwardInput(_ dy: Tensor, _ w: Tensor, _ g: ConvGeometry) -> Tensor {
         let rotated = Tensor(shape: [g.c, g.o, 3, 3])
         let wp = w.data, rp = rotated.data, (o, c) = (g.o, g.c)
@@ -298,8 +305,12 @@ extension Conv {
                 for k in 0..<9 { dst[k] = src[8 &- k] }
             }
         }
-        let gb = ConvGeometry(input: [g.n, g.o, g.ho, g.wo], weight: rotated.shape, padding: 2 - g.padding)
+        let gb = winogradBackwardGeometry(g)
         precondition(gb.ho == g.h && gb.wo == g.w)
+        if useWinograd4Training(gb) {
+            let u = winograd4Filter(rp, o: g.c, c: g.o)
+            return winograd4Forward(dy, u, gb, bias: nil, relu: false)
+        }
         let dx = Tensor(shape: [g.n, g.c, g.h, g.w])
         winogradForward(dy.data, rp, gb, dx.data)
         return dx

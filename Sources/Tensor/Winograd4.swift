@@ -11,9 +11,15 @@
 // Accuracy: the transforms scale values by up to 8 (A^T) and 25 (B^T B), so float rounding grows;
 // over 200 random tiles of 256 channels (unit normal data and weights, numpy float32) the largest
 // error was 3.1e-5 x sqrt(9 C), the typical output's size, against about 1e-7 for direct summation.
-// That is well inside what inference tolerates (the argmax of a segmentation), and it is why this
-// path is inference-only: training keeps F(2x2) and im2col (Conv.forward), whose gradients the
-// gradient checks pin. Tested against ConvNaive at 1e-4 relative to sqrt(9 C) (KernelTwinTests).
+// That is well inside what inference tolerates (the argmax of a segmentation). Training runs it
+// too, for the forward and the input gradient of the large convs of the paper's models
+// (`useWinograd4Training`: at least 128 channels on maps of at least 16 x 16; the weight gradient
+// stays F(2x2) or im2col): an error of ~3e-5 of an output's typical size is far under what a
+// mini-batch gradient carries, and the gradient checks and the reference-parity tests hold with it.
+// `DCOT_WINOGRAD4_TRAINING=0` in the environment keeps training on F(2x2) and im2col (the bits of
+// builds before 2026-12-06's tenth session). The demo models' convs (at most 128 channels on maps
+// under 16 x 16, or fewer channels) never take it, so their bits are the same either way. Tested
+// against ConvNaive at 1e-4 relative to sqrt(9 C) (KernelTwinTests).
 //
 // Speed: R50 inference at batch 2, crop 321, 2 threads was 1.5-3.9 % faster with this path than with
 // F(2x2) (three alternating rounds, one binary, `dcot-bench model --winograd4-min-channels`). The
@@ -25,6 +31,7 @@
 // transform 3.7 -> 2.8 % of the samples.
 
 import CNative
+import Foundation
 
 extension Conv {
     /// Minimum input and output channels for F(4x4): the decoder convs of the paper's models have
@@ -64,6 +71,13 @@ extension Conv {
     public static func winograd4Filter(_ w: UnsafePointer<Float>, o: Int, c: Int) -> Tensor {
         let u = Tensor(shape: [36, o, c])
         let up = u.data, oc = o * c
+        if winograd4FilterInC && VectorISA.supported == 2 {
+            // winograd4.c: sixteen filters per step, gathered; the same bits (KernelTwinTests). Training
+            // transforms every F(4x4) filter twice a step (forward and input gradient): this loop in
+            // Swift was 4.4 % of a 1-thread R50 train step.
+            Parallel.for(oc, grain: 2048) { r in _ = cn_winograd4_filter(w, oc, up, r.lowerBound, r.upperBound) }
+            return u
+        }
         // Eight filters per step, one per lane, so that each of the 36 results is one 8-float store
         // into its plane (36 scattered scalar stores per filter made this 8 % of a one-image R50
         // dcot-eval); the last step takes fewer lanes with the same operations. G's entries are
@@ -220,11 +234,14 @@ extension Conv {
     /// when dcot's GEMM runs and the filters come packed; false: the Swift transforms (tests compare
     /// the two bit for bit).
     nonisolated(unsafe) public static var winograd4Packed = true
+    /// Whether winograd4Filter runs winograd4.c's AVX-512 loop where the CPU has it (false: the Swift
+    /// loop; tests compare the two bit for bit).
+    nonisolated(unsafe) public static var winograd4FilterInC = true
 
     /// One sample chunk of winograd4Forward on the packed path: V written in the GEMM's packed-B
-    /// layout by winograd4.c, 36 products of packed operands (whole products over the threads),
-    /// then the output transform in C.
-    static func winograd4PackedPass(_ x: Tensor, _ packedU: [Gemm.PackedA], _ g: ConvGeometry,
+    /// layout by winograd4.c, 36 products (whole products over the threads) of V and the filters,
+    /// packed (`packedU`) or read in place from `u`, then the output transform in C.
+    static func winograd4PackedPass(_ x: Tensor, _ u: Tensor?, _ packedU: [Gemm.PackedA], _ g: ConvGeometry,
                                     _ samples: Range<Int>, bias: Tensor?, relu: Bool, _ y: Tensor) {
         let (o, c, ho, wo) = (g.o, g.c, g.ho, g.wo)
         let th = (ho + 3) / 4, tw = (wo + 3) / 4, ns = samples.count, t = ns * th * tw
@@ -236,8 +253,8 @@ extension Conv {
             precondition(rc == CN_OK, "cn_winograd4_input failed with code \(rc)")
         }
         Gemm.independent(36) { k in
-            let pa = packedU[k].data
-            let rc = cn_sgemm_block(0, 0, o, t, c, 1, pa, c, pa, nil, 0, vp + k * plane,
+            let pa: UnsafeMutablePointer<Float>? = packedU.isEmpty ? nil : packedU[k].data
+            let rc = cn_sgemm_block(0, 0, o, t, c, 1, pa ?? u!.data + k * o * c, c, pa, nil, 0, vp + k * plane,
                                     0, mp + k * o * t, t, 0, o, 0, t)
             if rc != CN_OK { fatalError("dcot: cn_sgemm_block(\(o), \(t), \(c)) failed with code \(rc) (out of memory?)") }
         }
@@ -248,6 +265,23 @@ extension Conv {
         }
     }
 
+    /// Whether training's forward and input gradient run F(4x4) where `useWinograd4Training` allows
+    /// (`DCOT_WINOGRAD4_TRAINING=0` in the environment: never).
+    nonisolated(unsafe) public static var winograd4Training =
+        ProcessInfo.processInfo.environment["DCOT_WINOGRAD4_TRAINING"] != "0"
+    /// Minimum input and output channels of a training conv on F(4x4).
+    nonisolated(unsafe) public static var winograd4TrainingMinChannels = 128
+
+    /// Whether training's forward (and, for the backward geometry, the input gradient) of `g` runs
+    /// F(4x4): an inference F(4x4) geometry with at least `winograd4TrainingMinChannels` channels in
+    /// and out. R50's layer2-3 and decoder convs at crop 321 take it, R50's layer1 (64 channels) and
+    /// the demo models' convs do not.
+    public static func useWinograd4Training(_ g: ConvGeometry) -> Bool {
+        winograd4Training && min(g.c, g.o) >= winograd4TrainingMinChannels && useWinograd4(g)
+    }
+
+    /// Training transforms its filters anew each step and does not pack them: the GEMM reads op(A)
+    /// in place (gemm_avx512.c), which took the packing's 5 % of a 1-thread R50 train step away.
     /// The 36 filter matrices of `u` = winograd4Filter(w) packed for dcot's own GEMM (empty when
     /// it does not run): fixed inference weights keep them instead of u.
     public static func winograd4PackFilter(_ u: Tensor) -> [Gemm.PackedA] { Gemm.packA(stack: u) }
@@ -257,7 +291,7 @@ extension Conv {
     /// `u` may be nil when `packedU` is current and `winograd4Packed` holds (the packed path needs only it).
     public static func winograd4Forward(_ x: Tensor, _ u: Tensor?, _ g: ConvGeometry, bias: Tensor?, relu: Bool,
                                         packedU: [Gemm.PackedA] = []) -> Tensor {
-        let packedPath = winograd4Packed && packedU.count == 36 && packedU[0].current
+        let packedPath = winograd4Packed && (packedU.isEmpty ? u != nil && Gemm.native : packedU.count == 36 && packedU[0].current)
         precondition(packedPath || u?.shape == [36, g.o, g.c],
                      "winograd4Forward: filter \(u.map { "\($0.shape)" } ?? "missing") for \(g.o) x \(g.c)")
         let y = Tensor(shape: g.outShape)
@@ -266,7 +300,7 @@ extension Conv {
         for samples in winograd4Chunks(g) {
             let t = samples.count * tilesPerSample
             if packedPath {
-                winograd4PackedPass(x, packedU, g, samples, bias: bias, relu: relu, y)
+                winograd4PackedPass(x, u, packedU, g, samples, bias: bias, relu: relu, y)
                 continue
             }
             let v = winograd4Input(x.data, g, samples), m = Tensor(shape: [36, o, t])

@@ -41,6 +41,8 @@ struct ModelBench: ParsableCommand {
     var winograd4MinChannels: Int = Conv.winograd4MinChannels
     @Option(help: "Inference: F(4x4, 3x3) only with at least this many 4x4 output tiles per batch group.")
     var winograd4MinTiles: Int = Conv.winograd4MinTiles
+    @Flag(inversion: .prefixedNo, help: "Training: F(4x4, 3x3) for the forward and input gradient of stride-1 3x3 convs with at least 128 channels on maps of 16 x 16 and more (default: on unless DCOT_WINOGRAD4_TRAINING=0).")
+    var winograd4Training = Conv.winograd4Training
     @Option(help: "Inference: dilated 3x3 convs as dilation-phase F(4x4) convs when a phase is at least this many pixels high and wide (a huge value disables it).")
     var phaseMinSide: Int = AtrousConv.phaseMinSide
     @Option(help: "At most this many columns (samples x output pixels) per batched im2col GEMM (0: one GEMM per sample).")
@@ -61,6 +63,7 @@ struct ModelBench: ParsableCommand {
             (Conv.winogradMinChannels, Conv.winogradMinTiles) = (winogradMinChannels, winogradMinTiles)
             (Conv.winograd4MinChannels, Conv.winogradMaxBytes) = (winograd4MinChannels, winogradMaxBytes)
             (Conv.winograd4MinTiles, AtrousConv.phaseMinSide) = (winograd4MinTiles, phaseMinSide)
+            Conv.winograd4Training = winograd4Training
             BufferPool.shared.maxCachedBytes = poolMaxMb << 20
             (Conv.batchedColumns, Conv.batchedMaxBytes) = (convBatchedColumns, convBatchedBytes)
             if let blasThreadTimeout { BLAS.setThreadTimeout(exponent: blasThreadTimeout) }
@@ -76,7 +79,8 @@ struct ModelBench: ParsableCommand {
             }
             let result = ModelBenchRunner(model: model, batch: batch, crop: crop, runs: runs, only: only).measure()
             var out: [String: Any] = ["model": URL(fileURLWithPath: config).deletingPathExtension().lastPathComponent,
-                                      "backbone": cfg.backbone, "batch": batch, "crop": crop, "threads": threads, "split_gemm": splitGemm]
+                                      "backbone": cfg.backbone, "batch": batch, "crop": crop, "threads": threads, "split_gemm": splitGemm,
+                                      "winograd4_training": winograd4Training]
             out.merge(result) { a, _ in a }
             if json {
                 let data = try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])

@@ -31,6 +31,25 @@ final class GradientTests: XCTestCase {
         }
     }
 
+    /// The gradients of a conv on training's F(4x4) path (forward and input gradient by F(4x4), the
+    /// weight gradient by F(2x2) or im2col).
+    func testWinograd4TrainingConv() {
+        let saved = (Conv.winograd4TrainingMinChannels, Conv.winograd4MinChannels, Conv.winograd4MinTiles, Conv.winograd4MinSide,
+                     Conv.winograd4Training)
+        (Conv.winograd4TrainingMinChannels, Conv.winograd4MinChannels, Conv.winograd4MinTiles, Conv.winograd4MinSide) = (1, 1, 1, 1)
+        Conv.winograd4Training = true
+        defer {
+            (Conv.winograd4TrainingMinChannels, Conv.winograd4MinChannels, Conv.winograd4MinTiles, Conv.winograd4MinSide,
+             Conv.winograd4Training) = saved
+        }
+        for (i, p) in [0, 1, 2].enumerated() {
+            XCTAssertTrue(Conv.useWinograd4Training(ConvGeometry(input: [2, 3, 5, 6], weight: [4, 3, 3, 3], padding: p)))
+            gradCheck([u([2, 3, 5, 6], UInt64(i)), u([4, 3, 3, 3], UInt64(i + 10)), u([4], UInt64(i + 20))]) { v in
+                conv2d(v[0], v[1], bias: v[2], padding: p)
+            }
+        }
+    }
+
     func testDepthwiseConv3x3() {
         for (i, (s, p, d)) in [(1, 1, 1), (2, 1, 1), (1, 2, 2)].enumerated() {
             gradCheck([u([2, 3, 6, 7], UInt64(i)), u([3, 1, 3, 3], UInt64(i + 5)), u([3], UInt64(i + 9))]) { v in

@@ -133,6 +133,11 @@ final class KernelTwinTests: XCTestCase {
         let saved = (Conv.winograd4MinTiles, Conv.winograd4MaxBytes, Conv.winograd4MinChannels, Conv.winograd4MinSide)
         (Conv.winograd4MinTiles, Conv.winograd4MinChannels, Conv.winograd4MinSide) = (1, 16, 1)
         defer { (Conv.winograd4MinTiles, Conv.winograd4MaxBytes, Conv.winograd4MinChannels, Conv.winograd4MinSide) = saved }
+        // The Swift transforms (the C ones, where they run, are compared with these bit for bit in
+        // testWinograd4PackedPathKeepsTheBits).
+        let savedPacked = Conv.winograd4Packed
+        Conv.winograd4Packed = false
+        defer { Conv.winograd4Packed = savedPacked }
         // Rows of 34-81 take the transforms' eight-tile path beside the one-tile edges (bit for bit).
         let cases = [(2, 16, 7, 9, 17, 1), (1, 19, 10, 5, 16, 0), (3, 16, 6, 11, 18, 2), (1, 20, 3, 3, 16, 1),
                      (1, 16, 1, 4, 16, 2), (2, 64, 13, 12, 32, 1), (1, 16, 6, 45, 16, 1), (2, 16, 9, 34, 17, 0),
@@ -167,6 +172,62 @@ final class KernelTwinTests: XCTestCase {
                                 ([2, 64, 81, 81], 64, true), ([8, 88, 24, 24], 64, false), ([8, 64, 28, 28], 64, false),
                                 ([2, 32, 161, 161], 32, false)] {
             XCTAssertEqual(Conv.useWinograd4(ConvGeometry(input: shape, weight: [o, shape[1], 3, 3], padding: 1)), yes, "\(shape)")
+        }
+    }
+
+    /// The AVX-512 filter transform (winograd4.c) gives the Swift loop's bits: filter counts off and on
+    /// multiples of 8 and 16, ranges cut anywhere by the thread split, signed zeros and large values.
+    func testWinograd4FilterInCKeepsTheBits() throws {
+        try XCTSkipIf(VectorISA.supported < 2, "no AVX-512 on this CPU")
+        let saved = Conv.winograd4FilterInC
+        defer { Conv.winograd4FilterInC = saved }
+        for (i, (o, c)) in [(1, 1), (3, 5), (16, 1), (17, 1), (8, 2), (17, 17), (128, 128), (257, 3)].enumerated() {
+            var w = Tensor.uniform([o, c, 3, 3], seed: UInt64(400 + i)).array
+            if w.count > 9 { w[0] = -0.0; w[4] = 0; w[7] = 3e30; w[9] = -1e-30 }
+            let wt = Tensor(shape: [o, c, 3, 3], values: w)
+            Conv.winograd4FilterInC = false
+            let swift = Conv.winograd4Filter(wt.data, o: o, c: c)
+            Conv.winograd4FilterInC = true
+            let fast = Conv.winograd4Filter(wt.data, o: o, c: c)
+            sameBits(fast.array, swift.array, "F(4x4) filter transform \(o) x \(c)")
+        }
+    }
+
+    /// Training's F(4x4) (forward and input gradient of large convs) against the naive twin within
+    /// F(4x4)'s bound (1e-4 x sqrt(9 C)), the gate on channels and map size, and the switch that
+    /// keeps training on F(2x2) / im2col.
+    func testWinograd4TrainingMatchesNaive() {
+        let saved = (Conv.winograd4TrainingMinChannels, Conv.winograd4Training, Conv.winograd4MinChannels, Conv.winograd4MinSide,
+                     Conv.winograd4MinTiles)
+        defer {
+            (Conv.winograd4TrainingMinChannels, Conv.winograd4Training, Conv.winograd4MinChannels, Conv.winograd4MinSide,
+             Conv.winograd4MinTiles) = saved
+        }
+        Conv.winograd4TrainingMinChannels = 128
+        Conv.winograd4Training = true
+        // R50's layer3 at batch 2 (21 x 21, 256 channels; im2col before), a decoder-like 304 -> 256 map,
+        // and a demo-sized map that must stay off it.
+        let big = ConvGeometry(input: [2, 256, 21, 21], weight: [256, 256, 3, 3], padding: 1)
+        XCTAssertTrue(Conv.useWinograd4Training(big))
+        XCTAssertTrue(Conv.useWinograd4Training(ConvGeometry(input: [1, 304, 81, 81], weight: [256, 304, 3, 3], padding: 1)))
+        XCTAssertFalse(Conv.useWinograd4Training(ConvGeometry(input: [2, 64, 81, 81], weight: [64, 64, 3, 3], padding: 1)))
+        XCTAssertFalse(Conv.useWinograd4Training(ConvGeometry(input: [8, 128, 8, 8], weight: [128, 128, 3, 3], padding: 1)))
+        XCTAssertFalse(Conv.useWinograd4Training(ConvGeometry(input: [8, 88, 32, 32], weight: [64, 88, 3, 3], padding: 1)))
+        (Conv.winograd4TrainingMinChannels, Conv.winograd4MinChannels, Conv.winograd4MinSide, Conv.winograd4MinTiles) = (16, 16, 1, 1)
+        for (idx, (n, c, h, w, o, p)) in [(2, 24, 21, 21, 20, 1), (1, 16, 17, 19, 32, 0), (2, 20, 18, 16, 16, 2)].enumerated() {
+            let x = Tensor.uniform([n, c, h, w], seed: UInt64(500 + idx)), wt = Tensor.uniform([o, c, 3, 3], seed: UInt64(510 + idx))
+            let geo = ConvGeometry(input: x.shape, weight: wt.shape, padding: p)
+            XCTAssertTrue(Conv.useWinograd4Training(geo), "case \(idx)")
+            let dy = Tensor.uniform(geo.outShape, seed: UInt64(520 + idx))
+            let (dxN, _) = ConvNaive.backward(dy, x, wt, geo)
+            let f4 = (Conv.forward(x, wt, bias: nil, geo), Conv.backwardInput(dy, wt, geo))
+            close(f4.0, ConvNaive.forward(x, wt, bias: nil, geo), atol: 1e-4 * Float(9 * c).squareRoot(), rtol: 0, "F(4x4) training forward \(idx)")
+            close(f4.1, dxN, atol: 1e-4 * Float(9 * o).squareRoot(), rtol: 0, "F(4x4) training input gradient \(idx)")
+            Conv.winograd4Training = false
+            let off = (Conv.forward(x, wt, bias: nil, geo), Conv.backwardInput(dy, wt, geo))
+            Conv.winograd4Training = true
+            XCTAssertNotEqual(off.0.array.map(\.bitPattern), f4.0.array.map(\.bitPattern), "the switch changes the path, case \(idx)")
+            close(off.1, dxN, atol: 2e-4, "input gradient off F(4x4) \(idx)")
         }
     }
 
@@ -239,6 +300,9 @@ final class KernelTwinTests: XCTestCase {
                     Conv.winograd4Packed = false
                     let swift = Conv.winograd4Forward(x, u, geo, bias: b, relu: relu, packedU: packedU)
                     sameBits(fast.array, swift.array, "F(4x4) packed path, case \(idx), tile \(tile), \(bytes) bytes, relu \(relu)")
+                    Conv.winograd4Packed = true                  // training's call: C transforms, filters read in place
+                    let inPlace = Conv.winograd4Forward(x, u, geo, bias: b, relu: relu)
+                    sameBits(inPlace.array, swift.array, "F(4x4) filters in place, case \(idx), tile \(tile), \(bytes) bytes, relu \(relu)")
                 }
             }
         }
@@ -393,6 +457,39 @@ final class KernelTwinTests: XCTestCase {
                 return c.array.map(\.bitPattern)
             }
             XCTAssertTrue(product(direct: true) == product(direct: false), "op(B) in place, \(m)x\(n)x\(k): other bits")
+        }
+        // op(A) is read in place, transposed or not (whole panels; a last partial one packed): the same
+        // bits as packing it, with a padded leading dimension, both tiles, split blocks.
+        defer { cn_sgemm_set_direct_a(1) }
+        for (m, n, k) in [(13122 / 9, 64, 256), (8, 47, 300), (97, 97, 513), (30, 48, 1), (256, 72, 600), (13, 33, 17)] {
+            for ta in [false, true] {
+                seed += 1
+                let lda = (ta ? m : k) + 5
+                let a = Tensor.uniform([(ta ? k : m) * lda], seed: seed), b = Tensor.uniform([k * n], seed: seed + 7)
+                func product(direct: Bool, blocks: Bool) -> [UInt32] {
+                    cn_sgemm_set_direct_a(direct ? 1 : 0)
+                    let c = Tensor(shape: [m, n], repeating: 0.5)
+                    if blocks {
+                        let cut = m / 2 / 16 * 16
+                        for (i0, i1) in [(0, cut), (cut, m)] {
+                            XCTAssertEqual(Int(cn_sgemm_block(ta ? 1 : 0, 0, m, n, k, 0.75, a.data, lda, nil, b.data, n, nil, 0.25,
+                                                              c.data, n, i0, i1, 0, n)), Int(CN_OK))
+                        }
+                    } else {
+                        Gemm.sgemmUnsplit(transA: ta, m: m, n: n, k: k, alpha: 0.75, a: a.data, lda: lda, b: b.data, ldb: n,
+                                          beta: 0.25, c: c.data, ldc: n)
+                    }
+                    return c.array.map(\.bitPattern)
+                }
+                let packed = product(direct: false, blocks: false)
+                XCTAssertTrue(product(direct: true, blocks: false) == packed, "op(A) in place, \(m)x\(n)x\(k) transA \(ta): other bits")
+                XCTAssertTrue(product(direct: true, blocks: true) == packed, "op(A) in place, blocks, \(m)x\(n)x\(k) transA \(ta): other bits")
+                var naive = [Float](repeating: 0.5, count: m * n)
+                Gemm.sgemmNaive(transA: ta, m: m, n: n, k: k, alpha: 0.75, a: a.data, lda: lda, b: b.data, ldb: n, beta: 0.25, c: &naive, ldc: n)
+                let got = product(direct: true, blocks: false).map(Float.init(bitPattern:))
+                let worst = zip(got, naive).map { abs($0 - $1) }.max() ?? 0
+                XCTAssertLessThan(worst, 1e-4 * Float(k).squareRoot(), "op(A) in place against the naive twin, \(m)x\(n)x\(k) transA \(ta)")
+            }
         }
         // A block that does not start on a tile of a packed operand is refused, not computed wrongly.
         let a = Tensor.uniform([40 * 8], seed: 1), c = Tensor(shape: [40, 8])

@@ -142,6 +142,8 @@ int cn_sgemm(int transA, int transB, long m, long n, long k, float alpha, const 
 void cn_sgemm_force_tile(int tile);
 // Tests: 0 packs op(B) always; 1 (default) lets products of at most 96 rows read it in place.
 void cn_sgemm_set_direct_b(int on);
+// Tests: whether op(A) is read in place (1, the default) or packed (0); the same bits either way.
+void cn_sgemm_set_direct_a(int on);
 
 // Prepacked operands. A product of m rows runs on tiles of cn_sgemm_tile_rows(m) x
 // cn_sgemm_tile_cols(m); its K is cut in blocks of cn_sgemm_kc(). cn_sgemm_pack_a writes op(A)
@@ -177,6 +179,8 @@ int cn_sgemm_nt_dot(long m, long n, long k, float alpha, const float *a, long ld
 // plane k (k = 6 * row + column) at v + k * cn_sgemm_packed_b_floats(o, t, c).
 int cn_winograd4_input(const float *x, long ns, long c, long h, long w, long pad, long th, long tw, long o, float *v,
                        long c0, long c1);
+// U [36][oc] = G g G^T (k = 6 * row + column) for filters [i0, i1) of w [oc][3][3].
+int cn_winograd4_filter(const float *w, long oc, float *u, long i0, long i1);
 // y [ns][o][ho][wo] = relu?(A^T M A + bias) from the products M_k [o x t] at m + k * o * t, for the
 // (output channel, 16-tile group) pairs q0 ..< q1, q = channel * ceil(t / 16) + group. bias may be NULL.
 int cn_winograd4_output(const float *m, long ns, long o, long ho, long wo, long th, long tw, const float *bias, int relu,
