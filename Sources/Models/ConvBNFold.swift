@@ -9,14 +9,27 @@ import Tensor
 import Autograd
 import NN
 
-/// y = relu?(bn(conv(x))); x [N, C, H, W].
-func convBN(_ conv: Conv2d, _ bn: BatchNorm2d, _ x: Variable, relu: Bool) -> Variable {
+/// y = relu?(bn(conv(x))); x [N, C, H, W]. With `residual` (a residual block's identity, y's shape):
+/// relu?(bn(conv(x)) + residual), the ops and bits of `addRelu(convBN(..., relu: false), residual)`;
+/// inference adds it in the 1x1 / im2col conv's output pass instead of a pass of its own.
+func convBN(_ conv: Conv2d, _ bn: BatchNorm2d, _ x: Variable, relu: Bool, residual: Variable? = nil) -> Variable {
     guard !bn.training, !Tape.isRecording else {
         let y = bn(countedConv(conv, x))
+        if let residual { return relu ? addRelu(y, residual) : add(y, residual) }
         return relu ? Autograd.relu(y) : y
     }
-    let f = foldedWeights(conv, bn)
     let w = conv.weight.shape
+    if let residual {
+        let g = ConvGeometry(input: x.shape, weight: w, stride: conv.stride, padding: conv.padding,
+                             dilation: conv.dilation, groups: conv.groups)
+        let fused = residual.shape == g.outShape && g.groups == 1 && !g.isDepthwise3x3 && !Conv.useWinograd(g)
+            && !Conv.useWinograd4(g) && !AtrousConv.usePhaseWinograd4(g) && !AtrousConv.applies(conv, x.shape)
+        if !fused {
+            let y = convBN(conv, bn, x, relu: false)
+            return relu ? addRelu(y, residual) : add(y, residual)
+        }
+    }
+    let f = foldedWeights(conv, bn)
     let g = ConvGeometry(input: x.shape, weight: w, stride: conv.stride, padding: conv.padding,
                          dilation: conv.dilation, groups: conv.groups)
     let y: Tensor
@@ -50,7 +63,8 @@ func convBN(_ conv: Conv2d, _ bn: BatchNorm2d, _ x: Variable, relu: Bool) -> Var
             : nil
         // With a current packed matrix Conv.forward reads w for its shape only (the products come
         // from the packed, folded rows), so the unfolded weights stand in for the folded ones.
-        y = Conv.forward(x.value, packed?.current == true ? f.raw : f.weight, bias: f.bias, g, relu: relu, packed: packed)
+        y = Conv.forward(x.value, packed?.current == true ? f.raw : f.weight, bias: f.bias, g, relu: relu, packed: packed,
+                         residual: residual?.value)
     }
     if FlopCounter.enabled {
         let kept = atrous ? AtrousConv.keptFraction(k: w[2], h: x.shape[2], w: x.shape[3], dilation: conv.dilation, padding: conv.padding) : 1

@@ -31,8 +31,11 @@ public final class Bottleneck: Module {
     public func callAsFunction(_ x: Variable) -> Variable {
         var out = convBN(conv1, bn1, x, relu: true)
         out = convBN(conv2, bn2, out, relu: true)
-        out = convBN(conv3, bn3, out, relu: false)
-        return addRelu(out, downsample.map { $0(x) } ?? x)
+        if bn3.training || Tape.isRecording {           // training: the ops (and tape order) as they were
+            out = convBN(conv3, bn3, out, relu: false)
+            return addRelu(out, downsample.map { $0(x) } ?? x)
+        }
+        return convBN(conv3, bn3, out, relu: true, residual: downsample.map { $0(x) } ?? x)
     }
 }
 

@@ -228,15 +228,27 @@ public enum Conv {
     /// then max(·, 0) if `relu` (the epilogue of a GEMM over several samples' columns).
     @inlinable
     public static func scatterPlanes(_ src: UnsafePointer<Float>, rows: Int, plane: Int, samples: Int,
-                                     _ dst: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>? = nil, relu: Bool = false) {
+                                     _ dst: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>? = nil, relu: Bool = false,
+                                     residual: UnsafePointer<Float>? = nil) {
         let ld = samples &* plane
         Parallel.for(rows &* samples, grain: max(1, 4096 / max(plane, 1))) { range in
             for idx in range {
                 let s = idx / rows, r = idx &- s &* rows
                 let from = src + (r &* ld &+ s &* plane), to = dst + idx &* plane
-                biasRelu(from, to, plane, bias?[r] ?? 0, relu)
+                if let residual { biasResidualRelu(from, residual + idx &* plane, to, plane, bias?[r] ?? 0, relu) }
+                else { biasRelu(from, to, plane, bias?[r] ?? 0, relu) }
             }
         }
+    }
+
+    /// to[i] = (from[i] + b) + res[i], then max(·, 0) if relu (from may equal to): a conv's bias and a
+    /// residual block's sum and ReLU in one pass, in the order and with the bits of the two passes
+    /// (biasRelu without ReLU, then Elementwise.addRelu).
+    @inlinable @inline(__always)
+    static func biasResidualRelu(_ from: UnsafePointer<Float>, _ res: UnsafePointer<Float>, _ to: UnsafeMutablePointer<Float>,
+                                 _ n: Int, _ b: Float, _ relu: Bool) {
+        if relu { for i in 0..<n { to[i] = max((from[i] + b) + res[i], 0) } }
+        else { for i in 0..<n { to[i] = (from[i] + b) + res[i] } }
     }
 
     /// to[i] = from[i] + b, then max(·, 0) if relu (from may equal to).
@@ -277,9 +289,14 @@ public enum Conv {
     }
 
     /// y = relu?(conv(x, w) + bias); `packed`: w as [O, C·KH·KW] packed once for dcot's GEMM (an
-    /// ungrouped conv's fixed inference weights), the same bits as without.
+    /// ungrouped conv's fixed inference weights), the same bits as without. `residual` (the output's
+    /// shape; only on the im2col / 1x1 path, not depthwise or Winograd): y = relu?((conv + bias) +
+    /// residual), a residual block's sum in the output pass.
     public static func forward(_ x: Tensor, _ w: Tensor, bias: Tensor?, _ g: ConvGeometry, relu: Bool = false,
-                               packed: Gemm.PackedA? = nil) -> Tensor {
+                               packed: Gemm.PackedA? = nil, residual: Tensor? = nil) -> Tensor {
+        precondition(residual == nil || (!g.isDepthwise3x3 && !useWinograd(g) && !useWinograd4Training(g)
+                                         && residual!.shape == g.outShape),
+                     "Conv.forward: a residual only on the im2col path, of the output's shape")
         if g.isDepthwise3x3 {
             let y = Depthwise.forward(x, w, bias: bias, g)
             if relu { addBiasRelu(y, nil, relu: true) }
@@ -306,7 +323,8 @@ public enum Conv {
                 else { im2col(xs, g, 0, col.data, samples: r.count, ld: cols) }
                 Gemm.sgemm(packed: packed, m: g.o, n: cols, k: rows, a: w.data, lda: rows, b: col.data, ldb: cols, c: out.data, ldc: cols)
                 scatterPlanes(out.data, rows: g.o, plane: howo, samples: r.count, y.data + r.lowerBound * g.o * howo,
-                              bias: bias.map { UnsafePointer($0.data) }, relu: relu)
+                              bias: bias.map { UnsafePointer($0.data) }, relu: relu,
+                              residual: residual.map { UnsafePointer($0.data + r.lowerBound * g.o * howo) })
                 continue
             }
             let col: Tensor? = g.isPointwise ? nil : Tensor(shape: [rows * howo])
@@ -317,7 +335,8 @@ public enum Conv {
                 Gemm.sgemm(packed: g.groups == 1 ? packed : nil, m: g.og, n: howo, k: rows, a: w.data + gi * g.og * rows, lda: rows, b: b, ldb: howo,
                            c: y.data + (r.lowerBound * g.o + gi * g.og) * howo, ldc: howo)
             }
-            addBiasRelu(y.data + r.lowerBound * g.o * howo, bias, relu: relu, planes: g.o, channels: g.o, plane: howo)
+            addBiasRelu(y.data + r.lowerBound * g.o * howo, bias, relu: relu, planes: g.o, channels: g.o, plane: howo,
+                        residual: residual.map { UnsafePointer($0.data + r.lowerBound * g.o * howo) })
         }
         return y
     }
@@ -426,11 +445,15 @@ public enum Conv {
 
     /// The same over `planes` consecutive planes of `plane` floats, plane p of channel p % channels.
     public static func addBiasRelu(_ yp: UnsafeMutablePointer<Float>, _ bias: Tensor?, relu: Bool, planes: Int, channels c: Int,
-                                   plane hw: Int) {
-        if bias == nil && !relu { return }
+                                   plane hw: Int, residual: UnsafePointer<Float>? = nil) {
+        if bias == nil && !relu && residual == nil { return }
         let bp = bias?.data
         Parallel.for(planes, grain: max(1, 4096 / max(hw, 1))) { r in
-            for p in r { let row = yp + p * hw; biasRelu(row, row, hw, bp?[p % c] ?? 0, relu) }
+            for p in r {
+                let row = yp + p * hw
+                if let residual { biasResidualRelu(row, residual + p * hw, row, hw, bp?[p % c] ?? 0, relu) }
+                else { biasRelu(row, row, hw, bp?[p % c] ?? 0, relu) }
+            }
         }
     }
 }

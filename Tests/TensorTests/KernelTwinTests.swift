@@ -231,6 +231,28 @@ final class KernelTwinTests: XCTestCase {
         }
     }
 
+    /// A residual added in the conv's output pass (inference's bottleneck conv3) gives the bits of the
+    /// conv with its bias, then Elementwise.addRelu (or add): batched and per-sample GEMMs, 1x1 and 3x3.
+    func testConvResidualInTheOutputPass() {
+        let saved = Conv.batchedColumns
+        defer { Conv.batchedColumns = saved }
+        for (idx, (n, c, h, w, o, k, batched)) in [(3, 8, 9, 7, 16, 1, true), (2, 8, 9, 7, 16, 1, false), (2, 5, 6, 6, 7, 3, true),
+                                                   (1, 5, 6, 6, 7, 3, false)].enumerated() {
+            Conv.batchedColumns = batched ? saved : 0
+            let x = Tensor.uniform([n, c, h, w], seed: UInt64(600 + idx)), wt = Tensor.uniform([o, c, k, k], seed: UInt64(610 + idx))
+            let b = Tensor.uniform([o], seed: UInt64(620 + idx))
+            let geo = ConvGeometry(input: x.shape, weight: wt.shape, padding: k / 2)
+            let res = Tensor.uniform(geo.outShape, seed: UInt64(630 + idx))
+            let plain = Conv.forward(x, wt, bias: b, geo)
+            let sum = Tensor(shape: plain.shape, values: zip(plain.array, res.array).map { $0 + $1 })
+            for relu in [false, true] {
+                let fused = Conv.forward(x, wt, bias: b, geo, relu: relu, residual: res)
+                let twoPasses = relu ? Elementwise.addRelu(plain, res) : sum
+                sameBits(fused.array, twoPasses.array, "residual in the output pass, case \(idx), relu \(relu)")
+            }
+        }
+    }
+
     /// im2col (padded-plane copies) and col2im against their definitions: strides 1-3, dilation,
     /// padding 0-4, groups, several samples side by side with ld > samples * HO*WO, tiny and
     /// 16/17-wide rows; col2im bit for bit (same tap order) and only inside its own planes.
