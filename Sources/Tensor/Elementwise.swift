@@ -44,24 +44,36 @@ public enum Elementwise {
         let out = Tensor(shape: a.shape)
         let plan = BroadcastPlan(output: a.shape, operand: b.shape)
         let ap = a.data, bp = b.data, op_ = out.data, inner = plan.inner
+        // y[i] = x[i] op z[i] (z nil: the scalar v), n values.
+        @inline(__always) func apply(_ x: UnsafePointer<Float>, _ z: UnsafePointer<Float>?, _ v: Float,
+                                     _ y: UnsafeMutablePointer<Float>, _ n: Int) {
+            if let z {
+                switch op {
+                case .add: for i in 0..<n { y[i] = x[i] + z[i] }
+                case .sub: for i in 0..<n { y[i] = x[i] - z[i] }
+                case .mul: for i in 0..<n { y[i] = x[i] * z[i] }
+                }
+            } else {
+                switch op {
+                case .add: for i in 0..<n { y[i] = x[i] + v }
+                case .sub: for i in 0..<n { y[i] = x[i] - v }
+                case .mul: for i in 0..<n { y[i] = x[i] * v }
+                }
+            }
+        }
+        if plan.rows == 1 {
+            // One row (same shapes, or a scalar operand): cut the row itself (a whole-tensor residual
+            // sum of SegFormer's blocks otherwise ran on one thread).
+            Parallel.for(inner, grain: 1 << 14) { r in
+                apply(ap + r.lowerBound, plan.innerStride == 0 ? nil : UnsafePointer(bp + r.lowerBound), bp[0],
+                      op_ + r.lowerBound, r.count)
+            }
+            return out
+        }
         Parallel.for(plan.rows, grain: max(1, 4096 / max(inner, 1))) { r in
             for row in r {
-                let x = ap + row &* inner, y = op_ + row &* inner, boff = plan.operandOffset(row: row)
-                if plan.innerStride == 0 {
-                    let v = bp[boff]
-                    switch op {
-                    case .add: for i in 0..<inner { y[i] = x[i] + v }
-                    case .sub: for i in 0..<inner { y[i] = x[i] - v }
-                    case .mul: for i in 0..<inner { y[i] = x[i] * v }
-                    }
-                } else {
-                    let z = bp + boff
-                    switch op {
-                    case .add: for i in 0..<inner { y[i] = x[i] + z[i] }
-                    case .sub: for i in 0..<inner { y[i] = x[i] - z[i] }
-                    case .mul: for i in 0..<inner { y[i] = x[i] * z[i] }
-                    }
-                }
+                let boff = plan.operandOffset(row: row)
+                apply(ap + row &* inner, plan.innerStride == 0 ? nil : UnsafePointer(bp + boff), bp[boff], op_ + row &* inner, inner)
             }
         }
         return out

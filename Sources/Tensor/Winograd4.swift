@@ -248,7 +248,9 @@ extension Conv {
         let plane = cn_sgemm_packed_b_floats(o, t, c)
         let v = Tensor(shape: [36 * plane]), m = Tensor(shape: [36, o, t])
         let xs = x.data + samples.lowerBound * c * g.h * g.w, vp = v.data, mp = m.data
-        Parallel.for(c, grain: max(1, 16384 / max(t, 1))) { r in
+        // At least ~1024 tile-channels (36 KB of V) per task: with 16384, layer3's 72 tiles (batch 2)
+        // ran the whole transform on one thread.
+        Parallel.for(c, grain: max(1, 1024 / max(t, 1))) { r in
             let rc = cn_winograd4_input(xs, ns, c, g.h, g.w, g.padding, th, tw, o, vp, r.lowerBound, r.upperBound)
             precondition(rc == CN_OK, "cn_winograd4_input failed with code \(rc)")
         }
