@@ -6,7 +6,9 @@ import Tensor
 /// One GEMM per batch group of [B, L, in] tokens (Tensor/BatchGroups.swift: a replica's rows compute
 /// the same bits in any batch). The bias (and residual) rows go into C first and the GEMM adds onto
 /// them (beta 1): one pass in place of OpenBLAS's zeroing of C plus separate bias and add passes.
-func linearForward(_ x: Tensor, _ w: Tensor, bias: Tensor?, residual: Tensor? = nil) -> Tensor {
+/// `packedB(m)`: w^T packed for products of m rows (a module's inference weights), or nil.
+func linearForward(_ x: Tensor, _ w: Tensor, bias: Tensor?, residual: Tensor? = nil,
+                   packedB: ((Int) -> Gemm.PackedB?)? = nil) -> Tensor {
     let (out, inF) = (w.shape[0], w.shape[1])
     precondition(x.shape.last == inF, "linear: x \(x.shape) for weight \(w.shape)")
     let rows = x.count / inF
@@ -26,7 +28,8 @@ func linearForward(_ x: Tensor, _ w: Tensor, bias: Tensor?, residual: Tensor? = 
         }
     }
     for r in groups {
-        Gemm.sgemm(transB: true, m: per * r.count, n: out, k: inF, a: x.data + r.lowerBound * per * inF, lda: inF,
+        let m = per * r.count
+        Gemm.sgemm(packedB: packedB?(m), transB: true, m: m, n: out, k: inF, a: x.data + r.lowerBound * per * inF, lda: inF,
                    b: w.data, ldb: inF, beta: bias == nil && residual == nil ? 0 : 1, c: y.data + r.lowerBound * per * out, ldc: out)
     }
     return y
@@ -34,18 +37,22 @@ func linearForward(_ x: Tensor, _ w: Tensor, bias: Tensor?, residual: Tensor? = 
 
 /// residual + linear(x, w, bias): while the tape records, the two ops (so training computes what it
 /// did before); without one (inference) one pass writes residual + bias and the GEMM adds onto it.
-public func linear(_ x: Variable, _ w: Variable, bias: Variable?, adding residual: Variable) -> Variable {
+/// `packedB`: see `linear(_:_:bias:packedB:)`.
+public func linear(_ x: Variable, _ w: Variable, bias: Variable?, adding residual: Variable,
+                   packedB: ((Int) -> Gemm.PackedB?)? = nil) -> Variable {
     if Tape.isRecording && (x.slot != nil || w.slot != nil || bias?.slot != nil || residual.slot != nil) {
-        return add(residual, linear(x, w, bias: bias))
+        return add(residual, linear(x, w, bias: bias, packedB: packedB))
     }
-    return Variable(linearForward(x.value, w.value, bias: bias?.value, residual: residual.value))
+    return Variable(linearForward(x.value, w.value, bias: bias?.value, residual: residual.value, packedB: packedB))
 }
 
-public func linear(_ x: Variable, _ w: Variable, bias: Variable? = nil) -> Variable {
+/// x W^T + bias. `packedB(m)`: W^T already packed for products of m rows (`PackedLinearWeights`,
+/// a module's inference weights), or nil to pack in the GEMM; the same bits either way.
+public func linear(_ x: Variable, _ w: Variable, bias: Variable? = nil, packedB: ((Int) -> Gemm.PackedB?)? = nil) -> Variable {
     let (out, inF) = (w.shape[0], w.shape[1])
     let rows = x.value.count / inF
     let groups = BatchGroups.ranges(x.shape.count > 2 ? x.shape[0] : 1), per = rows / (x.shape.count > 2 ? x.shape[0] : 1)
-    let y = linearForward(x.value, w.value, bias: bias?.value)
+    let y = linearForward(x.value, w.value, bias: bias?.value, packedB: packedB)
     let (sx, sw, sb, xShape) = (x.slot, w.slot, bias?.slot, x.shape)
     let xv: Tensor? = sw != nil ? x.value : nil, wv: Tensor? = sx != nil ? w.value : nil
     return Tape.record(y, [x, w] + (bias.map { [$0] } ?? [])) { g in

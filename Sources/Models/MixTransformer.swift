@@ -63,6 +63,8 @@ public final class MixFFN: Module {
     public var training = true
     public let fc1, dw, fc2: Conv2d
     let layers: Container
+    /// fc1 and fc2 packed for inference.
+    let packed = PackedLinearWeights()
     init(_ dim: Int, hidden: Int, seeds: inout SeedSequence) {
         fc1 = conv(dim, hidden, 1, bias: true, seeds: &seeds)
         dw = conv(hidden, hidden, 3, padding: 1, groups: hidden, bias: true, seeds: &seeds)
@@ -77,12 +79,13 @@ public final class MixFFN: Module {
             let tokens = Double(x.value.count / c)
             FlopCounter.add(2 * tokens * Double(hidden) * Double(2 * c + 9))
         }
-        let h = linear(x, reshape(fc1.weight.variable, [hidden, c]), bias: fc1.bias?.variable)
+        let w1 = reshape(fc1.weight.variable, [hidden, c])
+        let h = linear(x, w1, bias: fc1.bias?.variable, packedB: packed.provider("fc1", w1.value))
         // GELU in the conv's output pass (keeping the conv's output only when backward needs it).
         let y = depthwiseConv3x3GeluTokens(h, dw.weight.variable, bias: dw.bias?.variable, height: height, width: width)
         let w2 = reshape(fc2.weight.variable, [c, hidden])
-        guard let residual else { return linear(y, w2, bias: fc2.bias?.variable) }
-        return linear(y, w2, bias: fc2.bias?.variable, adding: residual)
+        guard let residual else { return linear(y, w2, bias: fc2.bias?.variable, packedB: packed.provider("fc2", w2.value)) }
+        return linear(y, w2, bias: fc2.bias?.variable, adding: residual, packedB: packed.provider("fc2", w2.value))
     }
 }
 

@@ -12,6 +12,8 @@ public final class MultiheadAttention: Module {
     public let outProj: Linear
     public let dim, heads: Int
     public var training = true
+    /// The projections' weights packed for inference.
+    let packed = PackedLinearWeights()
 
     public init(dim: Int, heads: Int, seed: UInt64 = 0) {
         precondition(dim % heads == 0, "dim \(dim) not divisible by \(heads) heads")
@@ -35,11 +37,13 @@ public final class MultiheadAttention: Module {
         let (c, d) = (dim, dim / heads)
         let w = split(inProjWeight.variable, sizes: [c, 2 * c], axis: 0)
         let bias = split(inProjBias.variable, sizes: [c, 2 * c], axis: 0)
-        let q = linear(query, w[0], bias: bias[0]), kv = linear(keyValue, w[1], bias: bias[1])
+        let q = linear(query, w[0], bias: bias[0], packedB: packed.provider("q", w[0].value))
+        let kv = linear(keyValue, w[1], bias: bias[1], packedB: packed.provider("kv", w[1].value))
         // PyTorch scales q (after its bias) by 1/sqrt(head dim); here the scale is the GEMM's alpha.
         let o = attention(query: q, keyValue: kv, heads: heads, scale: 1 / Float(d).squareRoot())
-        guard let residual else { return outProj(o) }
-        return linear(o, outProj.weight.variable, bias: outProj.bias?.variable, adding: residual)
+        let wo = outProj.weight.variable
+        guard let residual else { return linear(o, wo, bias: outProj.bias?.variable, packedB: packed.provider("out", wo.value)) }
+        return linear(o, wo, bias: outProj.bias?.variable, adding: residual, packedB: packed.provider("out", wo.value))
     }
 
     /// The unfused composition (separate projections, permuted heads, batched matmuls, softmax),
@@ -67,6 +71,8 @@ public final class EfficientSelfAttention: Module {
     public let norm: LayerNorm?
     public let srRatio: Int
     public var training = true
+    /// The reduction's weights packed for inference.
+    let packed = PackedLinearWeights()
 
     public init(dim: Int, heads: Int, srRatio: Int, normEps: Float = 1e-6, seed: UInt64 = 0) {
         attn = MultiheadAttention(dim: dim, heads: heads, seed: seed)
@@ -90,7 +96,8 @@ public final class EfficientSelfAttention: Module {
             // The kernel = stride = sr conv on tokens: patches (its columns) times the OIHW weight
             // viewed as [C, C*sr*sr], output already tokens (no NCHW transposes, no im2col).
             let w = reshape(sr.weight.variable, [c, c * srRatio * srRatio])
-            kv = norm(linear(patchTokens(x, height: height, width: width, size: srRatio), w, bias: sr.bias?.variable))
+            kv = norm(linear(patchTokens(x, height: height, width: width, size: srRatio), w, bias: sr.bias?.variable,
+                             packedB: packed.provider("sr", w.value)))
         }
         return attn(query: x, keyValue: kv, residual: residual)
     }

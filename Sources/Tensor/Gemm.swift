@@ -48,10 +48,6 @@ public enum Gemm {
         return p
     }()
 
-    /// Start of block `part` of `p` over a dimension of `n`, at a multiple of 16 (the kernels' unroll).
-    @inlinable
-    static func blockStart(_ part: Int, _ p: Int, _ n: Int) -> Int { part == p ? n : (part * n / p) & ~15 }
-
     /// op(A): [m, k], op(B): [k, n], C: [m, n]; leading dimensions are of the stored matrices.
     @inlinable
     public static func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
@@ -87,13 +83,15 @@ public enum Gemm {
     }
 
     /// Block `part` of `p` of an m x n product: the longer side cut at multiples of 16 (rows at
-    /// multiples of `rowStep` instead, for a packed op(A) whose tiles they must start), the other whole.
+    /// multiples of `rowStep`, columns of `colStep` instead, for a packed op(A) or op(B) whose tiles
+    /// they must start), the other whole.
     @inlinable
-    static func blockRange(_ part: Int, _ p: Int, m: Int, n: Int, rowStep: Int = 16) -> (rows: Range<Int>, cols: Range<Int>) {
+    static func blockRange(_ part: Int, _ p: Int, m: Int, n: Int, rowStep: Int = 16, colStep: Int = 16)
+        -> (rows: Range<Int>, cols: Range<Int>) {
         if p == 1 { return (0..<m, 0..<n) }
-        if n >= m { return (0..<m, blockStart(part, p, n)..<max(blockStart(part, p, n), blockStart(part + 1, p, n))) }
-        func start(_ q: Int) -> Int { q == p ? m : q * m / p / rowStep * rowStep }
-        return (start(part)..<max(start(part), start(part + 1)), 0..<n)
+        func start(_ q: Int, _ len: Int, _ step: Int) -> Int { q == p ? len : q * len / p / step * step }
+        if n >= m { return (0..<m, start(part, n, colStep)..<max(start(part, n, colStep), start(part + 1, n, colStep))) }
+        return (start(part, m, rowStep)..<max(start(part, m, rowStep), start(part + 1, m, rowStep)), 0..<n)
     }
 
     /// One product as whole OpenBLAS calls (only `kChunks` cuts), never cut into blocks over the
@@ -265,6 +263,51 @@ public enum Gemm {
         precondition(t.shape.count == 3, "Gemm.packA(stack:): shape \(t.shape) is not [count, m, k]")
         let (count, m, k) = (t.shape[0], t.shape[1], t.shape[2])
         return packA(count: count, m: m, k: k, a: { i in UnsafePointer(t.data + i * m * k) }, lda: k)
+    }
+
+    /// op(B) [k x n] packed for dcot's own GEMM, for products of `m` rows (the row count picks the
+    /// register tile, whose columns the panels have): a linear layer's fixed inference weights.
+    public final class PackedB {
+        public let k: Int, n: Int, tileCols: Int
+        public let storage: Tensor
+        init(k: Int, n: Int, tileCols: Int, storage: Tensor) { (self.k, self.n, self.tileCols, self.storage) = (k, n, tileCols, storage) }
+        /// Whether a product of m rows now runs on the tile this matrix was packed for.
+        public func current(m: Int) -> Bool { native && cn_sgemm_tile_cols(m) == tileCols }
+    }
+
+    /// The columns of the register tile a product of m rows runs on (dcot's GEMM).
+    public static func tileCols(rows m: Int) -> Int { cn_sgemm_tile_cols(m) }
+
+    /// op(B) [k x n] packed for products of m rows, or nil when dcot's GEMM does not run.
+    public static func packB(transB: Bool = false, m: Int, n: Int, k: Int, b: UnsafePointer<Float>, ldb: Int) -> PackedB? {
+        guard native, m > 0, n > 0, k > 0 else { return nil }
+        let t = Tensor(shape: [cn_sgemm_packed_b_floats(m, n, k)])
+        let rc = cn_sgemm_pack_b(transB ? 1 : 0, m, n, k, b, ldb, t.data)
+        precondition(rc == CN_OK, "cn_sgemm_pack_b(\(m), \(n), \(k)) failed with code \(rc)")
+        return PackedB(k: k, n: n, tileCols: cn_sgemm_tile_cols(m), storage: t)
+    }
+
+    /// `sgemm` with op(B) = the matrix `packedB` was packed from (`b`, `ldb`, `transB` as for
+    /// `sgemm`, used when it is nil or not current for m rows): the same blocks, the same bits.
+    public static func sgemm(packedB: PackedB?, transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+                             alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        guard let packedB, packedB.current(m: m), m > 0, n > 0, k > 0,
+              !useDotProducts(transA: transA, transB: transB, m: m, n: n, k: k) else {
+            sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+                  beta: beta, c: c, ldc: ldc)
+            return
+        }
+        precondition(packedB.k == k && packedB.n == n, "Gemm: B packed as \(packedB.k) x \(packedB.n), used as \(k) x \(n)")
+        let p = pieces(m: m, n: n, k: k)
+        nonisolated(unsafe) let (ap, pb, bp, cp) = (a, UnsafePointer(packedB.storage.data), b, c)
+        func block(_ part: Int) {
+            let (rows, cols) = blockRange(part, p, m: m, n: n, colStep: packedB.tileCols)
+            let rc = cn_sgemm_block(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, ap, lda, nil, bp, ldb, pb, beta, cp, ldc,
+                                    rows.lowerBound, rows.upperBound, cols.lowerBound, cols.upperBound)
+            if rc != CN_OK { fatalError("dcot: cn_sgemm_block(\(m), \(n), \(k)) failed with code \(rc) (out of memory?)") }
+        }
+        if p > 1 && splitAcrossThreads { Parallel.run(p, block) } else { for part in 0..<p { block(part) } }
     }
 
     /// `sgemm` with op(A) = the matrix `packed` was packed from (`a`, `lda`, `transA` as for

@@ -282,8 +282,9 @@ extension Conv {
         winograd4Training && min(g.c, g.o) >= winograd4TrainingMinChannels && useWinograd4(g)
     }
 
-    /// Training transforms its filters anew each step and does not pack them: the GEMM reads op(A)
-    /// in place (gemm_avx512.c), which took the packing's 5 % of a 1-thread R50 train step away.
+    // (Training transforms its filters anew each step and does not pack them: the GEMM reads op(A)
+    // in place, gemm_avx512.c, which took the packing's 5 % of a 1-thread R50 train step away.)
+
     /// The 36 filter matrices of `u` = winograd4Filter(w) packed for dcot's own GEMM (empty when
     /// it does not run): fixed inference weights keep them instead of u.
     public static func winograd4PackFilter(_ u: Tensor) -> [Gemm.PackedA] { Gemm.packA(stack: u) }

@@ -26,6 +26,25 @@ final class InferenceTests: XCTestCase {
         Parameter.valuesChanged()
     }
 
+    /// MiT's linear weights packed once for inference give the bits of packing them in every
+    /// product: stages with more and with fewer than 96 token rows (both register tiles).
+    func testPackedLinearWeightsKeepTheBits() throws {
+        try XCTSkipIf(VectorISA.supported < 2, "no AVX-512 on this CPU")
+        let saved = Gemm.native
+        Gemm.setNative(true)
+        defer { Gemm.setNative(saved); PackedLinearWeights.enabled = true }
+        let m = try Segmentor(config: try ModelConfig.load("\(ReplicaTests.demo)/mit.yaml"), seed: 5)
+        m.eval()
+        let x = Tensor.uniform([2, 3, 48, 48], -1, 1, seed: 7)
+        PackedLinearWeights.enabled = true
+        let packed = withNoGrad { m(Variable(x), outputSize: (48, 48)).value }
+        let again = withNoGrad { m(Variable(x), outputSize: (48, 48)).value }      // the cached packs
+        PackedLinearWeights.enabled = false
+        let plain = withNoGrad { m(Variable(x), outputSize: (48, 48)).value }
+        XCTAssertEqual(packed.array.map(\.bitPattern), plain.array.map(\.bitPattern), "packed weights: other bits")
+        XCTAssertEqual(again.array.map(\.bitPattern), plain.array.map(\.bitPattern), "cached packed weights: other bits")
+    }
+
     func testFoldedInferenceMatchesUnfusedEvalForward() throws {
         let saved = Parallel.threads
         defer { Parallel.setThreads(saved) }

@@ -480,6 +480,24 @@ final class KernelTwinTests: XCTestCase {
             }
             XCTAssertTrue(product(direct: true) == product(direct: false), "op(B) in place, \(m)x\(n)x\(k): other bits")
         }
+        // op(B) packed once (a linear layer's inference weights): the bits of packing it in the
+        // product, both tiles, products cut over the threads by rows (300 x 64) and by columns
+        // (97 x 1000, cut at a multiple of the tile's columns).
+        for (m, n, k) in [(300, 64, 256), (40, 200, 64), (8, 33, 17), (97, 1000, 70)] {
+            for tb in [false, true] {
+                seed += 1
+                let b = Tensor.uniform([k * n], seed: seed), a = Tensor.uniform([m * k], seed: seed + 3)
+                let ldb = tb ? k : n
+                let pb = try XCTUnwrap(Gemm.packB(transB: tb, m: m, n: n, k: k, b: b.data, ldb: ldb))
+                XCTAssertTrue(pb.current(m: m))
+                let viaPack = Tensor(shape: [m, n], repeating: 0.5), plain = Tensor(shape: [m, n], repeating: 0.5)
+                Gemm.sgemm(packedB: pb, transB: tb, m: m, n: n, k: k, alpha: 0.75, a: a.data, lda: k, b: b.data, ldb: ldb,
+                           beta: 0.25, c: viaPack.data, ldc: n)
+                Gemm.sgemm(transB: tb, m: m, n: n, k: k, alpha: 0.75, a: a.data, lda: k, b: b.data, ldb: ldb,
+                           beta: 0.25, c: plain.data, ldc: n)
+                sameBits(viaPack.array, plain.array, "packed B, \(m)x\(n)x\(k) transB \(tb)")
+            }
+        }
         // op(A) is read in place, transposed or not (whole panels; a last partial one packed): the same
         // bits as packing it, with a padded leading dimension, both tiles, split blocks.
         defer { cn_sgemm_set_direct_a(1) }
