@@ -247,6 +247,10 @@ public enum Conv {
     @inlinable @inline(__always)
     static func biasResidualRelu(_ from: UnsafePointer<Float>, _ res: UnsafePointer<Float>, _ to: UnsafeMutablePointer<Float>,
                                  _ n: Int, _ b: Float, _ relu: Bool) {
+        if b == 0 && from == UnsafePointer(to) {     // biasRelu leaves such a row as it is (a -0 stays -0)
+            if relu { for i in 0..<n { to[i] = max(from[i] + res[i], 0) } } else { for i in 0..<n { to[i] = from[i] + res[i] } }
+            return
+        }
         if relu { for i in 0..<n { to[i] = max((from[i] + b) + res[i], 0) } }
         else { for i in 0..<n { to[i] = (from[i] + b) + res[i] } }
     }

@@ -240,15 +240,18 @@ final class KernelTwinTests: XCTestCase {
                                                    (1, 5, 6, 6, 7, 3, false)].enumerated() {
             Conv.batchedColumns = batched ? saved : 0
             let x = Tensor.uniform([n, c, h, w], seed: UInt64(600 + idx)), wt = Tensor.uniform([o, c, k, k], seed: UInt64(610 + idx))
-            let b = Tensor.uniform([o], seed: UInt64(620 + idx))
             let geo = ConvGeometry(input: x.shape, weight: wt.shape, padding: k / 2)
-            let res = Tensor.uniform(geo.outShape, seed: UInt64(630 + idx))
-            let plain = Conv.forward(x, wt, bias: b, geo)
-            let sum = Tensor(shape: plain.shape, values: zip(plain.array, res.array).map { $0 + $1 })
-            for relu in [false, true] {
-                let fused = Conv.forward(x, wt, bias: b, geo, relu: relu, residual: res)
-                let twoPasses = relu ? Elementwise.addRelu(plain, res) : sum
-                sameBits(fused.array, twoPasses.array, "residual in the output pass, case \(idx), relu \(relu)")
+            var r = Tensor.uniform(geo.outShape, seed: UInt64(630 + idx)).array
+            r[0] = -0.0                                       // signed zeros take the two passes' signs
+            let res = Tensor(shape: geo.outShape, values: r)
+            for b in [Tensor.uniform([o], seed: UInt64(620 + idx)), nil] {
+                let plain = Conv.forward(x, wt, bias: b, geo)
+                let sum = Tensor(shape: plain.shape, values: zip(plain.array, res.array).map { $0 + $1 })
+                for relu in [false, true] {
+                    let fused = Conv.forward(x, wt, bias: b, geo, relu: relu, residual: res)
+                    let twoPasses = relu ? Elementwise.addRelu(plain, res) : sum
+                    sameBits(fused.array, twoPasses.array, "residual in the output pass, case \(idx), bias \(b != nil), relu \(relu)")
+                }
             }
         }
     }
