@@ -83,12 +83,14 @@ public final class PackedLinearWeights {
     /// A closure for `linear(..., packedB:)` packing w [out, in] (a parameter's values, or rows of
     /// them) under `key`, or nil while the tape records.
     public func provider(_ key: String, _ w: Tensor) -> ((Int) -> Gemm.PackedB?)? {
+        // Stale packs go at the first call after a parameter change, training's too (they would
+        // otherwise stay beside the weights through the training that follows an evaluation).
+        if generation != Parameter.generation { packs = [:]; generation = Parameter.generation }
         guard PackedLinearWeights.enabled, !Tape.isRecording, Gemm.native else { return nil }
         return { [self] m in packed(key, w, m: m) }
     }
 
     func packed(_ key: String, _ w: Tensor, m: Int) -> Gemm.PackedB? {
-        if generation != Parameter.generation { packs = [:]; generation = Parameter.generation }
         let k = "\(key)/\(Gemm.tileCols(rows: m))"
         if let p = packs[k], p.k == w.shape[1], p.n == w.shape[0] { return p }
         let p = Gemm.packB(transB: true, m: m, n: w.shape[0], k: w.shape[1], b: w.data, ldb: w.shape[1])
