@@ -187,6 +187,38 @@ TARGET static void kernel_8x48(long kc, const float *restrict a, long as, long a
     kernel(8, 3, kc, a, as, ak, b, bs, c, ldc, mr, nr, alpha, beta);
 }
 
+// Edge tiles: a last panel of at most 4 or 8 rows, or of at most 16 or 32 columns, runs a kernel of
+// that many rows or vectors instead of the whole tile's FMAs on zero padding. Each element is still
+// the same FMAs in the same order (acc = fma(a, b, acc) over k, then alpha, beta), so the bits do not
+// change. Winograd F(4x4) on layer3 at batch 2 multiplies [256 x 256] by [256 x 72]: 72 columns are
+// two 32-column panels and 8 columns of a third, so a quarter of the 12 x 32 tile's FMAs were padding.
+#define EDGE_KERNEL(R, V)                                                                                          \
+    TARGET static void kernel_##R##x##V(long kc, const float *restrict a, long as, long ak, const float *restrict b, \
+                                        long bs, float *c, long ldc, long mr, long nr, float alpha, float beta) {   \
+        kernel(R, V, kc, a, as, ak, b, bs, c, ldc, mr, nr, alpha, beta);                                            \
+    }
+EDGE_KERNEL(12, 1)
+EDGE_KERNEL(8, 1)
+EDGE_KERNEL(8, 2)
+EDGE_KERNEL(4, 1)
+EDGE_KERNEL(4, 2)
+EDGE_KERNEL(4, 3)
+#undef EDGE_KERNEL
+static int edge_tiles = 1;
+void cn_sgemm_set_edge_tiles(int on) { edge_tiles = on; }
+
+// The kernel for a tile of mr x nr live elements of a product whose tile is MR x 16·NV.
+static tile_kernel *tile_for(int MR, int NV, long mr, long nr) {
+    tile_kernel *const full = MR == 12 ? kernel_12x32 : kernel_8x48;
+    if (!edge_tiles || (mr >= MR && nr >= 16 * NV)) return full;
+    const int rows = mr >= MR ? MR : mr <= 4 ? 4 : mr <= 8 ? 8 : MR;
+    const int vecs = nr >= 16 * NV ? NV : (int)((nr + 15) / 16);
+    static tile_kernel *const table[3][3] = {{kernel_4x1, kernel_4x2, kernel_4x3},
+                                             {kernel_8x1, kernel_8x2, kernel_8x48},
+                                             {kernel_12x1, kernel_12x32, NULL}};
+    return table[rows / 4 - 1][vecs - 1];
+}
+
 // Forced tile (tests): 0 by the rows, 1 always 12 x 32, 2 always 8 x 48.
 static int forced_tile = 0;
 // Whether products of at most 96 rows read op(B) in place when it is not transposed (tests switch
@@ -214,7 +246,6 @@ TARGET static int sgemm_avx512(int transA, int transB, long m, long n, long k, f
     int narrow = narrow_tile(m);
     const int MR = narrow ? 8 : 12, NV = narrow ? 3 : 2, NR = 16 * NV;
     const long mpad = (m + MR - 1) / MR * MR, npad = (n + NR - 1) / NR * NR;
-    tile_kernel *run = narrow ? kernel_8x48 : kernel_12x32;
     for (long jc = j0; jc < j1; jc += NC) {
         long nc = j1 - jc < NC ? j1 - jc : NC;
         for (long pc = 0; pc < k; pc += KC) {
@@ -246,6 +277,7 @@ TARGET static int sgemm_avx512(int transA, int transB, long m, long n, long k, f
                     const long bs = jr < whole ? ldb : NR;
                     for (long ir = 0; ir < mc; ir += MR) {
                         float *ct = c + (ic + ir) * ldc + jc + jr;
+                        tile_kernel *run = tile_for(MR, NV, mc - ir, nc - jr);
                         if (ir < awhole)
                             run(kc, a + (ic + ir) * as + pc * ak, as, ak, bp, bs, ct, ldc, mc - ir, nc - jr, alpha, bk);
                         else
@@ -365,6 +397,7 @@ TARGET static void pack_b_whole(int transB, long m, long n, long k, const float 
 void cn_sgemm_force_tile(int tile) { (void)tile; }
 void cn_sgemm_set_direct_b(int on) { (void)on; }
 void cn_sgemm_set_direct_a(int on) { (void)on; }
+void cn_sgemm_set_edge_tiles(int on) { (void)on; }
 #endif
 
 long cn_sgemm_tile_rows(long m) {

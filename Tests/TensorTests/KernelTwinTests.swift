@@ -534,6 +534,43 @@ final class KernelTwinTests: XCTestCase {
                 XCTAssertLessThan(worst, 1e-4 * Float(k).squareRoot(), "op(A) in place against the naive twin, \(m)x\(n)x\(k) transA \(ta)")
             }
         }
+        // Last partial panels run kernels of their own rows and vectors: the same bits as the whole
+        // tile over zero padding, both tiles, all transposes, packed or in-place operands, split blocks.
+        defer { cn_sgemm_set_edge_tiles(1); Gemm.setNativeTile(0) }
+        for tile in [1, 2] {
+            Gemm.setNativeTile(tile)
+            for (m, n, k) in [(256, 72, 300), (13, 17, 40), (100, 33, 520), (9, 5, 3), (28, 40, 257), (4, 90, 64), (44, 130, 31)] {
+                for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+                    seed += 1
+                    let lda = ta ? m : k, ldb = tb ? k : n
+                    let a = Tensor.uniform([m * k], seed: seed), b = Tensor.uniform([k * n], seed: seed + 7)
+                    func product(edges: Bool, packed: Bool) -> [UInt32] {
+                        cn_sgemm_set_edge_tiles(edges ? 1 : 0)
+                        let c = Tensor(shape: [m, n], repeating: 0.5)
+                        if packed {
+                            let pa = Gemm.packA(transA: ta, m: m, k: k, a: a.data, lda: lda)!
+                            let pb = Tensor(shape: [cn_sgemm_packed_b_floats(m, n, k)])
+                            XCTAssertEqual(Int(cn_sgemm_pack_b(tb ? 1 : 0, m, n, k, b.data, ldb, pb.data)), Int(CN_OK))
+                            let mr = cn_sgemm_tile_rows(m), nr = cn_sgemm_tile_cols(m)
+                            let iCut = min(m, (m / 2) / mr * mr), jCut = min(n, (n / 2) / nr * nr)
+                            for (i0, i1) in [(0, iCut), (iCut, m)] { for (j0, j1) in [(0, jCut), (jCut, n)] {
+                                XCTAssertEqual(Int(cn_sgemm_block(ta ? 1 : 0, tb ? 1 : 0, m, n, k, 0.75, a.data, lda, pa.data, b.data,
+                                                                  ldb, pb.data, 0.25, c.data, n, i0, i1, j0, j1)), Int(CN_OK))
+                            } }
+                        } else {
+                            XCTAssertEqual(Int(cn_sgemm_block(ta ? 1 : 0, tb ? 1 : 0, m, n, k, 0.75, a.data, lda, nil, b.data, ldb, nil,
+                                                              0.25, c.data, n, 0, m, 0, n)), Int(CN_OK))
+                        }
+                        return c.array.map(\.bitPattern)
+                    }
+                    let what = "\(m)x\(n)x\(k) transA \(ta) transB \(tb) tile \(tile)"
+                    for packed in [false, true] {
+                        XCTAssertTrue(product(edges: true, packed: packed) == product(edges: false, packed: packed),
+                                      "edge tiles, packed \(packed), \(what): other bits")
+                    }
+                }
+            }
+        }
         // A block that does not start on a tile of a packed operand is refused, not computed wrongly.
         let a = Tensor.uniform([40 * 8], seed: 1), c = Tensor(shape: [40, 8])
         let pa = try XCTUnwrap(Gemm.packA(m: 40, k: 8, a: a.data, lda: 8))

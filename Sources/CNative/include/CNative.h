@@ -144,6 +144,8 @@ void cn_sgemm_force_tile(int tile);
 void cn_sgemm_set_direct_b(int on);
 // Tests: whether op(A) is read in place (1, the default) or packed (0); the same bits either way.
 void cn_sgemm_set_direct_a(int on);
+// Whether last partial panels run a kernel of their own rows/vectors (tests: off compares bits).
+void cn_sgemm_set_edge_tiles(int on);
 
 // Prepacked operands. A product of m rows runs on tiles of cn_sgemm_tile_rows(m) x
 // cn_sgemm_tile_cols(m); its K is cut in blocks of cn_sgemm_kc(). cn_sgemm_pack_a writes op(A)
