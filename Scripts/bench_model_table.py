@@ -47,6 +47,12 @@ for (model, batch, crop), v in rows.items():
         p = paired(o, t, k)
         return f"{statistics.median(p):.2f}" if p else "-"
     def speed(one, many):
+        # Rounds that ran both thread counts: the median of their own speed-ups (the two processes of
+        # a round sampled the same stretch of a drifting host); otherwise the ratio of the medians.
+        p = [one[k]["ms_train_step"] / many[k]["ms_train_step"] for k in sorted(set(one) & set(many))
+             if one[k].get("ms_train_step") and many[k].get("ms_train_step")]
+        if len(p) > 1:
+            return f"{statistics.median(p):.2f}x"
         a, b = median_of(one, "ms_train_step"), median_of(many, "ms_train_step")
         return f"{a / b:.2f}x" if a and b else "-"
     inf, fwd = median_of(o, "ms_inference"), median_of(o, "ms_forward")
@@ -55,8 +61,11 @@ for (model, batch, crop), v in rows.items():
                      f"{inf / fwd:.2f}" if inf and fwd else "-",
                      speed(o1, o), speed(t1, t), num(o, "peak_rss_mb"), num(t, "peak_rss_mb")))
     if len(set(o) & set(t)) > 1:
+        scal = [o1[k]["ms_train_step"] / o[k]["ms_train_step"] for k in sorted(set(o) & set(o1))
+                if o1[k].get("ms_train_step") and o[k].get("ms_train_step")]
         rounds_seen.append(f"{model}/{batch}: train " + " ".join(f"{x:.2f}" for x in paired(o, t, "ms_train_step"))
-                           + "; inference " + " ".join(f"{x:.2f}" for x in paired(o, t, "ms_inference")))
+                           + "; inference " + " ".join(f"{x:.2f}" for x in paired(o, t, "ms_inference"))
+                           + ("; 1->N " + " ".join(f"{x:.2f}" for x in scal) if len(scal) > 1 else ""))
     o_min = [r["ms_train_step_min"] for r in o.values() if "ms_train_step_min" in r]
     t_min = [r["ms_train_step_min"] for r in t.values() if "ms_train_step_min" in r]
     if o_min and t_min:
@@ -65,7 +74,7 @@ for (model, batch, crop), v in rows.items():
         mins.append(f"{model}/{batch}: train {min(o_min) / min(t_min):.2f}"
                     + (f" inference {min(oi) / min(ti):.2f}" if oi and ti else ""))
 print(f"({threads} threads; median of runs; ratio = dcot / PyTorch, below 1 is faster; inf/fwd = our inference / our training"
-      " forward (forward + loss); 1->N = train-step speed-up from 1 thread)")
+      " forward (forward + loss); 1->N = train-step speed-up from 1 thread, the median of the rounds' own when they ran both)")
 if rounds_seen:
     print("(each round's ratio, dcot and PyTorch processes alternating; the ratio column is their median: "
           + "; ".join(rounds_seen) + ")")

@@ -187,6 +187,8 @@ void cn_pool_set_threads(int threads) {
 
 int cn_pool_workers(void) { return pool.workers; }
 
+int cn_pool_in_task(void) { return in_task; }
+
 int cn_pool_crowded(void) { return machine_crowded(now_ns()); }
 
 void cn_pool_set_spin_ns(long ns) { atomic_store(&pool.spin_ns, ns < 0 ? 0 : ns); }

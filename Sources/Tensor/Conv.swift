@@ -2,6 +2,8 @@
 // im2col/col2im + sgemm (1x1 stride-1 unpadded convs skip im2col); depthwise 3x3 has its own kernel
 // (DepthwiseConv.swift). Backward uses sgemm for both the input and the weight gradient.
 
+import CNative
+
 public struct ConvGeometry: Equatable, Sendable {
     public let n, c, h, w, o, kh, kw, stride, padding, dilation, groups, ho, wo: Int
 
@@ -48,18 +50,24 @@ public enum Conv {
     }
 
     @inlinable
-    static func planes(_ x: UnsafeMutablePointer<Float>, _ g: ConvGeometry, _ c0: Int, samples: Int, copyIn: Bool) -> Planes {
-        let hw = g.h &* g.w
+    static func planes(_ x: UnsafeMutablePointer<Float>, _ g: ConvGeometry, _ c0: Int, samples: Int, copyIn: Bool,
+                       channels: Int? = nil) -> Planes {
+        let hw = g.h &* g.w, cn = channels ?? g.cg
         if g.padding == 0 { return Planes(base: x + c0 &* hw, hp: g.h, wp: g.w, channelStride: hw, sampleStride: g.c &* hw, owner: nil) }
         let p = g.padding, hp = g.h &+ 2 &* p, wp = g.w &+ 2 &* p, plane = hp &* wp
-        let t = Tensor(shape: [samples &* g.cg &* plane])
-        let out = Planes(base: t.data, hp: hp, wp: wp, channelStride: plane, sampleStride: g.cg &* plane, owner: t)
+        let t = Tensor(shape: [samples &* cn &* plane])
+        let out = Planes(base: t.data, hp: hp, wp: wp, channelStride: plane, sampleStride: cn &* plane, owner: t)
         if copyIn {
-            let dst = t.data
-            Parallel.for(samples &* g.cg, grain: max(1, 2048 / max(plane, 1))) { range in
+            let dst = t.data, inC = copiesInC && VectorISA.level == 2
+            Parallel.for(samples &* cn, grain: max(1, 2048 / max(plane, 1))) { range in
                 for idx in range {
-                    let s = idx / g.cg, ci = idx &- s &* g.cg
+                    let s = idx / cn, ci = idx &- s &* cn
                     let from = x + (s &* g.c &+ c0 &+ ci) &* hw, to = dst + idx &* plane
+                    if inC {
+                        let rc = cn_pad_plane(from, g.h, g.w, p, to)
+                        precondition(rc == CN_OK, "cn_pad_plane failed with code \(rc)")
+                        continue
+                    }
                     zeroFloats(to, p &* wp &+ p)
                     for y in 0..<g.h {
                         let row = to + ((y &+ p) &* wp &+ p)
@@ -82,9 +90,28 @@ public enum Conv {
         let rows = g.colRows, howo = g.ho &* g.wo, ld = ld ?? howo
         let src = planes(UnsafeMutablePointer(mutating: x), g, c0, samples: samples, copyIn: true)
         Parallel.for(rows, grain: max(1, 8 / max(samples, 1))) { range in
-            for r in range { im2colRow(src, g, r, col + r &* ld, samples: samples, howo: howo) }
+            im2colRows(src, g, range, col + range.lowerBound &* ld, samples: samples, ld: ld)
         }
         withExtendedLifetime(src.owner) {}
+    }
+
+    /// Whether the copies around im2col convs (padded planes, im2col, col2im) run conv_cols.c's
+    /// AVX-512 loops where the CPU has them (false, or below VectorISA level 2: the Swift loops; the
+    /// same bits, tests compare them).
+    nonisolated(unsafe) public static var copiesInC = true
+
+    /// Rows `rows` of the column matrix (row r at dst + (r - rows.lowerBound) * ld).
+    @inlinable
+    static func im2colRows(_ src: Planes, _ g: ConvGeometry, _ rows: Range<Int>, _ dst: UnsafeMutablePointer<Float>,
+                           samples: Int, ld: Int) {
+        if copiesInC && VectorISA.level == 2 {
+            let rc = cn_im2col(src.base, src.wp, src.channelStride, src.sampleStride, g.kh, g.kw, g.stride, g.dilation,
+                               g.ho, g.wo, samples, rows.lowerBound, rows.upperBound, dst, ld)
+            precondition(rc == CN_OK, "cn_im2col failed with code \(rc)")
+            return
+        }
+        let howo = g.ho &* g.wo
+        for r in rows { im2colRow(src, g, r, dst + (r &- rows.lowerBound) &* ld, samples: samples, howo: howo) }
     }
 
     /// Row r of the column matrix for `samples` samples (HO*WO floats each, side by side at dst).
@@ -158,11 +185,21 @@ public enum Conv {
                               samples: Int = 1, ld: Int? = nil) {
         let hw = g.h &* g.w, howo = g.ho &* g.wo, ld = ld ?? howo, p = g.padding
         let dst = planes(dx, g, c0, samples: samples, copyIn: false)
-        let plane = dst.hp &* dst.wp, rowStep = g.stride &* dst.wp
+        let plane = dst.hp &* dst.wp, rowStep = g.stride &* dst.wp, inC = copiesInC && VectorISA.level == 2
         Parallel.for(g.cg &* samples, grain: 1) { range in
             for idx in range {
                 let sample = idx / g.cg, ci = idx &- sample &* g.cg
                 let acc = dst.base + (sample &* dst.sampleStride &+ ci &* dst.channelStride)
+                if inC {
+                    let rc = cn_col2im_plane(col + (ci &* g.kh &* g.kw &* ld &+ sample &* howo), ld, acc, dst.wp, plane, g.kh, g.kw,
+                                             g.stride, g.dilation, g.ho, g.wo)
+                    precondition(rc == CN_OK, "cn_col2im_plane failed with code \(rc)")
+                    if p > 0 {
+                        let out = dx + (sample &* g.c &+ c0 &+ ci) &* hw
+                        for y in 0..<g.h { copyFloats(acc + ((y &+ p) &* dst.wp &+ p), out + y &* g.w, g.w) }
+                    }
+                    continue
+                }
                 acc.update(repeating: 0, count: plane)
                 for i in 0..<g.kh {
                     for j in 0..<g.kw {
@@ -280,14 +317,19 @@ public enum Conv {
     /// 64 MB cap, 124.3 / 191.9 ms with 2 MB, 135.5 / 191.9 ms with one GEMM per sample).
     nonisolated(unsafe) public static var batchedMaxBytes = 2_000_000
 
+    /// Most samples whose columns share one im2col GEMM (1: one GEMM per sample).
+    static func batchLimit(_ g: ConvGeometry) -> Int {
+        let howo = g.ho * g.wo
+        let bytesPerSample = 4 * (max(g.colRows, g.c) + g.o) * howo
+        return max(1, g.groups == 1 ? min(batchedColumns / max(howo, 1), batchedMaxBytes / max(bytesPerSample, 1)) : 1)
+    }
+
     /// Sample ranges whose columns share one GEMM, each inside one batch group (BatchGroups), so a
     /// sample's bits do not depend on the batch it is in beyond its replica group, nor on threads.
     /// `oneGroup`: the samples are one replica's rows whatever BatchGroups says (the weight gradient,
     /// which Autograd computes per replica), so the chunks depend on their count only.
     public static func gemmChunks(_ g: ConvGeometry, oneGroup: Bool = false) -> [Range<Int>] {
-        let howo = g.ho * g.wo
-        let bytesPerSample = 4 * (max(g.colRows, g.c) + g.o) * howo
-        let limit = max(1, g.groups == 1 ? min(batchedColumns / max(howo, 1), batchedMaxBytes / max(bytesPerSample, 1)) : 1)
+        let limit = batchLimit(g)
         if oneGroup { return stride(from: 0, to: g.n, by: limit).map { $0..<min($0 + limit, g.n) } }
         return BatchGroups.ranges(g.n, limit: limit)
     }
@@ -317,18 +359,19 @@ public enum Conv {
             return y
         }
         let howo = g.ho * g.wo, rows = g.colRows, sampleIn = g.c * g.h * g.w
+        if useSampleTasks(g) {
+            let tasks = Parallel.threads
+            Parallel.run(tasks) { t in
+                for r in sampleTaskChunks(g, t, tasks) {
+                    forwardChunk(x, w, bias: bias, g, r, relu: relu, packed: packed, residual: residual, y)
+                }
+            }
+            return y
+        }
         for r in gemmChunks(g) {
             let xs = x.data + r.lowerBound * sampleIn
             if r.count > 1 {
-                // [O, rows] x [rows, samples * HO*WO], then back to NCHW with the bias added.
-                let cols = r.count * howo
-                let col = Tensor(shape: [rows * cols]), out = Tensor(shape: [g.o * cols])
-                if g.isPointwise { gatherPlanes(xs, rows: g.c, plane: howo, samples: r.count, col.data) }
-                else { im2col(xs, g, 0, col.data, samples: r.count, ld: cols) }
-                Gemm.sgemm(packed: packed, m: g.o, n: cols, k: rows, a: w.data, lda: rows, b: col.data, ldb: cols, c: out.data, ldc: cols)
-                scatterPlanes(out.data, rows: g.o, plane: howo, samples: r.count, y.data + r.lowerBound * g.o * howo,
-                              bias: bias.map { UnsafePointer($0.data) }, relu: relu,
-                              residual: residual.map { UnsafePointer($0.data + r.lowerBound * g.o * howo) })
+                forwardChunk(x, w, bias: bias, g, r, relu: relu, packed: packed, residual: residual, y)
                 continue
             }
             let col: Tensor? = g.isPointwise ? nil : Tensor(shape: [rows * howo])
@@ -354,17 +397,17 @@ public enum Conv {
         let dx = Tensor(shape: [g.n, g.c, g.h, g.w])
         let howo = g.ho * g.wo, rows = g.colRows, sampleIn = g.c * g.h * g.w
         let strided1x1 = g.kh == 1 && g.kw == 1 && g.padding == 0     // e.g. the stride-2 downsample
+        if useSampleTasks(g) {
+            let tasks = Parallel.threads
+            Parallel.run(tasks) { t in
+                for r in sampleTaskChunks(g, t, tasks) { backwardInputChunk(dy, w, g, r, dx) }
+            }
+            return dx
+        }
         for r in gemmChunks(g) {
             let s = r.lowerBound, dxs = dx.data + s * sampleIn
             if r.count > 1 {
-                let cols = r.count * howo
-                let dyT = Tensor(shape: [g.o * cols]), col = Tensor(shape: [rows * cols])
-                gatherPlanes(dy.data + s * g.o * howo, rows: g.o, plane: howo, samples: r.count, dyT.data)
-                Gemm.sgemm(transA: true, m: rows, n: cols, k: g.o, a: w.data, lda: rows, b: dyT.data, ldb: cols,
-                           c: col.data, ldc: cols)
-                if g.isPointwise { scatterPlanes(col.data, rows: g.c, plane: howo, samples: r.count, dxs) }
-                else if strided1x1 { scatterStrided1x1(col.data, g, 0, dxs, samples: r.count, ld: cols) }
-                else { col2im(col.data, g, 0, dxs, samples: r.count, ld: cols) }
+                backwardInputChunk(dy, w, g, r, dx)
                 continue
             }
             if g.isPointwise {
@@ -392,6 +435,10 @@ public enum Conv {
         if useWinograd(g) { return winogradBackwardWeight(dy, x, g) }
         let dw = Tensor(shape: [g.o, g.cg, g.kh, g.kw])
         let howo = g.ho * g.wo, rows = g.colRows, sampleIn = g.c * g.h * g.w
+        if useSampleTasks(g) && rows >= 16 * Parallel.threads {
+            backwardWeightByColumns(dy, x, g, dw)
+            return dw
+        }
         for r in gemmChunks(g, oneGroup: true) {
             let s = r.lowerBound, xs = x.data + s * sampleIn, beta: Float = s == 0 ? 0 : 1
             if r.count > 1 {

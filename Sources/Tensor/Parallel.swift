@@ -30,6 +30,9 @@ public enum Parallel {
     @usableFromInline
     static func run(_ tasks: Int, _ body: (Int) -> Void) {
         if tasks <= 0 { return }
+        // Inside a pool task (a conv's per-thread samples, Conv.sampleTasks): the tasks run here, in
+        // order, as cn_pool_run would run them, without asking whether the machine is crowded.
+        if cn_pool_in_task() != 0 { for k in 0..<tasks { body(k) }; return }
         // A crowded machine (more runnable threads than cores): Dispatch's blocking workers, the
         // same tasks (cnn-dct train with three other busy processes: spinning pool 156-410 ms,
         // Dispatch 123 ms).

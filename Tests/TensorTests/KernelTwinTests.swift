@@ -758,6 +758,71 @@ final class KernelTwinTests: XCTestCase {
         }
     }
 
+    /// Convs on small maps as one pool job (each thread its samples, or its weight-gradient columns):
+    /// the bits of the step path, with bias, ReLU, residual and packed weights, strides, dilation,
+    /// 1x1, several GEMM chunks, K steps of several samples, dot-product weight gradients.
+    func testConvSampleTasksKeepTheBits() throws {
+        let saved = Parallel.threads
+        defer { Parallel.setThreads(saved); Conv.sampleTasks = true }
+        Parallel.setThreads(2)
+        // (n, c, h, w, o, k, stride, pad, dil)
+        let shapes = [(16, 8, 16, 16, 12, 3, 1, 1, 1), (5, 16, 8, 8, 32, 3, 2, 1, 1), (6, 24, 8, 8, 20, 1, 1, 0, 1),
+                      (4, 8, 9, 9, 16, 1, 2, 0, 1), (7, 8, 12, 12, 8, 3, 1, 2, 2), (4, 8, 24, 24, 16, 3, 1, 1, 1),
+                      (4, 40, 16, 16, 24, 3, 1, 1, 1), (16, 32, 16, 16, 32, 3, 1, 1, 1), (16, 8, 8, 8, 12, 3, 1, 1, 1)]
+        var seed: UInt64 = 70
+        for (n, c, h, w, o, k, st, pad, dil) in shapes {
+            seed += 1
+            let x = Tensor.uniform([n, c, h, w], seed: seed), wt = Tensor.uniform([o, c, k, k], seed: seed + 1)
+            let g = ConvGeometry(input: x.shape, weight: wt.shape, stride: st, padding: pad, dilation: dil)
+            let bias = Tensor.uniform([o], seed: seed + 2), res = Tensor.uniform(g.outShape, seed: seed + 3)
+            let dy = Tensor.uniform(g.outShape, seed: seed + 4)
+            let packed = Gemm.packA(m: o, k: g.colRows, a: wt.data, lda: g.colRows)
+            func run(_ on: Bool) -> [[Float]] {
+                Conv.sampleTasks = on
+                XCTAssertEqual(Conv.useSampleTasks(g), on && Gemm.native, "\(g): the path under test")
+                return [Conv.forward(x, wt, bias: bias, g, relu: true, residual: res).array,
+                        Conv.forward(x, wt, bias: nil, g, packed: packed).array,
+                        Conv.backwardInput(dy, wt, g).array, Conv.backwardWeight(dy, x, g).array]
+            }
+            let step = run(false), tasks = run(true)
+            for (i, what) in ["forward", "forward, packed", "input gradient", "weight gradient"].enumerated() {
+                sameBits(tasks[i], step[i], "sample tasks, \(what), \(n)x\(c)x\(h)x\(w) -> \(o) k\(k) s\(st) p\(pad) d\(dil)")
+            }
+        }
+    }
+
+    /// conv_cols.c's padded planes, im2col and col2im against the Swift loops: the same bits, row
+    /// widths under, at and over a vector, strides 1-3, dilation, padding 0-2, several samples.
+    func testConvCopiesInCKeepTheBits() throws {
+        guard VectorISA.supported == 2 else { throw XCTSkip("conv_cols.c runs on AVX-512 only") }
+        defer { Conv.copiesInC = true }
+        // (n, c, h, w, o, k, stride, pad, dil)
+        let shapes = [(3, 5, 4, 4, 6, 3, 1, 1, 1), (2, 4, 9, 35, 5, 3, 1, 1, 1), (2, 3, 17, 33, 4, 3, 2, 1, 1),
+                      (2, 3, 16, 16, 4, 3, 3, 1, 1), (2, 4, 12, 12, 3, 3, 1, 2, 2), (2, 3, 19, 40, 4, 7, 2, 3, 1),
+                      (2, 6, 9, 9, 5, 1, 2, 0, 1), (3, 2, 8, 8, 4, 3, 2, 0, 1)]
+        var seed: UInt64 = 90
+        for (n, c, h, w, o, k, st, pad, dil) in shapes {
+            seed += 1
+            let x = Tensor.uniform([n, c, h, w], seed: seed), wt = Tensor.uniform([o, c, k, k], seed: seed + 1)
+            let g = ConvGeometry(input: x.shape, weight: wt.shape, stride: st, padding: pad, dilation: dil)
+            let rows = g.colRows, cols = n * g.ho * g.wo
+            let colIn = Tensor.uniform([rows * cols], seed: seed + 2), dy = Tensor.uniform(g.outShape, seed: seed + 3)
+            func run(_ inC: Bool) -> [[Float]] {
+                Conv.copiesInC = inC
+                let col = Tensor(shape: [rows * cols], repeating: 7), dx = Tensor(shape: x.shape, repeating: 7)
+                Conv.im2col(x.data, g, 0, col.data, samples: n, ld: cols)
+                Conv.col2im(colIn.data, g, 0, dx.data, samples: n, ld: cols)
+                return [col.array, dx.array, Conv.forward(x, wt, bias: nil, g).array, Conv.backwardInput(dy, wt, g).array,
+                        Conv.backwardWeight(dy, x, g).array]
+            }
+            let swift = run(false), c = run(true)
+            for (i, what) in ["im2col", "col2im", "forward", "input gradient", "weight gradient"].enumerated() {
+                sameBits(c[i], swift[i], "conv_cols.c, \(what), \(n)x\(c)x\(h)x\(w) -> \(o) k\(k) s\(st) p\(pad) d\(dil)")
+            }
+            XCTAssertEqual(swift[0], ConvNaive.im2col(x, g, 0, samples: n, ld: cols), "im2col against the naive twin, \(g)")
+        }
+    }
+
     func testKernelsDoNotDependOnThreadCount() {
         let saved = Parallel.threads
         defer { Parallel.setThreads(saved) }

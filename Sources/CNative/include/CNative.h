@@ -92,6 +92,8 @@ typedef void (*cn_task_fn)(void *ctx, long task);
 // threads - 1 workers beside the calling thread (0 or 1: everything runs inline).
 void cn_pool_set_threads(int threads);
 int cn_pool_workers(void);
+// Whether the calling thread is running a pool task (a nested cn_pool_run then runs inline).
+int cn_pool_in_task(void);
 // How long an idle worker spins before it sleeps (default 2 ms).
 void cn_pool_set_spin_ns(long ns);
 // fn(ctx, k) for k in 0..<tasks on the caller and the workers; returns when all are done. Runs
@@ -174,6 +176,19 @@ int cn_sgemm_block(int transA, int transB, long m, long n, long k, float alpha, 
 // bits depend on K alone, not on the block. Other bits than cn_sgemm's.
 int cn_sgemm_nt_dot(long m, long n, long k, float alpha, const float *a, long lda, const float *b, long ldb, float beta,
                     float *c, long ldc, long i0, long i1, long j0, long j1);
+
+// ---- im2col conv copies (conv_cols.c), AVX-512 only (CN_E_UNSUPPORTED below VectorISA level 2) ----
+// Rows r0 ..< r1 of the column matrix (row r: channel r / (kh kw), tap ((r / kw) % kh, r % kw)) of
+// `samples` samples from padded planes (channel c of sample s at base + s * sample_stride + c *
+// channel_stride, rows wp floats apart), HO*WO floats per sample side by side; row r at col + (r - r0) * ld.
+int cn_im2col(const float *base, long wp, long channel_stride, long sample_stride, long kh, long kw, long stride,
+              long dilation, long ho, long wo, long samples, long r0, long r1, float *col, long ld);
+// One (sample, channel) plane of col2im: acc (plane floats, rows wp apart) := 0, then each tap's
+// column row (tap t at col + t * ld, HO*WO floats) added in (i, j, oy, ox) order.
+int cn_col2im_plane(const float *col, long ld, float *acc, long wp, long plane, long kh, long kw, long stride,
+                    long dilation, long ho, long wo);
+// dst [(h + 2p) x (w + 2p)] = src [h x w] with p zeros around it.
+int cn_pad_plane(const float *src, long h, long w, long p, float *dst);
 
 // ---- Winograd F(4x4, 3x3) transforms (winograd4.c), AVX-512, for dcot's own GEMM ----
 // V = B^T d B for channels [c0, c1) of x [ns][c][h][w] (padding pad, th x tw tiles of 4 x 4 outputs
