@@ -19,40 +19,49 @@ public final class AdamW: Optimizer {
         defer { Parameter.valuesChanged() }
         steps += 1
         let c1 = 1 - Float(Double(beta1).pow(steps)), c2 = 1 - Float(Double(beta2).pow(steps))
+        // Every parameter's update in one pool job (ParameterSweep), the same per-element operations.
+        var items: [(w: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer<Float>, m: UnsafeMutablePointer<Float>,
+                     v: UnsafeMutablePointer<Float>, lr: Float)] = []
+        var counts: [Int] = []
         for group in groups {
-            let lr = group.lr
             for (_, p) in group.parameters {
                 guard let g = p.grad else { continue }
                 let key = ObjectIdentifier(p)
                 let mt = m[key] ?? Tensor(zeros: p.shape), vt = v[key] ?? Tensor(zeros: p.shape)
                 m[key] = mt; v[key] = vt
-                let w = p.value.data, gd = g.data, md = mt.data, vd = vt.data
-                let (b1, b2, e, wd) = (beta1, beta2, eps, weightDecay)
-                Parallel.for(p.value.count, grain: 1 << 15) { r in
-                    // 16 lanes, then the rest one by one: the same operations in the same order per
-                    // element, so the same bits either way (the buffers may alias as far as the
-                    // compiler knows, which keeps it from vectorizing the scalar loop itself).
-                    var i = r.lowerBound
-                    while i &+ 16 <= r.upperBound {
-                        let wv = UnsafeRawPointer(w + i).loadUnaligned(as: SIMD16<Float>.self)
-                        let gv = UnsafeRawPointer(gd + i).loadUnaligned(as: SIMD16<Float>.self)
-                        let mv = UnsafeRawPointer(md + i).loadUnaligned(as: SIMD16<Float>.self)
-                        let vv = UnsafeRawPointer(vd + i).loadUnaligned(as: SIMD16<Float>.self)
-                        let (w2, m2, v2) = Self.update(wv, gv, mv, vv, lr: lr, wd: wd, b1: b1, b2: b2, c1: c1, c2: c2, e: e)
-                        UnsafeMutableRawPointer(w + i).storeBytes(of: w2, as: SIMD16<Float>.self)
-                        UnsafeMutableRawPointer(md + i).storeBytes(of: m2, as: SIMD16<Float>.self)
-                        UnsafeMutableRawPointer(vd + i).storeBytes(of: v2, as: SIMD16<Float>.self)
-                        i &+= 16
-                    }
-                    while i < r.upperBound {
-                        let (w2, m2, v2) = Self.update(SIMD16(repeating: w[i]), SIMD16(repeating: gd[i]), SIMD16(repeating: md[i]),
-                                                       SIMD16(repeating: vd[i]), lr: lr, wd: wd, b1: b1, b2: b2, c1: c1, c2: c2, e: e)
-                        (w[i], md[i], vd[i]) = (w2[0], m2[0], v2[0])
-                        i &+= 1
-                    }
+                items.append((p.value.data, g.data, mt.data, vt.data, group.lr))
+                counts.append(p.value.count)
+            }
+        }
+        let (b1, b2, e, wd) = (beta1, beta2, eps, weightDecay)
+        items.withUnsafeBufferPointer { ip in
+            nonisolated(unsafe) let list = ip
+            ParameterSweep.run(counts) { k, r in
+                let it = list[k], w = it.w, gd = it.g, md = it.m, vd = it.v, lr = it.lr
+                // 16 lanes, then the rest one by one: the same operations in the same order per
+                // element, so the same bits either way (the buffers may alias as far as the
+                // compiler knows, which keeps it from vectorizing the scalar loop itself).
+                var i = r.lowerBound
+                while i &+ 16 <= r.upperBound {
+                    let wv = UnsafeRawPointer(w + i).loadUnaligned(as: SIMD16<Float>.self)
+                    let gv = UnsafeRawPointer(gd + i).loadUnaligned(as: SIMD16<Float>.self)
+                    let mv = UnsafeRawPointer(md + i).loadUnaligned(as: SIMD16<Float>.self)
+                    let vv = UnsafeRawPointer(vd + i).loadUnaligned(as: SIMD16<Float>.self)
+                    let (w2, m2, v2) = Self.update(wv, gv, mv, vv, lr: lr, wd: wd, b1: b1, b2: b2, c1: c1, c2: c2, e: e)
+                    UnsafeMutableRawPointer(w + i).storeBytes(of: w2, as: SIMD16<Float>.self)
+                    UnsafeMutableRawPointer(md + i).storeBytes(of: m2, as: SIMD16<Float>.self)
+                    UnsafeMutableRawPointer(vd + i).storeBytes(of: v2, as: SIMD16<Float>.self)
+                    i &+= 16
+                }
+                while i < r.upperBound {
+                    let (w2, m2, v2) = Self.update(SIMD16(repeating: w[i]), SIMD16(repeating: gd[i]), SIMD16(repeating: md[i]),
+                                                   SIMD16(repeating: vd[i]), lr: lr, wd: wd, b1: b1, b2: b2, c1: c1, c2: c2, e: e)
+                    (w[i], md[i], vd[i]) = (w2[0], m2[0], v2[0])
+                    i &+= 1
                 }
             }
         }
+        withExtendedLifetime((m, v, groups)) {}
     }
 
     /// One AdamW update per lane: decoupled weight decay, the two moments, the bias-corrected step.

@@ -35,29 +35,37 @@ public final class SGD: Optimizer {
 
     public func step() {
         defer { Parameter.valuesChanged() }
+        // Every parameter's update in one pool job (ParameterSweep), the same per-element operations.
+        var items: [(w: UnsafeMutablePointer<Float>, g: UnsafeMutablePointer<Float>, b: UnsafeMutablePointer<Float>?,
+                     fresh: Bool, lr: Float)] = []
+        var counts: [Int] = []
         for group in groups {
-            let lr = group.lr
             for (_, p) in group.parameters {
                 guard let g = p.grad else { continue }
                 let key = ObjectIdentifier(p)
-                let w = p.value.data, gd = g.data, n = p.value.count
-                let (wd, mom) = (weightDecay, momentum)
-                if momentum == 0 {
-                    Parallel.for(n, grain: 1 << 15) { r in for i in r { w[i] -= lr * (gd[i] + wd * w[i]) } }
-                } else if let buf = buffers[key] {
-                    let b = buf.data
-                    Parallel.for(n, grain: 1 << 15) { r in
-                        for i in r { b[i] = mom * b[i] + gd[i] + wd * w[i]; w[i] -= lr * b[i] }
-                    }
+                var b: UnsafeMutablePointer<Float>? = nil, fresh = false
+                if momentum != 0 {
+                    if let buf = buffers[key] { b = buf.data }
+                    else { let buf = Tensor(shape: p.shape); buffers[key] = buf; b = buf.data; fresh = true }
+                }
+                items.append((p.value.data, g.data, b, fresh, group.lr))
+                counts.append(p.value.count)
+            }
+        }
+        let (wd, mom) = (weightDecay, momentum)
+        items.withUnsafeBufferPointer { ip in
+            nonisolated(unsafe) let list = ip
+            ParameterSweep.run(counts) { k, r in
+                let it = list[k], w = it.w, gd = it.g, lr = it.lr
+                if let b = it.b {
+                    if it.fresh { for i in r { b[i] = gd[i] + wd * w[i]; w[i] -= lr * b[i] } }
+                    else { for i in r { b[i] = mom * b[i] + gd[i] + wd * w[i]; w[i] -= lr * b[i] } }
                 } else {
-                    let buf = Tensor(shape: p.shape), b = buf.data
-                    Parallel.for(n, grain: 1 << 15) { r in
-                        for i in r { b[i] = gd[i] + wd * w[i]; w[i] -= lr * b[i] }
-                    }
-                    buffers[key] = buf
+                    for i in r { w[i] -= lr * (gd[i] + wd * w[i]) }
                 }
             }
         }
+        withExtendedLifetime(groups) {}
     }
 
     public func state() -> [(String, Tensor)] {

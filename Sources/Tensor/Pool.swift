@@ -158,7 +158,7 @@ public enum PoolKernel {
     }
 
     public static func maxPoolBackward(_ dy: Tensor, indices: [Int32], inputShape: [Int]) -> Tensor {
-        let dx = Tensor(zeros: inputShape)
+        let dx = Tensor(shape: inputShape)
         let (n, c, h, w) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
         let howo = dy.count / max(n * c, 1)
         let gp = dy.data, dp = dx.data
@@ -167,6 +167,7 @@ public enum PoolKernel {
             Parallel.for(n * c) { r in
                 for plane in r {
                     let d = dp + plane * h * w
+                    d.update(repeating: 0, count: h * w)              // each thread zeroes its own planes
                     for o in (plane * howo)..<((plane + 1) * howo) { d[Int(iq[o])] += gp[o] }
                 }
             }
