@@ -24,28 +24,37 @@ public enum BatchNormKernel {
         return (mean, variance)
     }
 
+    // The per-replica sums below take each plane's Float sums over (sample, channel) planes, so each
+    // thread reads the samples its convs wrote (Conv.sampleTasks: a thread's share of a batch is its
+    // share of every NCHW tensor), then add them per channel in Double, in sample order: the same
+    // additions as a channel's loop over its samples, so the same bits. Split by channel, every
+    // thread read every sample: on a host whose two vCPUs answer each other's cache lines in ~400 ns
+    // (README, "The host's two states") that was the slow part of a small model's BN.
+
     /// Per-replica partial sums for synchronised batch norm, [replicas][C] (x's samples split into
     /// `replicas` equal consecutive chunks): Σ x, or with `mean` Σ (x - mean)², Float SIMD per plane,
     /// Double across planes in sample order.
     public static func partialSums(_ x: Tensor, replicas: Int, mean: [Double]? = nil) -> [Double] {
         let n = x.shape[0], c = x.shape[1], hw = x.count / max(n * c, 1), per = n / replicas
         precondition(per * replicas == n, "batch of \(n) is not \(replicas) equal replica chunks")
-        var out = [Double](repeating: 0, count: replicas * c)
+        var planes = [Float](repeating: 0, count: n * c)
         let xp = x.data
-        out.withUnsafeMutableBufferPointer { op in
-            nonisolated(unsafe) let oq = op
-            Parallel.for(c) { r in
-                for ch in r {
-                    let mu = mean.map { Float($0[ch]) }
-                    for rep in 0..<replicas {
-                        var s = 0.0
-                        for i in (rep * per)..<((rep + 1) * per) {
-                            let plane = xp + (i * c + ch) * hw
-                            s += Double(mu.map { Reduce.sumSquaredDeviation(plane, hw, $0) } ?? Reduce.sum(plane, hw))
-                        }
-                        oq[rep * c + ch] = s
-                    }
+        let mu = mean.map { $0.map(Float.init) }
+        planes.withUnsafeMutableBufferPointer { pp in
+            nonisolated(unsafe) let pq = pp
+            Parallel.for(n * c, grain: max(1, 4096 / max(hw, 1))) { r in
+                for p in r {
+                    let plane = xp + p * hw
+                    pq[p] = mu.map { Reduce.sumSquaredDeviation(plane, hw, $0[p % c]) } ?? Reduce.sum(plane, hw)
                 }
+            }
+        }
+        var out = [Double](repeating: 0, count: replicas * c)
+        for rep in 0..<replicas {
+            for ch in 0..<c {
+                var s = 0.0
+                for i in (rep * per)..<((rep + 1) * per) { s += Double(planes[i * c + ch]) }
+                out[rep * c + ch] = s
             }
         }
         return out
@@ -55,24 +64,28 @@ public enum BatchNormKernel {
     public static func backwardPartials(_ dy: Tensor, _ x: Tensor, mean: [Float], replicas: Int) -> [Double] {
         let n = x.shape[0], c = x.shape[1], hw = x.count / max(n * c, 1), per = n / replicas
         precondition(per * replicas == n, "batch of \(n) is not \(replicas) equal replica chunks")
-        var out = [Double](repeating: 0, count: replicas * 2 * c)
+        var sums = [Float](repeating: 0, count: n * c), dots = [Float](repeating: 0, count: n * c)
         let xp = x.data, dyp = dy.data
-        out.withUnsafeMutableBufferPointer { op in
-            nonisolated(unsafe) let oq = op
-            Parallel.for(c) { r in
-                for ch in r {
-                    let mu = mean[ch]
-                    for rep in 0..<replicas {
-                        var sdy = 0.0, sdyx = 0.0
-                        for i in (rep * per)..<((rep + 1) * per) {
-                            let g = dyp + (i * c + ch) * hw, s = xp + (i * c + ch) * hw
-                            let sg = Double(Reduce.sum(g, hw))
-                            sdy += sg
-                            sdyx += Double(Reduce.dot(g, s, hw)) - Double(mu) * sg
-                        }
-                        oq[rep * 2 * c + ch] = sdy; oq[rep * 2 * c + c + ch] = sdyx
-                    }
+        sums.withUnsafeMutableBufferPointer { sp in dots.withUnsafeMutableBufferPointer { dp in
+            nonisolated(unsafe) let (sq, dq) = (sp, dp)
+            Parallel.for(n * c, grain: max(1, 2048 / max(hw, 1))) { r in
+                for p in r {
+                    let g = dyp + p * hw
+                    sq[p] = Reduce.sum(g, hw); dq[p] = Reduce.dot(g, xp + p * hw, hw)
                 }
+            }
+        } }
+        var out = [Double](repeating: 0, count: replicas * 2 * c)
+        for rep in 0..<replicas {
+            for ch in 0..<c {
+                let mu = mean[ch]
+                var sdy = 0.0, sdyx = 0.0
+                for i in (rep * per)..<((rep + 1) * per) {
+                    let sg = Double(sums[i * c + ch])
+                    sdy += sg
+                    sdyx += Double(dots[i * c + ch]) - Double(mu) * sg
+                }
+                out[rep * 2 * c + ch] = sdy; out[rep * 2 * c + c + ch] = sdyx
             }
         }
         return out
@@ -85,14 +98,12 @@ public enum BatchNormKernel {
         let n = x.shape[0], c = x.shape[1], hw = x.count / max(n * c, 1)
         let dx = Tensor(shape: x.shape)
         let xp = x.data, dyp = dy.data, gp = gamma.data, dxp = dx.data
-        Parallel.for(c) { r in
-            for ch in r {
-                let mu = mean[ch], inv = invstd[ch]
+        Parallel.for(n * c, grain: max(1, 2048 / max(hw, 1))) { r in
+            for p in r {
+                let ch = p % c, mu = mean[ch], inv = invstd[ch]
                 let k = gp[ch] * inv, a = sumDy[ch] / m, b = sumDyXhat[ch] / m
-                for i in 0..<n {
-                    let g = dyp + (i * c + ch) * hw, s = xp + (i * c + ch) * hw, d = dxp + (i * c + ch) * hw
-                    for t in 0..<hw { d[t] = k * (g[t] - a - (s[t] - mu) * inv * b) }
-                }
+                let g = dyp + p * hw, s = xp + p * hw, d = dxp + p * hw
+                for t in 0..<hw { d[t] = k * (g[t] - a - (s[t] - mu) * inv * b) }
             }
         }
         return dx

@@ -823,6 +823,54 @@ final class KernelTwinTests: XCTestCase {
         }
     }
 
+    /// Synchronised BN's per-replica sums and input gradient, computed per (sample, channel) plane:
+    /// the bits of a channel's loop over its samples (Float per plane, Double across planes in order).
+    func testBatchNormReplicaSumsKeepTheChannelLoopBits() {
+        let saved = Parallel.threads
+        defer { Parallel.setThreads(saved) }
+        let (n, c, hw) = (8, 5, 37)
+        let x = Tensor.uniform([n, c, hw, 1], seed: 11), dy = Tensor.uniform([n, c, hw, 1], seed: 12)
+        let gamma = Tensor.uniform([c], seed: 13)
+        let mean = (0..<c).map { Double($0) * 0.01 - 0.02 }, meanF = mean.map(Float.init)
+        let invstd = (0..<c).map { 1 + Float($0) * 0.1 }, sumDy = (0..<c).map { Float($0) - 1.5 }, sumDyX = (0..<c).map { Float($0) * 0.3 }
+        for threads in [1, 2, 3] {
+            Parallel.setThreads(threads)
+            for replicas in [1, 2, 4] {
+                let per = n / replicas
+                var sums = [Double](), devs = [Double](), back = [Double](repeating: 0, count: replicas * 2 * c)
+                for rep in 0..<replicas {
+                    for ch in 0..<c {
+                        var s = 0.0, v = 0.0, sdy = 0.0, sdyx = 0.0
+                        for i in (rep * per)..<((rep + 1) * per) {
+                            let plane = x.data + (i * c + ch) * hw, g = dy.data + (i * c + ch) * hw
+                            s += Double(Reduce.sum(plane, hw))
+                            v += Double(Reduce.sumSquaredDeviation(plane, hw, Float(mean[ch])))
+                            let sg = Double(Reduce.sum(g, hw))
+                            sdy += sg
+                            sdyx += Double(Reduce.dot(g, plane, hw)) - Double(meanF[ch]) * sg
+                        }
+                        sums.append(s); devs.append(v)
+                        back[rep * 2 * c + ch] = sdy; back[rep * 2 * c + c + ch] = sdyx
+                    }
+                }
+                XCTAssertEqual(BatchNormKernel.partialSums(x, replicas: replicas), sums, "sums, \(replicas) replicas, \(threads) threads")
+                XCTAssertEqual(BatchNormKernel.partialSums(x, replicas: replicas, mean: mean), devs, "squared deviations")
+                XCTAssertEqual(BatchNormKernel.backwardPartials(dy, x, mean: meanF, replicas: replicas), back, "backward partials")
+            }
+            let dx = BatchNormKernel.backwardInput(dy, x, mean: meanF, invstd: invstd, gamma: gamma, sumDy: sumDy, sumDyXhat: sumDyX,
+                                                   count: 123)
+            var expected = [Float](repeating: 0, count: x.count)
+            for ch in 0..<c {
+                let k = gamma[ch] * invstd[ch], a = sumDy[ch] / 123, b = sumDyX[ch] / 123
+                for i in 0..<n { for t in 0..<hw {
+                    let e = (i * c + ch) * hw + t
+                    expected[e] = k * (dy[e] - a - (x[e] - meanF[ch]) * invstd[ch] * b)
+                } }
+            }
+            sameBits(dx.array, expected, "BN input gradient, \(threads) threads")
+        }
+    }
+
     func testKernelsDoNotDependOnThreadCount() {
         let saved = Parallel.threads
         defer { Parallel.setThreads(saved) }
