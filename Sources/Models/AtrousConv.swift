@@ -126,14 +126,27 @@ public enum AtrousConv {
         let (n, c, h, wd) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let (o, k) = (w.shape[0], w.shape[2])
         let y = Tensor(zeros: [n, o, h, wd])
-        for t in taps(k: k, h: h, w: wd, dilation: dilation, padding: padding) {
-            let p = t.count
-            let xt = Tensor(shape: [c, n * p]), yt = Tensor(shape: [o, n * p])
-            gather(x.data, n: n, c: c, h: h, w: wd, t, dy: t.dy, dx: t.dx, xt.data)
-            let tapA: Gemm.PackedA? = packedTaps.isEmpty ? nil : packedTaps[t.index]
-            Gemm.sgemm(packed: tapA, m: o, n: n * p, k: c, a: packed.map { $0.data + t.index * o * c } ?? tapA!.data,
-                       lda: c, b: xt.data, ldb: n * p, c: yt.data, ldc: n * p)
-            scatterAdd(yt.data, n: n, c: o, h: h, w: wd, t, dy: 0, dx: 0, y.data)
+        let tapList = taps(k: k, h: h, w: wd, dilation: dilation, padding: padding)
+        // samples s0 ..< s1 through every tap in order: gather, the tap's GEMM, the adjoint add.
+        func run(_ s0: Int, _ s1: Int) {
+            let ns = s1 - s0, xs = x.data + s0 * c * h * wd, ys = y.data + s0 * o * h * wd
+            for t in tapList {
+                let p = t.count
+                let xt = Tensor(shape: [c, ns * p]), yt = Tensor(shape: [o, ns * p])
+                gather(xs, n: ns, c: c, h: h, w: wd, t, dy: t.dy, dx: t.dx, xt.data)
+                let tapA: Gemm.PackedA? = packedTaps.isEmpty ? nil : packedTaps[t.index]
+                Gemm.sgemm(packed: tapA, m: o, n: ns * p, k: c, a: packed.map { $0.data + t.index * o * c } ?? tapA!.data,
+                           lda: c, b: xt.data, ldb: ns * p, c: yt.data, ldc: ns * p)
+                scatterAdd(yt.data, n: ns, c: o, h: h, w: wd, t, dy: 0, dx: 0, ys)
+            }
+        }
+        let tasks = Conv.sampleTaskCount(n)
+        if tasks > 0 {
+            // Each thread its own samples through every tap (Conv.sampleTasks: dcot's GEMM computes
+            // an element the same way whatever the product's columns, so the same bits).
+            Parallel.for(tasks) { r in for ti in r { run(ti * n / tasks, (ti + 1) * n / tasks) } }
+        } else {
+            run(0, n)
         }
         return y
     }
@@ -151,13 +164,23 @@ public enum AtrousConv {
         let (n, c, h, wd) = (inputShape[0], inputShape[1], inputShape[2], inputShape[3])
         let (o, k) = (w.shape[0], w.shape[2])
         let dx = Tensor(zeros: inputShape)
-        for t in taps(k: k, h: h, w: wd, dilation: dilation, padding: padding) {
-            let p = t.count
-            let gt = Tensor(shape: [o, n * p]), dxt = Tensor(shape: [c, n * p])
-            gather(g.data, n: n, c: o, h: h, w: wd, t, dy: 0, dx: 0, gt.data)
-            Gemm.sgemm(transA: true, m: c, n: n * p, k: o, a: packed.data + t.index * o * c, lda: c, b: gt.data, ldb: n * p,
-                       c: dxt.data, ldc: n * p)
-            scatterAdd(dxt.data, n: n, c: c, h: h, w: wd, t, dy: t.dy, dx: t.dx, dx.data)
+        let tapList = taps(k: k, h: h, w: wd, dilation: dilation, padding: padding)
+        func run(_ s0: Int, _ s1: Int) {
+            let ns = s1 - s0, gs = g.data + s0 * o * h * wd, dxs = dx.data + s0 * c * h * wd
+            for t in tapList {
+                let p = t.count
+                let gt = Tensor(shape: [o, ns * p]), dxt = Tensor(shape: [c, ns * p])
+                gather(gs, n: ns, c: o, h: h, w: wd, t, dy: 0, dx: 0, gt.data)
+                Gemm.sgemm(transA: true, m: c, n: ns * p, k: o, a: packed.data + t.index * o * c, lda: c, b: gt.data, ldb: ns * p,
+                           c: dxt.data, ldc: ns * p)
+                scatterAdd(dxt.data, n: ns, c: c, h: h, w: wd, t, dy: t.dy, dx: t.dx, dxs)
+            }
+        }
+        let tasks = Conv.sampleTaskCount(n)
+        if tasks > 0 {
+            Parallel.for(tasks) { r in for ti in r { run(ti * n / tasks, (ti + 1) * n / tasks) } }   // as forwardGroup
+        } else {
+            run(0, n)
         }
         return dx
     }

@@ -29,6 +29,13 @@ extension Conv {
             && g.n >= 2 * Parallel.threads && batchLimit(g) >= 2 && cn_pool_in_task() == 0
     }
 
+    /// The number of per-thread sample tasks a batched op of `n` samples on dcot's GEMM runs as (the
+    /// conditions of `useSampleTasks` other than the conv's geometry), or 0 for the step path.
+    public static func sampleTaskCount(_ n: Int) -> Int {
+        sampleTasks && Gemm.native && Gemm.splitAcrossThreads && Parallel.threads > 1 && n >= 2 * Parallel.threads
+            && cn_pool_in_task() == 0 ? Parallel.threads : 0
+    }
+
     /// Task t's samples (of `tasks` contiguous shares), in chunks of at most `batchLimit` samples.
     static func sampleTaskChunks(_ g: ConvGeometry, _ t: Int, _ tasks: Int) -> [Range<Int>] {
         let s0 = t * g.n / tasks, s1 = (t + 1) * g.n / tasks, limit = batchLimit(g)

@@ -26,6 +26,29 @@ final class AtrousConvTests: XCTestCase {
         XCTAssertEqual(AtrousConv.keptFraction(k: 3, h: 21, w: 21, dilation: 18, padding: 18), pow(1 + 2 * 3.0 / 21, 2) / 9, accuracy: 1e-12)
     }
 
+    /// Each thread its own samples through every tap (Conv.sampleTasks): the bits of the whole batch's
+    /// taps, forward (with and without packed taps) and input gradient, at 2 threads.
+    func testSampleTasksKeepTheBits() {
+        let saved = Parallel.threads
+        defer { Parallel.setThreads(saved); Conv.sampleTasks = true }
+        Parallel.setThreads(2)
+        for (n, c, o, h, w, d) in [(6, 5, 7, 6, 6, 2), (5, 16, 24, 4, 4, 4), (4, 3, 2, 9, 7, 3)] {
+            let x = Tensor.normal([n, c, h, w], seed: 5), wt = Tensor.normal([o, c, 3, 3], seed: 6), g = Tensor.normal([n, o, h, w], seed: 7)
+            let taps = Gemm.packA(stack: AtrousConv.packTaps(wt))
+            func run(_ on: Bool) -> [[Float]] {
+                Conv.sampleTasks = on
+                XCTAssertEqual(Conv.sampleTaskCount(n) > 0, on && Gemm.native)
+                return [AtrousConv.forward(x, wt, dilation: d, padding: d).array,
+                        AtrousConv.forward(x, wt, dilation: d, padding: d, packedTaps: taps).array,
+                        AtrousConv.backwardInput(g, wt, inputShape: x.shape, dilation: d, padding: d).array]
+            }
+            let step = run(false), tasks = run(true)
+            for i in 0..<3 {
+                XCTAssertTrue(zip(step[i], tasks[i]).allSatisfy { $0.bitPattern == $1.bitPattern }, "n\(n) c\(c) o\(o) d\(d), output \(i): other bits")
+            }
+        }
+    }
+
     /// d x d phase subimages through F(4x4): odd sizes (phases of unequal size), dilations 2-4,
     /// several samples and batch groups, bias and ReLU; within F(4x4)'s tolerance, 1e-4 x sqrt(9 C).
     func testPhaseWinograd4MatchesConv2d() {
