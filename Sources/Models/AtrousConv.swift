@@ -190,7 +190,12 @@ public enum AtrousConv {
         let (o, k) = (weightShape[0], weightShape[2])
         let dw = Tensor(zeros: weightShape)
         let kk = k * k
-        for t in taps(k: k, h: h, w: wd, dilation: dilation, padding: padding) {
+        // Each tap's slice of dW is one product of its own: with dcot's GEMM on the pool, the taps are
+        // the tasks of one job (largest first), each product whole on one thread, where each tap
+        // was four jobs (two gathers, the product cut over the threads, the copy into dW). The same
+        // products, so the same bits.
+        let tapList = taps(k: k, h: h, w: wd, dilation: dilation, padding: padding).sorted { $0.count > $1.count }
+        func one(_ t: Tap) {
             let p = t.count
             let gt = Tensor(shape: [o, n * p]), xt = Tensor(shape: [c, n * p]), dwt = Tensor(shape: [o, c])
             gather(g.data, n: n, c: o, h: h, w: wd, t, dy: 0, dx: 0, gt.data)
@@ -199,6 +204,11 @@ public enum AtrousConv {
                        c: dwt.data, ldc: c)
             let src = dwt.data, dst = dw.data, ti = t.index
             Parallel.for(o, grain: 16) { r in for oi in r { for ci in 0..<c { dst[(oi * c + ci) * kk + ti] = src[oi * c + ci] } } }
+        }
+        if Conv.sampleTaskCount(n) > 0 && tapList.count > 1 {
+            Gemm.independent(tapList.count) { one(tapList[$0]) }
+        } else {
+            for t in tapList { one(t) }
         }
         return dw
     }

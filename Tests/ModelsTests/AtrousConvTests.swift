@@ -27,7 +27,7 @@ final class AtrousConvTests: XCTestCase {
     }
 
     /// Each thread its own samples through every tap (Conv.sampleTasks): the bits of the whole batch's
-    /// taps, forward (with and without packed taps) and input gradient, at 2 threads.
+    /// taps, forward (with and without packed taps), input gradient, and the weight gradient's taps as tasks, at 2 threads.
     func testSampleTasksKeepTheBits() {
         let saved = Parallel.threads
         defer { Parallel.setThreads(saved); Conv.sampleTasks = true }
@@ -40,10 +40,11 @@ final class AtrousConvTests: XCTestCase {
                 XCTAssertEqual(Conv.sampleTaskCount(n) > 0, on && Gemm.native)
                 return [AtrousConv.forward(x, wt, dilation: d, padding: d).array,
                         AtrousConv.forward(x, wt, dilation: d, padding: d, packedTaps: taps).array,
-                        AtrousConv.backwardInput(g, wt, inputShape: x.shape, dilation: d, padding: d).array]
+                        AtrousConv.backwardInput(g, wt, inputShape: x.shape, dilation: d, padding: d).array,
+                        AtrousConv.backwardWeight(g, x, weightShape: wt.shape, dilation: d, padding: d).array]
             }
             let step = run(false), tasks = run(true)
-            for i in 0..<3 {
+            for i in 0..<4 {
                 XCTAssertTrue(zip(step[i], tasks[i]).allSatisfy { $0.bitPattern == $1.bitPattern }, "n\(n) c\(c) o\(o) d\(d), output \(i): other bits")
             }
         }
