@@ -1,7 +1,7 @@
 // The copies around an im2col conv on AVX-512 (Tensor's Conv.swift): padded planes, the column
 // matrix and its adjoint (col2im). Swift builds for the baseline x86-64, so its 16-float copies were
 // four 16-byte moves with the loop's bookkeeping around each row of 4-16 floats, and im2col was
-// 14.7 % of a 1-thread cnn-dct inference profile; here a row is one masked 64-byte load and store.
+// 14.7 % of a 1-thread cnn-dct inference profile; here a row of 16 is one 64-byte load and store.
 //
 // The values and the order of col2im's additions are those of the Swift loops (each element gets
 // its taps' values added in (i, j, oy, ox) order, no contraction), so the bits are the same; a test
@@ -14,34 +14,46 @@
 
 #define TARGET __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")))
 
-static inline __mmask16 first(long n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
+// No masked loads or stores: on the Zen 5 the masked loads of a first version, whose masked-off
+// lanes reached past the row's end, stalled (perf put 57 % of im2col's samples on the instruction
+// after one, and ResNet's strided 1x1 downsample ran its im2col 2.3x slower than the Swift loop and
+// its forward 15 % slower), so rows end in 8-, 4- and 1-float steps that touch only their floats.
 
 // dst[0..n) = src[0..n).
 TARGET static inline void copy_row(const float *src, float *dst, long n) {
     long i = 0;
     for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, _mm512_loadu_ps(src + i));
-    if (i < n) {
-        __mmask16 m = first(n - i);
-        _mm512_mask_storeu_ps(dst + i, m, _mm512_maskz_loadu_ps(m, src + i));
-    }
+    if (i + 8 <= n) { _mm256_storeu_ps(dst + i, _mm256_loadu_ps(src + i)); i += 8; }
+    if (i + 4 <= n) { _mm_storeu_ps(dst + i, _mm_loadu_ps(src + i)); i += 4; }
+    for (; i < n; i++) dst[i] = src[i];
 }
 
 // dst[0..n) = 0.
 TARGET static inline void zero_row(float *dst, long n) {
     long i = 0;
     for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, _mm512_setzero_ps());
-    if (i < n) _mm512_mask_storeu_ps(dst + i, first(n - i), _mm512_setzero_ps());
+    if (i + 8 <= n) { _mm256_storeu_ps(dst + i, _mm256_setzero_ps()); i += 8; }
+    if (i + 4 <= n) { _mm_storeu_ps(dst + i, _mm_setzero_ps()); i += 4; }
+    for (; i < n; i++) dst[i] = 0;
 }
 
-// dst[0..n) = src[0], src[2], ..., src[2(n-1)]: 32 floats read (never past src[2(n-1)]), even lanes kept.
-TARGET static inline void copy_row_stride2(const float *src, float *dst, long n) {
+// dst[0..n) += src[0..n) (col2im's row of one tap: each element one addition, as the Swift loop).
+TARGET static inline void add_row(const float *src, float *dst, long n) {
+    long i = 0;
+    for (; i + 16 <= n; i += 16) _mm512_storeu_ps(dst + i, _mm512_add_ps(_mm512_loadu_ps(dst + i), _mm512_loadu_ps(src + i)));
+    if (i + 8 <= n) { _mm256_storeu_ps(dst + i, _mm256_add_ps(_mm256_loadu_ps(dst + i), _mm256_loadu_ps(src + i))); i += 8; }
+    if (i + 4 <= n) { _mm_storeu_ps(dst + i, _mm_add_ps(_mm_loadu_ps(dst + i), _mm_loadu_ps(src + i))); i += 4; }
+    for (; i < n; i++) dst[i] += src[i];
+}
+
+// dst[0..n) = src[0], src[2], ..., src[2(n-1)], reading at most src[0 .. avail): 32 floats per 16
+// outputs while they are inside, then one at a time.
+TARGET static inline void copy_row_stride2(const float *src, float *dst, long n, long avail) {
     const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    for (long i = 0; i < n; i += 16) {
-        long need = 2 * (n - i) - 1;                 // source floats this step may read
-        __m512 a = _mm512_maskz_loadu_ps(first(need), src + 2 * i);
-        __m512 b = _mm512_maskz_loadu_ps(first(need - 16), src + 2 * i + 16);
-        _mm512_mask_storeu_ps(dst + i, first(n - i), _mm512_permutex2var_ps(a, even, b));
-    }
+    long i = 0;
+    for (; i + 16 <= n && 2 * i + 32 <= avail; i += 16)
+        _mm512_storeu_ps(dst + i, _mm512_permutex2var_ps(_mm512_loadu_ps(src + 2 * i), even, _mm512_loadu_ps(src + 2 * i + 16)));
+    for (; i < n; i++) dst[i] = src[2 * i];
 }
 
 TARGET static void im2col_avx512(const float *base, long wp, long channel_stride, long sample_stride, long kh, long kw,
@@ -50,14 +62,14 @@ TARGET static void im2col_avx512(const float *base, long wp, long channel_stride
     const long howo = ho * wo, row_step = stride * wp;
     for (long r = r0; r < r1; r++) {
         const long j = r % kw, i = (r / kw) % kh, ci = r / (kw * kh);
-        const long offset = ci * channel_stride + i * dilation * wp + j * dilation;
+        const long offset = ci * channel_stride + i * dilation * wp + j * dilation, avail = wp - j * dilation;
         float *dst_row = col + (r - r0) * ld;
         for (long s = 0; s < samples; s++) {
             const float *from = base + s * sample_stride + offset;
             float *d = dst_row + s * howo;
             for (long oy = 0; oy < ho; oy++, from += row_step, d += wo) {
                 if (stride == 1) copy_row(from, d, wo);
-                else if (stride == 2) copy_row_stride2(from, d, wo);
+                else if (stride == 2) copy_row_stride2(from, d, wo, avail);
                 else for (long ox = 0; ox < wo; ox++) d[ox] = from[ox * stride];
             }
         }
@@ -74,13 +86,7 @@ TARGET static void col2im_avx512(const float *col, long ld, float *acc, long wp,
             float *d = acc + i * dilation * wp + j * dilation;
             for (long oy = 0; oy < ho; oy++, s += wo, d += row_step) {
                 if (stride == 1) {
-                    long ox = 0;
-                    for (; ox + 16 <= wo; ox += 16)
-                        _mm512_storeu_ps(d + ox, _mm512_add_ps(_mm512_loadu_ps(d + ox), _mm512_loadu_ps(s + ox)));
-                    if (ox < wo) {
-                        __mmask16 m = first(wo - ox);
-                        _mm512_mask_storeu_ps(d + ox, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, d + ox), _mm512_maskz_loadu_ps(m, s + ox)));
-                    }
+                    add_row(s, d, wo);
                 } else {
                     for (long ox = 0; ox < wo; ox++) d[ox * stride] += s[ox];
                 }
