@@ -127,9 +127,11 @@ public enum AtrousConv {
         let (o, k) = (w.shape[0], w.shape[2])
         let y = Tensor(zeros: [n, o, h, wd])
         let tapList = taps(k: k, h: h, w: wd, dilation: dilation, padding: padding)
-        // samples s0 ..< s1 through every tap in order: gather, the tap's GEMM, the adjoint add.
-        func run(_ s0: Int, _ s1: Int) {
-            let ns = s1 - s0, xs = x.data + s0 * c * h * wd, ys = y.data + s0 * o * h * wd
+        // Samples s0 ..< s1 through every tap in order: gather, the tap's GEMM, the adjoint add; each
+        // thread its own share (Conv.sampleTasks: dcot's GEMM computes an element the same way
+        // whatever the product's columns, so the same bits).
+        Conv.forEachSampleShare(n) { share in
+            let (s0, ns) = (share.lowerBound, share.count), xs = x.data + s0 * c * h * wd, ys = y.data + s0 * o * h * wd
             for t in tapList {
                 let p = t.count
                 let xt = Tensor(shape: [c, ns * p]), yt = Tensor(shape: [o, ns * p])
@@ -139,14 +141,6 @@ public enum AtrousConv {
                            lda: c, b: xt.data, ldb: ns * p, c: yt.data, ldc: ns * p)
                 scatterAdd(yt.data, n: ns, c: o, h: h, w: wd, t, dy: 0, dx: 0, ys)
             }
-        }
-        let tasks = Conv.sampleTaskCount(n)
-        if tasks > 0 {
-            // Each thread its own samples through every tap (Conv.sampleTasks: dcot's GEMM computes
-            // an element the same way whatever the product's columns, so the same bits).
-            Parallel.for(tasks) { r in for ti in r { run(ti * n / tasks, (ti + 1) * n / tasks) } }
-        } else {
-            run(0, n)
         }
         return y
     }
@@ -165,8 +159,8 @@ public enum AtrousConv {
         let (o, k) = (w.shape[0], w.shape[2])
         let dx = Tensor(zeros: inputShape)
         let tapList = taps(k: k, h: h, w: wd, dilation: dilation, padding: padding)
-        func run(_ s0: Int, _ s1: Int) {
-            let ns = s1 - s0, gs = g.data + s0 * o * h * wd, dxs = dx.data + s0 * c * h * wd
+        Conv.forEachSampleShare(n) { share in                     // as forwardGroup
+            let (s0, ns) = (share.lowerBound, share.count), gs = g.data + s0 * o * h * wd, dxs = dx.data + s0 * c * h * wd
             for t in tapList {
                 let p = t.count
                 let gt = Tensor(shape: [o, ns * p]), dxt = Tensor(shape: [c, ns * p])
@@ -175,12 +169,6 @@ public enum AtrousConv {
                            c: dxt.data, ldc: ns * p)
                 scatterAdd(dxt.data, n: ns, c: c, h: h, w: wd, t, dy: t.dy, dx: t.dx, dxs)
             }
-        }
-        let tasks = Conv.sampleTaskCount(n)
-        if tasks > 0 {
-            Parallel.for(tasks) { r in for ti in r { run(ti * n / tasks, (ti + 1) * n / tasks) } }   // as forwardGroup
-        } else {
-            run(0, n)
         }
         return dx
     }

@@ -36,6 +36,15 @@ extension Conv {
             && cn_pool_in_task() == 0 ? Parallel.threads : 0
     }
 
+    /// body(samples) once per thread on its contiguous share of a batch of `n` samples, in one pool job,
+    /// when `sampleTaskCount(n)` allows; else body(0 ..< n) here. For ops whose results per sample do
+    /// not depend on which samples share a product (on dcot's GEMM): the dilated convs' taps.
+    public static func forEachSampleShare(_ n: Int, _ body: (Range<Int>) -> Void) {
+        let tasks = sampleTaskCount(n)
+        if tasks == 0 { body(0..<n); return }
+        Parallel.run(tasks) { t in body((t * n / tasks)..<((t + 1) * n / tasks)) }
+    }
+
     /// Task t's samples (of `tasks` contiguous shares), in chunks of at most `batchLimit` samples.
     static func sampleTaskChunks(_ g: ConvGeometry, _ t: Int, _ tasks: Int) -> [Range<Int>] {
         let s0 = t * g.n / tasks, s1 = (t + 1) * g.n / tasks, limit = batchLimit(g)
