@@ -76,6 +76,25 @@ TARGET static void im2col_avx512(const float *base, long wp, long channel_stride
     }
 }
 
+// dst[0], dst[2], ..., dst[2(n-1)] += src[0..n) (col2im's row of a stride-2 tap), touching at most
+// dst[0 .. avail): 16 sums per step from the even lanes of 32 floats, blended back into them, while
+// the 32 floats are inside; then one at a time. Each element still gets one addition.
+TARGET static inline void add_row_stride2(const float *src, float *dst, long n, long avail) {
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    // Lane l of the first 16 floats: the new sum l/2 (index 16 + l/2 of the second operand) when l is
+    // even, else itself; of the next 16: the new sum 8 + l/2, else itself.
+    const __m512i lo = _mm512_set_epi32(15, 23, 13, 22, 11, 21, 9, 20, 7, 19, 5, 18, 3, 17, 1, 16);
+    const __m512i hi = _mm512_set_epi32(15, 31, 13, 30, 11, 29, 9, 28, 7, 27, 5, 26, 3, 25, 1, 24);
+    long i = 0;
+    for (; i + 16 <= n && 2 * i + 32 <= avail; i += 16) {
+        __m512 a = _mm512_loadu_ps(dst + 2 * i), b = _mm512_loadu_ps(dst + 2 * i + 16);
+        __m512 sums = _mm512_add_ps(_mm512_permutex2var_ps(a, even, b), _mm512_loadu_ps(src + i));
+        _mm512_storeu_ps(dst + 2 * i, _mm512_permutex2var_ps(a, lo, sums));
+        _mm512_storeu_ps(dst + 2 * i + 16, _mm512_permutex2var_ps(b, hi, sums));
+    }
+    for (; i < n; i++) dst[2 * i] += src[i];
+}
+
 TARGET static void col2im_avx512(const float *col, long ld, float *acc, long wp, long plane, long kh, long kw, long stride,
                                  long dilation, long ho, long wo) {
     zero_row(acc, plane);
@@ -87,6 +106,8 @@ TARGET static void col2im_avx512(const float *col, long ld, float *acc, long wp,
             for (long oy = 0; oy < ho; oy++, s += wo, d += row_step) {
                 if (stride == 1) {
                     add_row(s, d, wo);
+                } else if (stride == 2) {
+                    add_row_stride2(s, d, wo, wp - j * dilation);
                 } else {
                     for (long ox = 0; ox < wo; ox++) d[ox * stride] += s[ox];
                 }
