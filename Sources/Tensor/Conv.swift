@@ -360,9 +360,8 @@ public enum Conv {
         }
         let howo = g.ho * g.wo, rows = g.colRows, sampleIn = g.c * g.h * g.w
         if useSampleTasks(g) {
-            let tasks = Parallel.threads
-            Parallel.run(tasks) { t in
-                for r in sampleTaskChunks(g, t, tasks) {
+            forEachSampleShare(g.n) { share in
+                for r in sampleChunks(g, share) {
                     forwardChunk(x, w, bias: bias, g, r, relu: relu, packed: packed, residual: residual, y)
                 }
             }
@@ -398,10 +397,7 @@ public enum Conv {
         let howo = g.ho * g.wo, rows = g.colRows, sampleIn = g.c * g.h * g.w
         let strided1x1 = g.kh == 1 && g.kw == 1 && g.padding == 0     // e.g. the stride-2 downsample
         if useSampleTasks(g) {
-            let tasks = Parallel.threads
-            Parallel.run(tasks) { t in
-                for r in sampleTaskChunks(g, t, tasks) { backwardInputChunk(dy, w, g, r, dx) }
-            }
+            forEachSampleShare(g.n) { share in for r in sampleChunks(g, share) { backwardInputChunk(dy, w, g, r, dx) } }
             return dx
         }
         for r in gemmChunks(g) {

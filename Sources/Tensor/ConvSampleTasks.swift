@@ -25,8 +25,7 @@ extension Conv {
     /// im2col path batches samples (small maps: the demo models, not the paper's models at batch 2),
     /// at least two samples per thread, and not already inside a pool task.
     public static func useSampleTasks(_ g: ConvGeometry) -> Bool {
-        sampleTasks && Gemm.native && Gemm.splitAcrossThreads && Parallel.threads > 1 && g.groups == 1
-            && g.n >= 2 * Parallel.threads && batchLimit(g) >= 2 && cn_pool_in_task() == 0
+        g.groups == 1 && batchLimit(g) >= 2 && sampleTaskCount(g.n) > 0
     }
 
     /// The number of per-thread sample tasks a batched op of `n` samples on dcot's GEMM runs as (the
@@ -38,17 +37,17 @@ extension Conv {
 
     /// body(samples) once per thread on its contiguous share of a batch of `n` samples, in one pool job,
     /// when `sampleTaskCount(n)` allows; else body(0 ..< n) here. For ops whose results per sample do
-    /// not depend on which samples share a product (on dcot's GEMM): the dilated convs' taps.
+    /// not depend on which samples share a product (on dcot's GEMM): small convs, the dilated convs' taps.
     public static func forEachSampleShare(_ n: Int, _ body: (Range<Int>) -> Void) {
         let tasks = sampleTaskCount(n)
         if tasks == 0 { body(0..<n); return }
         Parallel.run(tasks) { t in body((t * n / tasks)..<((t + 1) * n / tasks)) }
     }
 
-    /// Task t's samples (of `tasks` contiguous shares), in chunks of at most `batchLimit` samples.
-    static func sampleTaskChunks(_ g: ConvGeometry, _ t: Int, _ tasks: Int) -> [Range<Int>] {
-        let s0 = t * g.n / tasks, s1 = (t + 1) * g.n / tasks, limit = batchLimit(g)
-        return stride(from: s0, to: s1, by: limit).map { $0..<min($0 + limit, s1) }
+    /// The chunks of at most `batchLimit` samples of a thread's share, as the GEMMs of that share.
+    static func sampleChunks(_ g: ConvGeometry, _ share: Range<Int>) -> [Range<Int>] {
+        let limit = batchLimit(g)
+        return stride(from: share.lowerBound, to: share.upperBound, by: limit).map { $0..<min($0 + limit, share.upperBound) }
     }
 
     /// y[r] = relu?((W x col(x[r]) + bias) + residual[r]) for the samples r: one GEMM over their columns.
