@@ -137,7 +137,7 @@ public struct CoTrainingStep {
             supervised.append(sup)
             terms.supervised.append(values)
             guard isCPS else { continue }
-            let weak = partnerTeachers.map { t in withNoGrad { t[k](Variable(x.weak(d)), outputSize: (s, s)).value } }
+            let weak = partnerTeachers.map { t in Conv.insideTrainingStep { withNoGrad { t[k](Variable(x.weak(d)), outputSize: (s, s)).value } } }
                 ?? ShapeKernel.concat((0..<local).map { ShapeKernel.slice(out.value, axis: 0, start: $0 * per + b, length: b) }, axis: 0)
             let (lab, conf) = prior.map { CoTrainingStep.alignedArgmaxConfidence(weak, prior: $0, padding: x.weakPadding, replicas: local) }
                 ?? argmaxConfidence(weak)

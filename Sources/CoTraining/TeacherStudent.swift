@@ -21,7 +21,7 @@ extension CoTrainingStep {
         let (supervised, supValues) = perReplica { r in
             supervisedLoss(slice(predL, axis: 0, start: r * b, length: b), x.labels.rows(r * b, b))
         }
-        let teacherProbs = withNoGrad { softmax(teacher(Variable(x.weak(d)), outputSize: (s, s)), axis: 1).value }
+        let teacherProbs = Conv.insideTrainingStep { withNoGrad { softmax(teacher(Variable(x.weak(d)), outputSize: (s, s)), axis: 1).value } }
         let (probs, confidence) = mixProbabilities(teacherProbs, x)
         let strong = student(Variable(x.strong(d)), outputSize: (s, s), seed: Random.derive(seed, 2))
         let (unsupervised, unsupValues) = perReplica { r in

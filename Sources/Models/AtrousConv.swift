@@ -49,13 +49,15 @@ public enum AtrousConv {
     static func gather(_ src: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int, _ t: Tap, dy: Int, dx: Int,
                        _ dst: UnsafeMutablePointer<Float>) {
         let p = t.count, ld = n * p
+        // A tap over whole rows (cols == w, so x0 + dx == 0) reads its rows as one run.
+        let (rows, cols) = t.cols == w ? (1, p) : (t.rows, t.cols)
         Parallel.for(c, grain: 8) { r in
             for ci in r {
                 for s in 0..<n {
                     let plane = src + (s * c + ci) * h * w
                     let out = dst + ci * ld + s * p
-                    for row in 0..<t.rows {          // rows of 2-21 floats: inline copies, not memmove calls
-                        Conv.copyFloats(plane + ((t.y0 &+ row &+ dy) &* w &+ t.x0 &+ dx), out + row &* t.cols, t.cols)
+                    for row in 0..<rows {            // rows of 2-21 floats: inline copies, not memmove calls
+                        Conv.copyFloats(plane + ((t.y0 &+ row &+ dy) &* w &+ t.x0 &+ dx), out + row &* cols, cols)
                     }
                 }
             }
@@ -66,27 +68,32 @@ public enum AtrousConv {
     static func scatterAdd(_ src: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int, _ t: Tap, dy: Int, dx: Int,
                            _ dst: UnsafeMutablePointer<Float>) {
         let p = t.count, ld = n * p
+        let (rows, cols) = t.cols == w ? (1, p) : (t.rows, t.cols)      // as gather
         Parallel.for(c, grain: 8) { r in
             for ci in r {
                 for s in 0..<n {
                     let plane = dst + (s * c + ci) * h * w
                     let inp = src + ci * ld + s * p
-                    for row in 0..<t.rows {
-                        let d = plane + (t.y0 + row + dy) * w + t.x0 + dx, q = inp + row * t.cols
-                        for k in 0..<t.cols { d[k] += q[k] }
+                    for row in 0..<rows {
+                        let at: Int = (t.y0 &+ row &+ dy) &* w &+ t.x0 &+ dx
+                        let d = plane + at, q = inp + row &* cols
+                        for k in 0..<cols { d[k] += q[k] }
                     }
                 }
             }
         }
     }
 
-    /// w [O, C, K, K] -> [K·K, O, C] (one contiguous [O, C] matrix per tap).
-    public static func packTaps(_ w: Tensor) -> Tensor {
+    /// w [O, C, K, K] -> [K·K, O, C] (one contiguous [O, C] matrix per tap). With `only` (tap
+    /// indices), just those taps' matrices are written: a training step packs the taps its input
+    /// reads (ASPP's rates 4 and 6 on the demo's 4 x 4 maps read the centre tap alone).
+    public static func packTaps(_ w: Tensor, only: [Int]? = nil) -> Tensor {
         let (o, c, kk) = (w.shape[0], w.shape[1], w.shape[2] * w.shape[3])
         let out = Tensor(shape: [kk, o, c]), src = w.data, dst = out.data
-        Parallel.for(o * kk, grain: max(1, 4096 / max(c, 1))) { r in
-            for row in r {                                   // row = t * o + oi: one contiguous [C] run
-                let t = row / o, oi = row &- t &* o
+        let list = only ?? Array(0..<kk)
+        Parallel.for(o * list.count, grain: max(1, 4096 / max(c, 1))) { r in
+            for i in r {                                     // tap list[i / o], row oi: one contiguous [C] run
+                let ti = i / o, oi = i &- ti &* o, t = list[ti], row = t &* o &+ oi
                 let from = src + (oi &* c &* kk &+ t), to = dst + row &* c
                 for ci in 0..<c { to[ci] = from[ci &* kk] }
             }
@@ -223,7 +230,7 @@ extension AtrousConv {
     /// Whether the inference forward of `g` runs as d² phase convs through F(4x4).
     public static func usePhaseWinograd4(_ g: ConvGeometry) -> Bool {
         guard g.kh == 3, g.kw == 3, g.stride == 1, g.groups == 1, g.dilation > 1, g.padding == g.dilation,
-              g.c >= Conv.winograd4MinChannels, g.o >= Conv.winograd4MinChannels else { return false }
+              min(g.c, g.o) >= Conv.winograd4ActiveMinChannels else { return false }
         let p = phaseGeometry(g)
         return min(p.ho, p.wo) >= phaseMinSide && BatchGroups.size(g.n) * g.dilation * g.dilation * ((p.ho + 3) / 4) * ((p.wo + 3) / 4) >= Conv.winograd4MinTiles
     }
@@ -279,7 +286,8 @@ extension AtrousConv {
 
 /// The autograd op: conv2d(x, w, bias: nil, stride 1, padding, dilation) computed tap by tap.
 public func atrousConv2d(_ x: Variable, _ w: Variable, dilation: Int, padding: Int) -> Variable {
-    let packed = AtrousConv.packTaps(w.value)
+    let (k, h, wd) = (w.shape[2], x.shape[2], x.shape[3])
+    let packed = AtrousConv.packTaps(w.value, only: AtrousConv.taps(k: k, h: h, w: wd, dilation: dilation, padding: padding).map(\.index))
     let y = AtrousConv.forward(x.value, w.value, dilation: dilation, padding: padding, packed: packed)
     let (sx, sw, xShape, wShape) = (x.slot, w.slot, x.shape, w.shape)
     let xv: Tensor? = sw != nil ? x.value : nil, wv: Tensor? = sx != nil ? w.value : nil

@@ -18,7 +18,9 @@
 // mini-batch gradient carries, and the gradient checks and the reference-parity tests hold with it.
 // `DCOT_WINOGRAD4_TRAINING=0` in the environment keeps training on F(2x2) and im2col (the bits of
 // builds before 2026-12-06's tenth session). The demo models' convs (at most 128 channels on maps
-// under 16 x 16, or fewer channels) never take it, so their bits are the same either way. Tested
+// under 16 x 16, or fewer channels) never take it in training, so their bits are the same either
+// way; their inference does (32-88 channels on 16 x 16 and more), except the EMA teachers' forwards
+// inside a training step (`insideTrainingStep`), which keep the 128-channel rule. Tested
 // against ConvNaive at 1e-4 relative to sqrt(9 C) (KernelTwinTests).
 //
 // Speed: R50 inference at batch 2, crop 321, 2 threads was 1.5-3.9 % faster with this path than with
@@ -34,9 +36,27 @@ import CNative
 import Foundation
 
 extension Conv {
-    /// Minimum input and output channels for F(4x4): the decoder convs of the paper's models have
-    /// 256-304; with few channels the 36 GEMMs have a short K and the transforms dominate.
-    nonisolated(unsafe) public static var winograd4MinChannels = 128
+    /// Minimum input and output channels for F(4x4) in inference. 128 until 2026-12-06's twelfth
+    /// session, then 32: the demo models' 32-88-channel convs on maps of 16 x 16 and more (layer1 and
+    /// the decoder at crop 64-96) run faster on it too. Batch 16, 2 threads, interleaved processes,
+    /// p50 of 60-75 steps: cnn-rgb inference at crop 96 33.70 -> 25.76 ms, cnn-dct 23.43 -> 19.66; at
+    /// crop 64 17.24 -> 14.05 and 12.00 -> 11.00 (`dcot-bench model --winograd4-min-channels`). The
+    /// paper's models at crop 321 have no such conv (their narrowest, R50's 64-channel layer1, is on
+    /// 81 x 81), so their inference is unchanged.
+    nonisolated(unsafe) public static var winograd4MinChannels = 32
+    /// The same minimum for eval-mode forwards inside a training step (`insideTrainingStep`: the EMA
+    /// teachers' predictions of Mean Teacher and of co-training with `--ema-teachers`): the value
+    /// before the twelfth session, so that a run's bits do not move with inference-only settings.
+    nonisolated(unsafe) public static var winograd4StepMinChannels = 128
+    nonisolated(unsafe) static var inTrainingStep = false
+
+    /// Runs `body` (the teachers' forwards of one training step) under `winograd4StepMinChannels`.
+    public static func insideTrainingStep<T>(_ body: () throws -> T) rethrows -> T {
+        let saved = inTrainingStep
+        inTrainingStep = true
+        defer { inTrainingStep = saved }
+        return try body()
+    }
     /// Minimum number of 4x4 output tiles per batch group (the GEMMs' N).
     nonisolated(unsafe) public static var winograd4MinTiles = 32
     /// Minimum height and width of the output map. R50 inference at crop 321 (2 threads, alternating
@@ -52,19 +72,21 @@ extension Conv {
     /// time everywhere, the reference the eight-lane path is tested against bit for bit).
     nonisolated(unsafe) public static var winograd4TileLanes = true
 
-    /// Whether the inference forward of `g` runs F(4x4, 3x3). Convs with half of `winograd4MinChannels`
-    /// (64) up to it need maps twice `winograd4MinSide` (32): with a short K the transforms weigh
-    /// more. R50's layer1 (64 channels, 81 x 81) on it made R50 inference at batch 2 take 452.9,
-    /// 453.7, 456.1 ms against 456.8, 465.2, 473.5, and in a slower stretch 464.8, 562.8, 581.2
-    /// against 580.8, 602.7, 596.6; R50-DCT 497.2, 497.4 against 504.5, 503.3 (alternating processes,
-    /// 2 threads, 2026-12-06). The demo models' 64-88-channel decoders (24 x 24 at crop 96, 28 x 28
-    /// at 112) stay off it.
+    /// Whether the inference forward of `g` runs F(4x4, 3x3). Convs with half of the minimum channels
+    /// up to it need maps twice `winograd4MinSide` (32): with a short K the transforms weigh more.
+    /// Under the step minimum (128) that is R50's layer1 (64 channels, 81 x 81), which on it made
+    /// R50 inference at batch 2 take 452.9, 453.7, 456.1 ms against 456.8, 465.2, 473.5, and in a
+    /// slower stretch 464.8, 562.8, 581.2 against 580.8, 602.7, 596.6; R50-DCT 497.2, 497.4 against
+    /// 504.5, 503.3 (alternating processes, 2 threads, 2026-12-06).
     public static func useWinograd4(_ g: ConvGeometry) -> Bool {
-        let narrow = min(g.c, g.o)
-        return isWinogradShape(g) && 2 * narrow >= winograd4MinChannels
-            && min(g.ho, g.wo) >= (narrow >= winograd4MinChannels ? winograd4MinSide : 2 * winograd4MinSide)
+        let narrow = min(g.c, g.o), least = winograd4ActiveMinChannels
+        return isWinogradShape(g) && 2 * narrow >= least
+            && min(g.ho, g.wo) >= (narrow >= least ? winograd4MinSide : 2 * winograd4MinSide)
             && BatchGroups.size(g.n) * ((g.ho + 3) / 4) * ((g.wo + 3) / 4) >= winograd4MinTiles
     }
+
+    /// `winograd4StepMinChannels` inside a training step, else `winograd4MinChannels`.
+    public static var winograd4ActiveMinChannels: Int { inTrainingStep ? winograd4StepMinChannels : winograd4MinChannels }
 
     /// U[k][o][c] = (G w[o][c] G^T)[k], k = 6 * row + col: [36, O, C]. Callers with fixed weights
     /// keep it (the folded inference weights cache it).

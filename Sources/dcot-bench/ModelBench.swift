@@ -37,7 +37,7 @@ struct ModelBench: ParsableCommand {
     var winogradMaxBytes: Int = Conv.winogradMaxBytes
     @Option(help: "Most idle bytes the tensor buffer pool keeps for reuse (MB).")
     var poolMaxMb: Int = BufferPool.shared.maxCachedBytes >> 20
-    @Option(help: "Inference: Winograd F(4x4, 3x3) for stride-1 3x3 convs with at least this many channels (at least half as many on maps of 32 x 32 and more; a huge value disables it).")
+    @Option(help: "Inference: Winograd F(4x4, 3x3) for stride-1 3x3 convs with at least this many channels on maps of 16 x 16 and more (at least half as many on maps of 32 x 32 and more; a huge value disables it). Eval-mode forwards inside a training step (EMA teachers) keep 128.")
     var winograd4MinChannels: Int = Conv.winograd4MinChannels
     @Option(help: "Inference: F(4x4, 3x3) only with at least this many 4x4 output tiles per batch group.")
     var winograd4MinTiles: Int = Conv.winograd4MinTiles

@@ -115,4 +115,30 @@ final class TeacherStudentTests: XCTestCase {
         sup.emaTeachers = true
         XCTAssertThrowsError(try Trainer.run(sup)) { XCTAssertTrue("\($0)".contains("--ema-teachers"), "\($0)") }
     }
+
+    /// The teachers' forwards run under the training step's F(4x4) rule (Conv.insideTrainingStep), not
+    /// inference's: with inference's F(4x4) on every 3x3 conv, the trained weights (models and
+    /// teachers) keep their bits.
+    func testTeacherForwardsDoNotFollowInferenceSettings() throws {
+        let f = TrainerFixture.shared
+        let saved = (Conv.winograd4MinChannels, Conv.winograd4MinSide, Conv.winograd4MinTiles, Conv.winograd4StepMinChannels)
+        defer { (Conv.winograd4MinChannels, Conv.winograd4MinSide, Conv.winograd4MinTiles, Conv.winograd4StepMinChannels) = saved }
+        (Conv.winograd4MinSide, Conv.winograd4MinTiles, Conv.winograd4StepMinChannels) = (1, 1, 1 << 20)
+        func run(_ name: String, inferenceMinChannels: Int) throws -> [Data] {
+            Conv.winograd4MinChannels = inferenceMinChannels
+            for mode in [TrainMode.cps, .mt] {
+                var o = f.options(mode == .mt ? ["cnn-rgb"] : ["cnn-rgb", "cnn-dct"], out: "\(name)-\(mode.rawValue)", iterations: 3)
+                o.mode = mode
+                o.emaTeachers = mode == .cps
+                o.threshold = 0                       // every pixel's teacher probabilities count from the first step
+                _ = try Trainer.run(o)
+            }
+            XCTAssertEqual(Conv.useWinograd4(ConvGeometry(input: [2, 8, 8, 8], weight: [8, 8, 3, 3], padding: 1)), inferenceMinChannels <= 8)
+            return try ["cps": 4, "mt": 2].sorted { $0.key < $1.key }.flatMap { run, k in
+                try (1...k).map { try Data(contentsOf: URL(fileURLWithPath: "\(f.dir)/\(name)-\(run)/latest-m\($0).safetensors")) }
+            }
+        }
+        // 128: what training's own F(4x4) rule (at least 128 channels) needs to see, in both runs.
+        XCTAssertEqual(try run("teacher-rule-128", inferenceMinChannels: 128), try run("teacher-rule-every-conv", inferenceMinChannels: 1))
+    }
 }

@@ -82,11 +82,13 @@ final class AtrousConvTests: XCTestCase {
         }
         BatchGroups.count = 1
         (Conv.winograd4MinChannels, AtrousConv.phaseMinSide, Conv.winograd4MinTiles) = saved
-        // The defaults: ResNet-50's layer4 at crop 321 (21 x 21, dilation 2); not ASPP's rates there, nor the demo's maps.
-        for (shape, d, yes) in [([2, 512, 21, 21], 2, true), ([1, 512, 21, 21], 2, true), ([2, 2048, 21, 21], 6, false),
-                                ([8, 256, 6, 6], 2, false), ([2, 64, 41, 41], 2, false)] {
-            XCTAssertEqual(AtrousConv.usePhaseWinograd4(ConvGeometry(input: shape, weight: [256, shape[1], 3, 3], padding: d, dilation: d)),
-                           yes, "\(shape) d\(d)")
+        // The defaults: ResNet-50's layer4 at crop 321 (21 x 21, dilation 2); not ASPP's rates there, nor the demo's maps;
+        // 64 channels in inference, not inside a training step (Conv.insideTrainingStep: 128).
+        for (shape, d, yes, step) in [([2, 512, 21, 21], 2, true, true), ([1, 512, 21, 21], 2, true, true), ([2, 2048, 21, 21], 6, false, false),
+                                      ([8, 256, 6, 6], 2, false, false), ([2, 64, 41, 41], 2, true, false)] {
+            let g = ConvGeometry(input: shape, weight: [256, shape[1], 3, 3], padding: d, dilation: d)
+            XCTAssertEqual(AtrousConv.usePhaseWinograd4(g), yes, "\(shape) d\(d)")
+            XCTAssertEqual(Conv.insideTrainingStep { AtrousConv.usePhaseWinograd4(g) }, step, "\(shape) d\(d) inside a step")
         }
     }
 }

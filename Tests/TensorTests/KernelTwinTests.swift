@@ -165,14 +165,23 @@ final class KernelTwinTests: XCTestCase {
             }
         }
         (Conv.winograd4MinTiles, Conv.winograd4MinChannels, Conv.winograd4MinSide) = (saved.0, saved.2, saved.3)
-        // The defaults: R50's layer1, layer2, layer3 and decoder convs at crop 321 (batch 1 or 2); not
-        // the demo models' small maps (their 64-88-channel decoders at crop 96 and 112), nor 32 channels.
-        for (shape, o, yes) in [([2, 304, 81, 81], 256, true), ([2, 256, 21, 21], 256, true), ([1, 256, 21, 21], 256, true),
-                                ([2, 128, 41, 41], 128, true), ([16, 128, 6, 6], 128, false), ([8, 256, 12, 12], 256, false),
-                                ([2, 64, 81, 81], 64, true), ([8, 88, 24, 24], 64, false), ([8, 64, 28, 28], 64, false),
-                                ([2, 32, 161, 161], 32, false)] {
-            XCTAssertEqual(Conv.useWinograd4(ConvGeometry(input: shape, weight: [o, shape[1], 3, 3], padding: 1)), yes, "\(shape)")
+        // The defaults: R50's layer1, layer2, layer3 and decoder convs at crop 321 (batch 1 or 2) and the
+        // demo models' 32-88-channel convs on maps of 16 x 16 and more; not the small maps (under
+        // 16 x 16) nor 16 channels on 16 x 16. Inside a training step (the teachers' forwards) the
+        // rule of 128 channels: the demo models' convs stay off it there.
+        let geometries: [([Int], Int, Bool, Bool)] = [   // shape, O, inference, inside a step
+            ([2, 304, 81, 81], 256, true, true), ([2, 256, 21, 21], 256, true, true), ([1, 256, 21, 21], 256, true, true),
+            ([2, 128, 41, 41], 128, true, true), ([16, 128, 6, 6], 128, false, false), ([8, 256, 12, 12], 256, false, false),
+            ([2, 64, 81, 81], 64, true, true), ([8, 88, 24, 24], 64, true, false), ([8, 64, 28, 28], 64, true, false),
+            ([16, 32, 16, 16], 32, true, false), ([2, 32, 161, 161], 32, true, false), ([16, 64, 8, 8], 64, false, false),
+            ([4, 16, 16, 16], 16, false, false)]
+        for (shape, o, inference, step) in geometries {
+            let g = ConvGeometry(input: shape, weight: [o, shape[1], 3, 3], padding: 1)
+            XCTAssertEqual(Conv.useWinograd4(g), inference, "\(shape)")
+            XCTAssertEqual(Conv.insideTrainingStep { Conv.useWinograd4(g) }, step, "\(shape) inside a step")
         }
+        XCTAssertFalse(Conv.insideTrainingStep { Conv.insideTrainingStep { 0 }; return Conv.useWinograd4(
+            ConvGeometry(input: [8, 88, 24, 24], weight: [64, 88, 3, 3], padding: 1)) }, "nested scopes restore the step rule")
     }
 
     /// The AVX-512 filter transform (winograd4.c) gives the Swift loop's bits: filter counts off and on
