@@ -33,7 +33,7 @@ let package = Package(
         .target(name: "Tensor", dependencies: ["COpenBLAS", "CNative"]),
         .target(name: "Autograd", dependencies: ["Tensor"]),
         .target(name: "NN", dependencies: ["Autograd", "Tensor"]),
-        .target(name: "Models", dependencies: ["NN", "Autograd", "Tensor", "Support", yams]),
+        .target(name: "Models", dependencies: ["NN", "Autograd", "Tensor", "CNative", "Support", yams]),
         .target(name: "Checkpoint", dependencies: ["NN", "Tensor", "SafeTensors", "Support"]),
         .target(name: "Optim", dependencies: ["NN", "Autograd", "Tensor"]),
         .target(name: "Synth", dependencies: ["ImageIO", "Support"]),

@@ -126,7 +126,115 @@ TARGET static void pad_plane_avx512(const float *src, long h, long w, long p, fl
     }
     zero_row(dst + (h + p) * wp + p, p * wp - p);
 }
+
+// ---- A tap's rectangle of small planes (the atrous convs, Models/AtrousConv.swift) ----
+// Rows of 2-4 floats (a dilated 3x3 on the demo's 4 x 4 and 6 x 6 maps) cost a row loop's bookkeeping
+// per row. Instead each plane's rectangle is read in windows of 16 floats that stay inside the
+// plane (a window past the plane's end starts at its last 16 floats), and the window's tap pixels
+// are moved together in registers (compress for the gather, expand and a lane-masked add for the
+// adjoint; no masked loads or stores, see above). The same values and, for the adjoint, one
+// addition per element, as the row loops: the same bits.
+
+#define TAP_MAX_WINDOWS 8
+
+// Window starts and lane masks of a rectangle (rows x cols at `first`, rows w apart) in planes of hw
+// >= 16 floats; the windows cover consecutive 16-float stretches of the rectangle's span, so each
+// pixel is in exactly one mask, in row-major order. Returns the window count, 0 if over the limit.
+static int tap_windows(long hw, long first, long rows, long cols, long w, long *start, __mmask16 *mask) {
+    long span = (rows - 1) * w + cols, count = (span + 15) / 16;
+    if (count > TAP_MAX_WINDOWS) return 0;
+    for (long j = 0; j < count; j++) {
+        long nominal = first + 16 * j;
+        start[j] = nominal + 16 <= hw ? nominal : hw - 16;
+        mask[j] = 0;
+    }
+    for (long r = 0; r < rows; r++) {
+        for (long q = 0; q < cols; q++) {
+            long e = first + r * w + q, j = (e - first) / 16;
+            mask[j] |= (__mmask16)(1u << (e - start[j]));
+        }
+    }
+    return (int)count;
+}
+
+// dst[0..k) = the first k lanes of v (k <= 16), in 8-, 4-, 2- and 1-float stores.
+TARGET static inline void store_lanes(float *dst, __m512 v, int k) {
+    if (k == 16) { _mm512_storeu_ps(dst, v); return; }
+    __m512i x = _mm512_castps_si512(v);
+    const __m512i z = _mm512_setzero_si512();
+    if (k & 8) { _mm256_storeu_ps(dst, _mm512_castps512_ps256(_mm512_castsi512_ps(x))); x = _mm512_alignr_epi32(z, x, 8); dst += 8; }
+    if (k & 4) { _mm_storeu_ps(dst, _mm512_castps512_ps128(_mm512_castsi512_ps(x))); x = _mm512_alignr_epi32(z, x, 4); dst += 4; }
+    if (k & 2) { _mm_storel_pi((__m64 *)dst, _mm512_castps512_ps128(_mm512_castsi512_ps(x))); x = _mm512_alignr_epi32(z, x, 2); dst += 2; }
+    if (k & 1) _mm_store_ss(dst, _mm512_castps512_ps128(_mm512_castsi512_ps(x)));
+}
+
+// Lanes [0, k) from src[0..k), the others 0, reading only those k floats.
+TARGET static inline __m512 load_lanes(const float *src, int k) {
+    if (k == 16) return _mm512_loadu_ps(src);
+    float tmp[16] = {0};
+    for (int i = 0; i < k; i++) tmp[i] = src[i];
+    return _mm512_loadu_ps(tmp);
+}
+
+TARGET static void tap_gather_avx512(const float *src, long hw, long c, long c0, long c1, long n, long p, int count,
+                                     const long *start, const __mmask16 *mask, float *dst, long ld) {
+    int k[TAP_MAX_WINDOWS];
+    for (int j = 0; j < count; j++) k[j] = __builtin_popcount(mask[j]);
+    for (long ci = c0; ci < c1; ci++) {
+        float *row = dst + ci * ld, *rowEnd = row + n * p;
+        for (long s = 0; s < n; s++) {
+            const float *plane = src + (s * c + ci) * hw;
+            float *out = row + s * p;
+            for (int j = 0; j < count; j++) {
+                __m512 v = _mm512_maskz_compress_ps(mask[j], _mm512_loadu_ps(plane + start[j]));
+                // A whole 16-float store where its tail lands on this row's later outputs (written after).
+                if (out + 16 <= rowEnd) _mm512_storeu_ps(out, v); else store_lanes(out, v, k[j]);
+                out += k[j];
+            }
+        }
+    }
+}
+
+TARGET static void tap_scatter_add_avx512(const float *src, long hw, long c, long c0, long c1, long n, long p, int count,
+                                          const long *start, const __mmask16 *mask, float *dst, long ld) {
+    int k[TAP_MAX_WINDOWS];
+    for (int j = 0; j < count; j++) k[j] = __builtin_popcount(mask[j]);
+    for (long ci = c0; ci < c1; ci++) {
+        const float *row = src + ci * ld, *rowEnd = row + n * p;
+        for (long s = 0; s < n; s++) {
+            float *plane = dst + (s * c + ci) * hw;
+            const float *in = row + s * p;
+            for (int j = 0; j < count; j++) {
+                __m512 vals = in + 16 <= rowEnd ? _mm512_loadu_ps(in) : load_lanes(in, k[j]);
+                __m512 acc = _mm512_loadu_ps(plane + start[j]);
+                acc = _mm512_mask_add_ps(acc, mask[j], acc, _mm512_maskz_expand_ps(mask[j], vals));
+                _mm512_storeu_ps(plane + start[j], acc);
+                in += k[j];
+            }
+        }
+    }
+}
 #endif
+
+int cn_tap_copy(int adjoint, const float *src, long hw, long c, long c0, long c1, long n, long first, long rows, long cols,
+                long w, float *dst, long ld) {
+#if defined(__x86_64__) && defined(__clang__)
+    if (cn_simd_level() < 2) return CN_E_UNSUPPORTED;
+    if (hw < 16 || rows <= 0 || cols <= 0 || cols > w || first < 0 || first + (rows - 1) * w + cols > hw || c0 < 0 ||
+        c1 > c || n <= 0) return CN_E_ARG;
+    long start[TAP_MAX_WINDOWS];
+    __mmask16 mask[TAP_MAX_WINDOWS];
+    int count = tap_windows(hw, first, rows, cols, w, start, mask);
+    if (count == 0) return CN_E_UNSUPPORTED;
+    if (adjoint) tap_scatter_add_avx512(src, hw, c, c0, c1, n, rows * cols, count, start, mask, dst, ld);
+    else tap_gather_avx512(src, hw, c, c0, c1, n, rows * cols, count, start, mask, dst, ld);
+    return CN_OK;
+#else
+    (void)adjoint; (void)src; (void)hw; (void)c; (void)c0; (void)c1; (void)n; (void)first; (void)rows; (void)cols; (void)w;
+    (void)dst; (void)ld;
+    return CN_E_UNSUPPORTED;
+#endif
+}
 
 int cn_im2col(const float *base, long wp, long channel_stride, long sample_stride, long kh, long kw, long stride,
               long dilation, long ho, long wo, long samples, long r0, long r1, float *col, long ld) {

@@ -3,6 +3,7 @@
 // W[:, :, i, j] · x shifted, over only the output rectangle where the shifted input is inside the
 // image. ASPP's rates 6/12/18 on a 21x21 map (VOC 321, output stride 16) leave 65/38/18 % of
 // im2col's multiply-adds; conv2d (im2col) is the naive twin (AtrousConvTests).
+import CNative
 import Tensor
 import Autograd
 import NN
@@ -45,13 +46,25 @@ public enum AtrousConv {
         return keptFraction(k: s[2], h: shape[2], w: shape[3], dilation: conv.dilation, padding: conv.padding) <= maxKeptFraction
     }
 
+    /// Whether a tap's gather and adjoint take conv_cols.c's 16-float windows (`cn_tap_copy`): AVX-512,
+    /// planes of at least 16 floats, rows under 16 floats (longer rows are whole vectors in the row
+    /// loops already). cnn-dct inference (batch 16, crop 64, 2 threads), these two were 8.7 % of the
+    /// profile with the row loops. `tapsInC = false`: the row loops (the same bits; AtrousConvTests).
+    nonisolated(unsafe) public static var tapsInC = true
+
+    static func useC(_ t: Tap, h: Int, w: Int) -> Bool {
+        tapsInC && VectorISA.level == 2 && h * w >= 16 && t.cols < 16
+    }
+
     /// dst[c][s·P + r·cols + q] = src[s][c][(y0+r+dy)·W + x0+q+dx] for a tap over all samples.
     static func gather(_ src: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int, _ t: Tap, dy: Int, dx: Int,
                        _ dst: UnsafeMutablePointer<Float>) {
         let p = t.count, ld = n * p
         // A tap over whole rows (cols == w, so x0 + dx == 0) reads its rows as one run.
         let (rows, cols) = t.cols == w ? (1, p) : (t.rows, t.cols)
+        let first = (t.y0 + dy) * w + t.x0 + dx, inC = useC(t, h: h, w: w)
         Parallel.for(c, grain: 8) { r in
+            if inC && cn_tap_copy(0, src, h * w, c, r.lowerBound, r.upperBound, n, first, t.rows, t.cols, w, dst, ld) == CN_OK { return }
             for ci in r {
                 for s in 0..<n {
                     let plane = src + (s * c + ci) * h * w
@@ -69,7 +82,9 @@ public enum AtrousConv {
                            _ dst: UnsafeMutablePointer<Float>) {
         let p = t.count, ld = n * p
         let (rows, cols) = t.cols == w ? (1, p) : (t.rows, t.cols)      // as gather
+        let first = (t.y0 + dy) * w + t.x0 + dx, inC = useC(t, h: h, w: w)
         Parallel.for(c, grain: 8) { r in
+            if inC && cn_tap_copy(1, src, h * w, c, r.lowerBound, r.upperBound, n, first, t.rows, t.cols, w, dst, ld) == CN_OK { return }
             for ci in r {
                 for s in 0..<n {
                     let plane = dst + (s * c + ci) * h * w

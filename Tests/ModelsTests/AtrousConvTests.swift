@@ -50,6 +50,30 @@ final class AtrousConvTests: XCTestCase {
         }
     }
 
+    /// The taps' gathers and adjoint adds in conv_cols.c's 16-float windows give the row loops' bits:
+    /// 4 x 4 to 8 x 8 planes (windows clamped to a plane's end, one to four per tap), non-square
+    /// planes, rows of 1-15 floats, planes under 16 floats (the row loops), 1-3 threads.
+    func testTapsInCKeepTheBits() throws {
+        try XCTSkipIf(VectorISA.level < 2, "no AVX-512 on this CPU")
+        let saved = (Parallel.threads, AtrousConv.tapsInC)
+        defer { Parallel.setThreads(saved.0); AtrousConv.tapsInC = saved.1 }
+        for (i, (n, c, o, h, w, d)) in [(16, 8, 6, 4, 4, 2), (3, 5, 4, 6, 6, 2), (2, 9, 3, 6, 6, 4), (4, 3, 5, 5, 7, 2),
+                                         (2, 4, 4, 8, 8, 3), (2, 3, 2, 3, 3, 2), (1, 17, 9, 4, 5, 3), (5, 2, 3, 16, 3, 2)].enumerated() {
+            let x = Tensor.normal([n, c, h, w], seed: UInt64(20 + i)), wt = Tensor.normal([o, c, 3, 3], seed: UInt64(40 + i))
+            let g = Tensor.normal([n, o, h, w], seed: UInt64(60 + i))
+            for threads in [1, 2, 3] {
+                Parallel.setThreads(threads)
+                func run(_ on: Bool) -> [[UInt32]] {
+                    AtrousConv.tapsInC = on
+                    return [AtrousConv.forward(x, wt, dilation: d, padding: d).array.map(\.bitPattern),
+                            AtrousConv.backwardInput(g, wt, inputShape: x.shape, dilation: d, padding: d).array.map(\.bitPattern),
+                            AtrousConv.backwardWeight(g, x, weightShape: wt.shape, dilation: d, padding: d).array.map(\.bitPattern)]
+                }
+                XCTAssertEqual(run(true), run(false), "n\(n) c\(c) o\(o) \(h)x\(w) d\(d), \(threads) threads")
+            }
+        }
+    }
+
     /// d x d phase subimages through F(4x4): odd sizes (phases of unequal size), dilations 2-4,
     /// several samples and batch groups, bias and ReLU; within F(4x4)'s tolerance, 1e-4 x sqrt(9 C).
     func testPhaseWinograd4MatchesConv2d() {

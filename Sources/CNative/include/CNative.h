@@ -189,6 +189,13 @@ int cn_col2im_plane(const float *col, long ld, float *acc, long wp, long plane, 
                     long dilation, long ho, long wo);
 // dst [(h + 2p) x (w + 2p)] = src [h x w] with p zeros around it.
 int cn_pad_plane(const float *src, long h, long w, long p, float *dst);
+// A rectangle of rows x cols floats at `first` (rows w apart) of planes of hw >= 16 floats, for
+// channels [c0, c1) of n samples (plane (s, ci) at src + (s c + ci) hw), side by side per channel:
+// channel ci's row at dst + ci ld, sample s's rows x cols at s rows cols. adjoint = 1: the reverse,
+// dst planes += src rows, one addition per element. CN_E_UNSUPPORTED when the rectangle spans more
+// than 128 floats (or without AVX-512): the caller's row loop then.
+int cn_tap_copy(int adjoint, const float *src, long hw, long c, long c0, long c1, long n, long first, long rows, long cols,
+                long w, float *dst, long ld);
 
 // ---- Winograd F(4x4, 3x3) transforms (winograd4.c), AVX-512, for dcot's own GEMM ----
 // V = B^T d B for channels [c0, c1) of x [ns][c][h][w] (padding pad, th x tw tiles of 4 x 4 outputs
