@@ -106,11 +106,16 @@ public enum AtrousConv {
         let (o, c, kk) = (w.shape[0], w.shape[1], w.shape[2] * w.shape[3])
         let out = Tensor(shape: [kk, o, c]), src = w.data, dst = out.data
         let list = only ?? Array(0..<kk)
-        Parallel.for(o * list.count, grain: max(1, 4096 / max(c, 1))) { r in
-            for i in r {                                     // tap list[i / o], row oi: one contiguous [C] run
-                let ti = i / o, oi = i &- ti &* o, t = list[ti], row = t &* o &+ oi
-                let from = src + (oi &* c &* kk &+ t), to = dst + row &* c
-                for ci in 0..<c { to[ci] = from[ci &* kk] }
+        // Each filter's K·K floats read once, written to its taps' rows (one pass over w, where a
+        // pass per tap read every cache line of w K·K times).
+        list.withUnsafeBufferPointer { taps in
+            Parallel.for(o, grain: max(1, 4096 / max(c &* kk, 1))) { r in
+                for oi in r {
+                    for ci in 0..<c {
+                        let from = src + (oi &* c &+ ci) &* kk
+                        for t in taps { dst[(t &* o &+ oi) &* c &+ ci] = from[t] }
+                    }
+                }
             }
         }
         return out
