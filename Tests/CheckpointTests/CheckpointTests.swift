@@ -10,10 +10,16 @@ import SafeTensors
 import Support
 
 final class CheckpointTests: XCTestCase {
+    static let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dcot-ckpt-\(getpid())")
+
     func tmp(_ name: String) -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("dcot-ckpt-\(getpid())")
-        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return dir.appendingPathComponent(name).path
+        try? FileManager.default.createDirectory(at: Self.dir, withIntermediateDirectories: true)
+        return Self.dir.appendingPathComponent(name).path
+    }
+
+    override class func tearDown() {
+        try? FileManager.default.removeItem(at: dir)
+        super.tearDown()
     }
 
     func small(_ backbone: String = "resnet18", nclass: Int = 3, seed: UInt64 = 1) throws -> Segmentor {
