@@ -61,8 +61,9 @@ let package = Package(
         // Tests.
         .testTarget(name: "SupportTests", dependencies: ["Support"]),
         .testTarget(name: "ImageIOTests", dependencies: ["ImageIO", "Support"]),
-        .testTarget(name: "ShardsTests", dependencies: ["Shards", "SafeTensors", "ImageIO", "Support"]),
-        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Synth", "Shards", "ImageIO", "Support"]),
+        .target(name: "TestSupport", dependencies: ["Support"], path: "Tests/TestSupport"),
+        .testTarget(name: "ShardsTests", dependencies: ["Shards", "SafeTensors", "ImageIO", "Support", "TestSupport"]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "Synth", "Shards", "ImageIO", "Support", "TestSupport"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics", "Models", "ImageIO", "Shards", "Pipeline", "Synth",
                                                          "SafeTensors", "Support"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor", "CNative"]),

@@ -3,6 +3,7 @@
 // are fuzzed behind a recomputed checksum, so the parser itself sees the damaged bytes.
 import Foundation
 import XCTest
+import TestSupport
 import ImageIO
 import SafeTensors
 import Shards

@@ -4,32 +4,7 @@ import ImageIO
 import SafeTensors
 import Shards
 import Support
-
-/// A fresh directory under the system's temporary directory, removed when the test process exits.
-func temporaryDirectory(_ tag: String) throws -> String {
-    let dir = NSTemporaryDirectory() + "dcot-\(tag)-\(UUID().uuidString)"
-    try makeDirectory(dir)
-    TemporaryDirectories.add(dir)
-    return dir
-}
-
-/// The directories the tests made, removed at exit (`atexit` runs after the last test).
-enum TemporaryDirectories {
-    nonisolated(unsafe) private static var made: [String] = []
-    private static let lock = NSLock()
-    private static let registered: Void = { atexit { TemporaryDirectories.removeAll() } }()
-
-    static func add(_ dir: String) {
-        _ = registered
-        lock.lock(); made.append(dir); lock.unlock()
-    }
-
-    static func removeAll() {
-        lock.lock(); defer { lock.unlock() }
-        for dir in made { try? FileManager.default.removeItem(atPath: dir) }
-        made = []
-    }
-}
+import TestSupport
 
 final class SafeTensorsTests: XCTestCase {
     func testRoundTripAndHeaderValidation() throws {
