@@ -9,6 +9,10 @@ import Tensor
 import Autograd
 import NN
 
+/// Folded convs that ran Winograd F(4x4) (inference's rule), counted for tests: a training step's
+/// teacher forwards must not add to it when inference's rule differs from the step's.
+nonisolated(unsafe) public var foldedWinograd4Passes = 0
+
 /// y = relu?(bn(conv(x))); x [N, C, H, W]. With `residual` (a residual block's identity, y's shape):
 /// relu?(bn(conv(x)) + residual), the ops and bits of `addRelu(convBN(..., relu: false), residual)`;
 /// inference adds it in the 1x1 / im2col conv's output pass instead of a pass of its own.
@@ -35,6 +39,7 @@ func convBN(_ conv: Conv2d, _ bn: BatchNorm2d, _ x: Variable, relu: Bool, residu
     let y: Tensor
     let phases = AtrousConv.usePhaseWinograd4(g)
     let atrous = !phases && AtrousConv.applies(conv, x.shape)
+    if phases || Conv.useWinograd4(g) { foldedWinograd4Passes += 1 }
     if phases {
         let (u, packedU) = winograd4Filters(f)
         y = AtrousConv.phaseWinograd4Forward(x.value, u, g, bias: f.bias, relu: relu, packedU: packedU)
