@@ -56,6 +56,15 @@ public enum AtrousConv {
         tapsInC && VectorISA.level == 2 && h * w >= 16 && t.cols < 16
     }
 
+    /// cn_tap_copy for channels `r`: true when it ran, false when the rectangle spans more windows
+    /// than it takes (the row loops then); a rejected argument is a bug here, not a fallback.
+    static func tapCopy(_ adjoint: Int32, _ src: UnsafePointer<Float>, _ hw: Int, _ c: Int, _ r: Range<Int>, _ n: Int,
+                        _ first: Int, _ t: Tap, _ w: Int, _ dst: UnsafeMutablePointer<Float>, _ ld: Int) -> Bool {
+        let rc = cn_tap_copy(adjoint, src, hw, c, r.lowerBound, r.upperBound, n, first, t.rows, t.cols, w, dst, ld)
+        precondition(rc == CN_OK || rc == CN_E_UNSUPPORTED, "cn_tap_copy failed with code \(rc)")
+        return rc == CN_OK
+    }
+
     /// dst[c][s·P + r·cols + q] = src[s][c][(y0+r+dy)·W + x0+q+dx] for a tap over all samples.
     static func gather(_ src: UnsafePointer<Float>, n: Int, c: Int, h: Int, w: Int, _ t: Tap, dy: Int, dx: Int,
                        _ dst: UnsafeMutablePointer<Float>) {
@@ -64,7 +73,7 @@ public enum AtrousConv {
         let (rows, cols) = t.cols == w ? (1, p) : (t.rows, t.cols)
         let first = (t.y0 + dy) * w + t.x0 + dx, inC = useC(t, h: h, w: w)
         Parallel.for(c, grain: 8) { r in
-            if inC && cn_tap_copy(0, src, h * w, c, r.lowerBound, r.upperBound, n, first, t.rows, t.cols, w, dst, ld) == CN_OK { return }
+            if inC && tapCopy(0, src, h * w, c, r, n, first, t, w, dst, ld) { return }
             for ci in r {
                 for s in 0..<n {
                     let plane = src + (s * c + ci) * h * w
@@ -84,7 +93,7 @@ public enum AtrousConv {
         let (rows, cols) = t.cols == w ? (1, p) : (t.rows, t.cols)      // as gather
         let first = (t.y0 + dy) * w + t.x0 + dx, inC = useC(t, h: h, w: w)
         Parallel.for(c, grain: 8) { r in
-            if inC && cn_tap_copy(1, src, h * w, c, r.lowerBound, r.upperBound, n, first, t.rows, t.cols, w, dst, ld) == CN_OK { return }
+            if inC && tapCopy(1, src, h * w, c, r, n, first, t, w, dst, ld) { return }
             for ci in r {
                 for s in 0..<n {
                     let plane = dst + (s * c + ci) * h * w
