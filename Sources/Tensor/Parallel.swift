@@ -26,7 +26,8 @@ public enum Parallel {
         return true
     }()
 
-    /// body(k) for k in 0..<tasks on the pool (each k once, on whichever thread is free).
+    /// body(k) for k in 0..<tasks on the pool (each k once: each thread its own contiguous range of
+    /// k first, then what is left of the others').
     @usableFromInline
     static func run(_ tasks: Int, _ body: (Int) -> Void) {
         if tasks <= 0 { return }
