@@ -45,6 +45,12 @@ public enum Parallel {
             }
             return
         }
+        onPool(tasks, body)
+    }
+
+    /// body(k) for k in 0..<tasks on the pool itself, whatever the machine's load (Parallel.run
+    /// decides when to call it; tests call it directly).
+    public static func onPool(_ tasks: Int, _ body: (Int) -> Void) {
         _ = poolStarted
         withoutActuallyEscaping(body) { f in
             var g = f

@@ -180,7 +180,7 @@ final class KernelTwinTests: XCTestCase {
             XCTAssertEqual(Conv.useWinograd4(g), inference, "\(shape)")
             XCTAssertEqual(Conv.insideTrainingStep { Conv.useWinograd4(g) }, step, "\(shape) inside a step")
         }
-        XCTAssertFalse(Conv.insideTrainingStep { Conv.insideTrainingStep { 0 }; return Conv.useWinograd4(
+        XCTAssertFalse(Conv.insideTrainingStep { _ = Conv.insideTrainingStep { 0 }; return Conv.useWinograd4(
             ConvGeometry(input: [8, 88, 24, 24], weight: [64, 88, 3, 3], padding: 1)) }, "nested scopes restore the step rule")
     }
 

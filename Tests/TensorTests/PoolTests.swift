@@ -1,20 +1,9 @@
 import XCTest
-import CNative
 import Tensor
 
-/// Runs body(k) for k in 0..<tasks on the pool itself (Parallel.run would hand the tasks to
-/// Dispatch on a crowded machine).
-private func poolRun(_ tasks: Int, _ body: (Int) -> Void) {
-    withoutActuallyEscaping(body) { f in
-        var g = f
-        withUnsafeMutablePointer(to: &g) { p in
-            cn_pool_run(tasks, { ctx, k in ctx!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(k) }, p)
-        }
-    }
-}
-
-/// The thread pool behind Parallel.run: every task runs exactly once, whatever the task count,
-/// thread count and order in which the threads claim each other's ranges.
+/// The thread pool behind Parallel.run (called through Parallel.onPool, which a crowded CI machine
+/// does not route to Dispatch): every task runs exactly once, whatever the task count, thread count
+/// and order in which the threads claim each other's ranges.
 final class PoolTests: XCTestCase {
     func testEveryTaskRunsOnce() {
         let saved = Parallel.threads
@@ -27,7 +16,7 @@ final class PoolTests: XCTestCase {
                     counts.initialize(repeating: 0, count: tasks)
                     defer { counts.deallocate() }
                     nonisolated(unsafe) let c = counts
-                    poolRun(tasks) { k in
+                    Parallel.onPool(tasks) { k in
                         // Uneven tasks, so that threads finish early and claim from others' ranges.
                         if (k + round) % 3 == 0 { for _ in 0..<((k * 37) % 200) { _ = sin(Double(k)) } }
                         c[k] += 1
@@ -48,8 +37,8 @@ final class PoolTests: XCTestCase {
         cells.initialize(repeating: 0, count: 32)
         defer { cells.deallocate() }
         nonisolated(unsafe) let c = cells
-        poolRun(4) { i in
-            poolRun(8) { j in c[i * 8 + j] += i * 8 + j + 1 }
+        Parallel.onPool(4) { i in
+            Parallel.onPool(8) { j in c[i * 8 + j] += i * 8 + j + 1 }
         }
         XCTAssertEqual((0..<32).map { cells[$0] }, Array(1...32))
     }
