@@ -31,9 +31,11 @@ struct ProgramRun {
 /// `environment` adds to (or, with nil values, removes from) this process's environment.
 func runProgram(_ name: String, _ args: [String], timeout: TimeInterval, environment: [String: String?] = [:]) throws -> ProgramRun {
     let errPath = NSTemporaryDirectory() + "dcot-stderr-\(UUID().uuidString)"
-    FileManager.default.createFile(atPath: errPath, contents: nil)
+    guard FileManager.default.createFile(atPath: errPath, contents: nil),
+          let err = FileHandle(forWritingAtPath: errPath) else {
+        throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: errPath])
+    }
     defer { try? FileManager.default.removeItem(atPath: errPath) }
-    let err = FileHandle(forWritingAtPath: errPath)!
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "\(packageRoot)/.build/release/\(name)")
     p.arguments = args
