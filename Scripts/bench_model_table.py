@@ -8,6 +8,10 @@ the median over rounds of each side's median, and the ratio is the median of the
 ratios (both sides of a round ran minutes apart, in the same stretch of a drifting host). Without
 rounds, or when the same run was saved twice, the last line of a side wins, as before.
 
+dcot-bench model probes the host before and after its steps (host_before_* / host_after_*: the
+core-to-core round trip of `dcot-bench host`); the table lists each round's probes of the dcot process
+at the largest thread count and marks the host's slow state, in which 2-thread numbers drop.
+
     python Scripts/bench_model_table.py runs.jsonl [more.jsonl ...]
 """
 import json, statistics, sys
@@ -38,7 +42,20 @@ hdr = ("model", "batch", "crop", "train ms", "torch", "ratio", "infer ms", "torc
        f"1->{threads} dcot", "torch", "RSS MB", "torch")
 fmt = "{:<18} {:>5} {:>4} {:>9} {:>9} {:>6} {:>9} {:>9} {:>6} {:>7} {:>9} {:>6} {:>7} {:>6}"
 print(fmt.format(*hdr))
-mins, rounds_seen = [], []
+mins, rounds_seen, hosts = [], [], []
+
+
+def host_note(r):
+    """'90/90 ns 1/1 %' (+ ' slow') from a dcot line's before/after probes, or None without them."""
+    b, a = r.get("host_before_round_trip_ns_p50"), r.get("host_after_round_trip_ns_p50")
+    if b is None and a is None:
+        return None
+    part = lambda x: "-" if x is None else f"{x}"
+    text = (f"{part(b)}/{part(a)} ns {part(r.get('host_before_stalled_pct'))}/{part(r.get('host_after_stalled_pct'))} %")
+    slow = "slow" in (r.get("host_before_state"), r.get("host_after_state"))
+    return text + (" slow" if slow else "")
+
+
 for (model, batch, crop), v in rows.items():
     o, t = v.get(("dcot", threads), {}), v.get(("torch", threads), {})
     o1, t1 = v.get(("dcot", 1), {}), v.get(("torch", 1), {})
@@ -66,6 +83,9 @@ for (model, batch, crop), v in rows.items():
         rounds_seen.append(f"{model}/{batch}: train " + " ".join(f"{x:.2f}" for x in paired(o, t, "ms_train_step"))
                            + "; inference " + " ".join(f"{x:.2f}" for x in paired(o, t, "ms_inference"))
                            + ("; 1->N " + " ".join(f"{x:.2f}" for x in scal) if len(scal) > 1 else ""))
+    notes = [host_note(o[k]) for k in sorted(o)]
+    if any(notes):
+        hosts.append(f"{model}/{batch}: " + ", ".join(n or "-" for n in notes))
     o_min = [r["ms_train_step_min"] for r in o.values() if "ms_train_step_min" in r]
     t_min = [r["ms_train_step_min"] for r in t.values() if "ms_train_step_min" in r]
     if o_min and t_min:
@@ -78,5 +98,9 @@ print(f"({threads} threads; median of runs; ratio = dcot / PyTorch, below 1 is f
 if rounds_seen:
     print("(each round's ratio, dcot and PyTorch processes alternating; the ratio column is their median: "
           + "; ".join(rounds_seen) + ")")
+if hosts:
+    print(f"(host, each round's dcot process at {threads} threads: core-to-core round trip p50 before/after its steps and"
+          " the share of the probe's time in stalls over 10 us; slow = over 150 ns or 5 %, the state in which"
+          " 2-thread times drop (README \"Benchmarks\"): " + "; ".join(hosts) + ")")
 if mins:
     print("(ratios of the fastest runs, less sensitive to a busy host: " + ", ".join(mins) + ")")

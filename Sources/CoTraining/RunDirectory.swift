@@ -203,7 +203,7 @@ struct RunDirectory {
 
     func appendMetrics(_ line: String) throws {
         let p = "\(path)/metrics.jsonl"
-        if !FileManager.default.fileExists(atPath: p) { FileManager.default.createFile(atPath: p, contents: nil) }
+        if !FileManager.default.fileExists(atPath: p) { _ = FileManager.default.createFile(atPath: p, contents: nil) }  // a failure: the guard below
         guard let h = FileHandle(forWritingAtPath: p) else { throw UserError(p, "cannot append", fix: "check permissions") }
         h.seekToEndOfFile()
         h.write(Data((line + "\n").utf8))

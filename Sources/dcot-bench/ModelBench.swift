@@ -22,6 +22,8 @@ struct ModelBench: ParsableCommand {
     @Option(help: "Threads for our parallel loops and OpenBLAS.") var threads: Int = ProcessInfo.processInfo.activeProcessorCount
     @Option(help: "Timed train steps (median reported) after one warm-up step.") var runs: Int = 3
     @Flag(help: "One JSON object.") var json = false
+    @Option(help: "Probe the host's core-to-core round trips for this many ms before and after the timed steps (dcot-bench host; 0: no probe).")
+    var hostProbeMs: Double = 100
     @Option(help: "Tap-skipping atrous convs when they keep at most this fraction of im2col's work (0 disables).")
     var atrousMaxKept: Double = AtrousConv.maxKeptFraction
     @Flag(inversion: .prefixedNo, help: "Split large GEMMs over our thread pool, OpenBLAS single-threaded (--no-split-gemm: OpenBLAS's own threads, Dispatch for our loops).")
@@ -58,6 +60,9 @@ struct ModelBench: ParsableCommand {
 
     func run() throws {
         runReportingErrors {
+            // The host's state before our pool's threads exist, and again after the timed steps.
+            guard hostProbeMs >= 0 else { throw UserError("--host-probe-ms \(hostProbeMs)", "must not be negative", fix: "e.g. 100, or 0 for no probe") }
+            let before = hostProbeMs > 0 ? HostProbe.measure(milliseconds: hostProbeMs) : nil
             Parallel.setThreads(threads)
             AtrousConv.maxKeptFraction = atrousMaxKept
             (Conv.winogradMinChannels, Conv.winogradMinTiles) = (winogradMinChannels, winogradMinTiles)
@@ -78,10 +83,13 @@ struct ModelBench: ParsableCommand {
                 throw UserError("--only \(only!)", "unknown phase", fix: "use train or inference")
             }
             let result = ModelBenchRunner(model: model, batch: batch, crop: crop, runs: runs, only: only).measure()
+            let after = hostProbeMs > 0 ? HostProbe.measure(milliseconds: hostProbeMs) : nil
             var out: [String: Any] = ["model": URL(fileURLWithPath: config).deletingPathExtension().lastPathComponent,
                                       "backbone": cfg.backbone, "batch": batch, "crop": crop, "threads": threads, "split_gemm": splitGemm,
                                       "winograd4_training": winograd4Training]
             out.merge(result) { a, _ in a }
+            if let before { out.merge(before.fields(prefix: "host_before_")) { a, _ in a } }
+            if let after { out.merge(after.fields(prefix: "host_after_")) { a, _ in a } }
             if json {
                 let data = try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys])
                 print(String(decoding: data, as: UTF8.self))

@@ -7,7 +7,7 @@ struct DcotBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dcot-bench",
         abstract: "Measure dcot's kernels and stages; Scripts/bench puts them next to PyTorch/OpenCV.",
-        subcommands: [IOBench.self, OpsBench.self, ModelBench.self])
+        subcommands: [IOBench.self, OpsBench.self, ModelBench.self, HostBench.self])
 }
 
 /// --gemm: `native` (dcot's AVX-512 GEMM) or `openblas`; nil keeps what DCOT_GEMM or the machine chose.

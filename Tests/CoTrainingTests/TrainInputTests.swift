@@ -104,6 +104,19 @@ final class TrainInputTests: XCTestCase {
         XCTAssertTrue(run.stderr.contains("DCOT_GEMM: 'fastest' is neither native nor openblas"), run.stderr)
     }
 
+    /// `dcot-bench host` probes the host; a bad flag is named, and one allowed CPU is a clear error.
+    func testHostProbeProgram() throws {
+        let ok = try runProgram("dcot-bench", ["host", "--ms", "10"], timeout: 60)
+        XCTAssertTrue(ok.exited && ok.status == 0, ok.stderr)
+        let bad = try runProgram("dcot-bench", ["host", "--ms", "0"], timeout: 60)
+        XCTAssertTrue(bad.exited && bad.status != 0)
+        XCTAssertTrue(bad.stderr.contains("--ms 0.0: must be in (0, 60000]"), bad.stderr)
+        let model = try runProgram("dcot-bench", ["model", "--config", "\(packageRoot)/pipelines/configs/demo/mit.yaml",
+                                                  "--batch", "2", "--crop", "32", "--runs", "1", "--host-probe-ms=-1"], timeout: 120)
+        XCTAssertTrue(model.exited && model.status != 0)
+        XCTAssertTrue(model.stderr.contains("--host-probe-ms -1.0: must not be negative"), model.stderr)
+    }
+
     func testOptionsRanksCompareAreCanonical() {
         var a = TrainOptions(), b = TrainOptions()
         a.pretrained = [1: "rgb.safetensors", 2: "dct.safetensors", 3: "mit.safetensors"]

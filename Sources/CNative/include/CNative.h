@@ -102,6 +102,20 @@ void cn_pool_run(long tasks, cn_task_fn fn, void *ctx);
 // 1 while the machine has more runnable threads than cores (re-read every 10 ms).
 int cn_pool_crowded(void);
 
+// ---- Host probe (host_probe.c): how two threads of this process run side by side ----
+typedef struct {
+    long trips;        // round trips measured
+    long elapsed_ns;   // their total time
+    long p50_ns, p90_ns, p99_ns, max_ns;
+    long stalls;       // trips longer than stall_ns (a thread waited for the other to be scheduled)
+    long stalled_ns;   // their total time
+} cn_core_pair_probe;
+// Passes a cache line between the caller and a new thread for budget_ns (at most 2^20 round trips),
+// the two pinned to the first two CPUs the process may use (the caller's CPU set is restored).
+// CN_E_UNSUPPORTED when the process may use fewer than 2 CPUs, CN_E_ARG for a non-positive budget
+// or stall_ns.
+int cn_probe_core_pair(long budget_ns, long stall_ns, cn_core_pair_probe *out);
+
 
 // ---- Vector kernels (simd_kernels.c): AVX-512 or AVX2 + FMA by the CPU's flags ----
 // The instruction set in use: 2 AVX-512, 1 AVX2 + FMA, 0 none (callers run their portable path;
