@@ -9,6 +9,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,6 +60,9 @@ int cn_probe_core_pair(long budget_ns, long stall_ns, cn_core_pair_probe *out) {
     long *lat = malloc((size_t)cap * sizeof *lat);
     probe_t *p = aligned_alloc(64, sizeof *p);
     if (!lat || !p) { free(lat); free(p); return CN_E_NOMEM; }
+    // Touch every page of the record first: a page fault inside the loop (up to milliseconds on a
+    // host that must find a huge page) would count as the other thread being away.
+    memset(lat, 0, (size_t)cap * sizeof *lat);
     atomic_init(&p->ball, 0);
     atomic_init(&p->stop, 0);
     // The two threads on two different CPUs of the ones this process may use (left to the

@@ -60,9 +60,7 @@ struct ModelBench: ParsableCommand {
 
     func run() throws {
         runReportingErrors {
-            // The host's state before our pool's threads exist, and again after the timed steps.
             guard hostProbeMs >= 0 else { throw UserError("--host-probe-ms \(hostProbeMs)", "must not be negative", fix: "e.g. 100, or 0 for no probe") }
-            let before = hostProbeMs > 0 ? HostProbe.measure(milliseconds: hostProbeMs) : nil
             Parallel.setThreads(threads)
             AtrousConv.maxKeptFraction = atrousMaxKept
             (Conv.winogradMinChannels, Conv.winogradMinTiles) = (winogradMinChannels, winogradMinTiles)
@@ -82,6 +80,9 @@ struct ModelBench: ParsableCommand {
             guard only == nil || ["train", "inference"].contains(only!) else {
                 throw UserError("--only \(only!)", "unknown phase", fix: "use train or inference")
             }
+            // The host's state just before the timed steps and just after them (a probe at the very start
+            // of the process saw 30-45 % of its time stalled while a later one in the same process saw 1 %).
+            let before = hostProbeMs > 0 ? HostProbe.measure(milliseconds: hostProbeMs) : nil
             let result = ModelBenchRunner(model: model, batch: batch, crop: crop, runs: runs, only: only).measure()
             let after = hostProbeMs > 0 ? HostProbe.measure(milliseconds: hostProbeMs) : nil
             var out: [String: Any] = ["model": URL(fileURLWithPath: config).deletingPathExtension().lastPathComponent,
