@@ -1,7 +1,7 @@
 // How two threads of this process run side by side right now (CNative's host_probe.c): the number
 // every 2-thread timing depends on. On the 2-vCPU test machines the host switches, minutes at a time,
-// between two states: a cache line crosses between the vCPUs in ~40 ns and they run together, or it
-// takes ~400 ns and one vCPU is descheduled for 5-25 % of the time (README "Benchmarks").
+// between two states: a cache line crosses between the vCPUs in ~40 ns, or in ~400 ns; and at times
+// one vCPU is descheduled for milliseconds while the other waits (README "Benchmarks").
 import CNative
 
 public struct HostProbe: Equatable, Sendable {

@@ -80,8 +80,8 @@ struct ModelBench: ParsableCommand {
             guard only == nil || ["train", "inference"].contains(only!) else {
                 throw UserError("--only \(only!)", "unknown phase", fix: "use train or inference")
             }
-            // The host's state just before the timed steps and just after them (a probe at the very start
-            // of the process saw 30-45 % of its time stalled while a later one in the same process saw 1 %).
+            // The host's state just before the timed steps and just after them, so that the two probes
+            // bracket the steps and not the model's construction.
             let before = hostProbeMs > 0 ? HostProbe.measure(milliseconds: hostProbeMs) : nil
             let result = ModelBenchRunner(model: model, batch: batch, crop: crop, runs: runs, only: only).measure()
             let after = hostProbeMs > 0 ? HostProbe.measure(milliseconds: hostProbeMs) : nil
