@@ -20,9 +20,10 @@ final class HostProbeTests: XCTestCase {
             XCTAssertEqual(allowedCPUs, 1, "the probe gave up although this process may use \(allowedCPUs) CPUs")
             return
         }
-        XCTAssertGreaterThan(p.trips, 100)
+        XCTAssertGreaterThan(p.trips, 0)
         XCTAssertTrue(p.p50Ns > 0 && p.p50Ns <= p.p90Ns && p.p90Ns <= p.p99Ns && p.p99Ns <= p.maxNs, "\(p)")
-        XCTAssertGreaterThanOrEqual(p.elapsedNs, 20_000_000)
+        // The budget is spent, unless the record filled first (2^20 trips: under 19 ns each).
+        XCTAssertTrue(p.elapsedNs >= 20_000_000 || p.trips == 1 << 20, "\(p)")
         XCTAssertLessThan(p.elapsedNs, 20_000_000 + p.maxNs + 1_000_000, "the probe overran its budget: \(p)")
         XCTAssertTrue(p.stalls <= p.trips && p.stalledNs <= p.elapsedNs, "\(p)")
         XCTAssertTrue(["fast", "slow"].contains(p.state))
