@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #define PROBE_RELAX() __builtin_ia32_pause()
@@ -55,38 +54,34 @@ static int cmp_long(const void *a, const void *b) {
 int cn_probe_core_pair(long budget_ns, long stall_ns, cn_core_pair_probe *out) {
     if (!out || budget_ns <= 0 || stall_ns <= 0) return CN_E_ARG;
     *out = (cn_core_pair_probe){0};
-    if (sysconf(_SC_NPROCESSORS_ONLN) < 2) return CN_E_UNSUPPORTED;
-    long cap = 1L << 20;
-    long *lat = malloc((size_t)cap * sizeof *lat);
-    probe_t *p = aligned_alloc(64, sizeof *p);
-    if (!lat || !p) { free(lat); free(p); return CN_E_NOMEM; }
-    // Touch every page of the record first: a page fault inside the loop (up to milliseconds on a
-    // host that must find a huge page) would count as the other thread being away.
-    memset(lat, 0, (size_t)cap * sizeof *lat);
-    atomic_init(&p->ball, 0);
-    atomic_init(&p->stop, 0);
     // The two threads on two different CPUs of the ones this process may use (left to the
     // scheduler, a new thread sometimes starts on its creator's CPU and both spin there, a time
     // slice per trip); the caller's own CPU set is restored at the end.
     cpu_set_t allowed, one;
-    int pinned = 0, first = -1, second = -1;
+    int first = -1, second = -1;
     if (sched_getaffinity(0, sizeof allowed, &allowed) == 0) {
         for (int c = 0; c < CPU_SETSIZE && second < 0; c++) {
             if (!CPU_ISSET(c, &allowed)) continue;
             if (first < 0) first = c; else second = c;
         }
     }
-    if (second < 0) { free(lat); free(p); return CN_E_UNSUPPORTED; }   // one CPU to run on
+    if (second < 0) return CN_E_UNSUPPORTED;   // one CPU to run on
+    long cap = 1L << 20;
+    long *lat = malloc((size_t)cap * sizeof *lat);
+    probe_t *p = aligned_alloc(64, sizeof *p);
+    if (!lat || !p) { free(lat); free(p); return CN_E_NOMEM; }
+    // Touch every page of the record first, so that the loop times hand-offs, not first-touch faults.
+    memset(lat, 0, (size_t)cap * sizeof *lat);
+    atomic_init(&p->ball, 0);
+    atomic_init(&p->stop, 0);
     pthread_attr_t attr;
     pthread_attr_init(&attr);
-    {
-        CPU_ZERO(&one);
-        CPU_SET(second, &one);
-        pthread_attr_setaffinity_np(&attr, sizeof one, &one);
-        CPU_ZERO(&one);
-        CPU_SET(first, &one);
-        pinned = sched_setaffinity(0, sizeof one, &one) == 0;
-    }
+    CPU_ZERO(&one);
+    CPU_SET(second, &one);
+    pthread_attr_setaffinity_np(&attr, sizeof one, &one);
+    CPU_ZERO(&one);
+    CPU_SET(first, &one);
+    int pinned = sched_setaffinity(0, sizeof one, &one) == 0;
     pthread_t peer;
     int created = pthread_create(&peer, &attr, probe_peer, p);
     pthread_attr_destroy(&attr);
