@@ -101,9 +101,9 @@ DEMO_PRE_SEED ?=
 # shared value above). The models learn the pretraining task at different speeds; see README "Demo"
 # (2,000 iterations: CNN-RGB 65.3 % at crop 64, CNN-DCT 43.4 % at crop 64 and 52.6 % at crop 96;
 # MiT 55.3 % at 6,000 iterations, crop 64, and 58.3-60.7 % at crop 96, 65.9 % at 10,000). The DCT
-# CNN (width 0.75) ends its 8,000 crop-96 iterations at 71.9 %, above the RGB CNN (66.5 %), as the
-# paper's DCT-domain ImageNet weights are level with the RGB ones; in co-training it then keeps up
-# with its RGB partner (README "Demo").
+# CNN (width 0.75) ends its 8,000 crop-96 iterations at 71.9 %, at least level with the RGB CNN
+# (66.5 %), as the paper's DCT-domain ImageNet weights are with the RGB ones; in co-training it then
+# keeps up with its RGB partner (README "Demo").
 DEMO_PRE_ITERS_cnn ?=
 DEMO_PRE_ITERS_cnn-dct ?= 8000
 DEMO_PRE_ITERS_mit ?= 10000
