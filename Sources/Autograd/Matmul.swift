@@ -1,6 +1,7 @@
 // Linear (x [..., in], w [out, in], b [out]) and batched matmul for attention
 // (a [B, M, K] or [B, K, M] if transA; b [B, K, N] or [B, N, K] if transB -> [B, M, N]).
 import Tensor
+import CNative
 
 /// y = x W^T + bias (+ residual when given, written into y before the GEMM accumulates onto it).
 /// One GEMM per batch group of [B, L, in] tokens (Tensor/BatchGroups.swift: a replica's rows compute
@@ -15,22 +16,23 @@ func linearForward(_ x: Tensor, _ w: Tensor, bias: Tensor?, residual: Tensor? = 
     let groups = BatchGroups.ranges(x.shape.count > 2 ? x.shape[0] : 1), per = rows / (x.shape.count > 2 ? x.shape[0] : 1)
     let y = Tensor(shape: Array(x.shape.dropLast()) + [out])
     precondition(residual == nil || residual!.count == y.count, "linear: residual \(residual!.shape) for output \(y.shape)")
-    if bias != nil || residual != nil {
-        let yp = y.data, bp = bias?.data, rp = residual?.data
-        Parallel.for(rows, grain: max(1, 4096 / max(out, 1))) { r in
-            for row in r {
-                let o = yp + row &* out
+    let yp = y.data, bp = bias?.data, rp = residual?.data
+    for r in groups {
+        let m = per * r.count, row0 = r.lowerBound * per
+        // Each GEMM block first writes its own rows and columns of residual + bias (where its thread
+        // then adds the product onto them): no separate pass over y.
+        func fill(_ rowRange: Range<Int>, _ cols: Range<Int>) {
+            for row in rowRange {
+                let o = yp + (row0 &+ row) &* out
                 if let rp {
-                    let res = rp + row &* out
-                    if let bp { for j in 0..<out { o[j] = res[j] + bp[j] } } else { o.update(from: res, count: out) }
-                } else if let bp { o.update(from: bp, count: out) }
+                    let res = rp + (row0 &+ row) &* out
+                    if let bp { for j in cols { o[j] = res[j] + bp[j] } } else { (o + cols.lowerBound).update(from: res + cols.lowerBound, count: cols.count) }
+                } else if let bp { (o + cols.lowerBound).update(from: bp + cols.lowerBound, count: cols.count) }
             }
         }
-    }
-    for r in groups {
-        let m = per * r.count
-        Gemm.sgemm(packedB: packedB?(m), transB: true, m: m, n: out, k: inF, a: x.data + r.lowerBound * per * inF, lda: inF,
-                   b: w.data, ldb: inF, beta: bias == nil && residual == nil ? 0 : 1, c: y.data + r.lowerBound * per * out, ldc: out)
+        Gemm.sgemm(packedB: packedB?(m), transB: true, m: m, n: out, k: inF, a: x.data + row0 * inF, lda: inF,
+                   b: w.data, ldb: inF, beta: bias == nil && residual == nil ? 0 : 1, c: yp + row0 * out, ldc: out,
+                   prologue: bias == nil && residual == nil ? nil : fill)
     }
     return y
 }
@@ -56,6 +58,35 @@ public func linear(_ x: Variable, _ w: Variable, bias: Variable? = nil, packedB:
     let (sx, sw, sb, xShape) = (x.slot, w.slot, bias?.slot, x.shape)
     let xv: Tensor? = sw != nil ? x.value : nil, wv: Tensor? = sx != nil ? w.value : nil
     return Tape.record(y, [x, w] + (bias.map { [$0] } ?? [])) { g in
+        // With two threads and one replica here, the weight (and bias) gradient on one thread and
+        // the input gradient on the other, as one pool job: the two products have the same
+        // multiply-adds (rows x out x in), so they balance, and each runs whole (its blocks one after
+        // another: the same calls, so the same bits, as the path below). mit (the demo's SegFormer):
+        // three pool jobs per linear layer's backward become one, and the 32 x 32 weight gradients,
+        // too narrow to split, no longer run on one thread while the other waits.
+        if let sw, let xv, let sx, let wv, Replicas.local == 1, Parallel.threads == 2, Gemm.splitAcrossThreads,
+           cn_pool_in_task() == 0 {
+            nonisolated(unsafe) var (db, dw): (Tensor?, Tensor?) = (nil, nil)
+            let dx = Tensor(shape: xShape)
+            Gemm.independent(2) { t in
+                if t == 0 {
+                    if sb != nil { db = Tensor(shape: [out], values: Reduce.columnSums(g.data, rows: rows, cols: out)) }
+                    let d = Tensor(shape: [out, inF])
+                    Gemm.sgemm(transA: true, m: out, n: inF, k: rows, a: g.data, lda: out, b: xv.data, ldb: inF,
+                               c: d.data, ldc: inF)
+                    dw = d
+                } else {
+                    for r in groups {
+                        Gemm.sgemm(m: per * r.count, n: inF, k: out, a: g.data + r.lowerBound * per * out, lda: out,
+                                   b: wv.data, ldb: inF, c: dx.data + r.lowerBound * per * inF, ldc: inF)
+                    }
+                }
+            }
+            if let sb, let db { sb.accumulate(db) }
+            sw.accumulate(dw!)
+            sx.accumulate(dx)
+            return
+        }
         // Weight and bias gradients sum over rows (batch-major tokens): one partial per replica.
         if let sb {
             accumulatePerReplica(sb, [g.reshaped([rows, out])]) { t in

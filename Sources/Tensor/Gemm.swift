@@ -49,14 +49,19 @@ public enum Gemm {
     }()
 
     /// op(A): [m, k], op(B): [k, n], C: [m, n]; leading dimensions are of the stored matrices.
+    /// `prologue(rows, cols)`: runs on each block's rows and columns of C just before the block's
+    /// product, on the thread that computes it (a linear layer's bias rows, written where the GEMM
+    /// then adds onto them with beta 1: one pool job in place of two).
     @inlinable
     public static func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
                              alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
                              b: UnsafePointer<Float>, ldb: Int,
-                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int,
+                             prologue: ((Range<Int>, Range<Int>) -> Void)? = nil) {
         if m == 0 || n == 0 { return }
         _ = BLAS.configured
         if k == 0 {
+            prologue?(0..<m, 0..<n)
             if beta == 0 { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
             else { for i in 0..<m { for j in 0..<n { c[i * ldc + j] *= beta } } }
             return
@@ -70,6 +75,7 @@ public enum Gemm {
         func block(_ part: Int) {                       // a local function: no closure context to allocate
             let (rows, cols) = blockRange(part, p, m: m, n: n)
             if rows.isEmpty || cols.isEmpty { return }
+            prologue?(rows, cols)
             if dot {                                    // whole-product coordinates
                 dotProducts(m, n, k, alpha, ap, lda, bp, ldb, beta, cp, ldc, rows.lowerBound, rows.upperBound,
                             cols.lowerBound, cols.upperBound)
@@ -291,11 +297,12 @@ public enum Gemm {
     /// `sgemm`, used when it is nil or not current for m rows): the same blocks, the same bits.
     public static func sgemm(packedB: PackedB?, transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
                              alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+                             beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int,
+                             prologue: ((Range<Int>, Range<Int>) -> Void)? = nil) {
         guard let packedB, packedB.current(m: m), m > 0, n > 0, k > 0,
               !useDotProducts(transA: transA, transB: transB, m: m, n: n, k: k) else {
             sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
-                  beta: beta, c: c, ldc: ldc)
+                  beta: beta, c: c, ldc: ldc, prologue: prologue)
             return
         }
         precondition(packedB.k == k && packedB.n == n, "Gemm: B packed as \(packedB.k) x \(packedB.n), used as \(k) x \(n)")
@@ -303,6 +310,8 @@ public enum Gemm {
         nonisolated(unsafe) let (ap, pb, bp, cp) = (a, UnsafePointer(packedB.storage.data), b, c)
         func block(_ part: Int) {
             let (rows, cols) = blockRange(part, p, m: m, n: n, colStep: packedB.tileCols)
+            if rows.isEmpty || cols.isEmpty { return }
+            prologue?(rows, cols)
             let rc = cn_sgemm_block(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, ap, lda, nil, bp, ldb, pb, beta, cp, ldc,
                                     rows.lowerBound, rows.upperBound, cols.lowerBound, cols.upperBound)
             if rc != CN_OK { fatalError("dcot: cn_sgemm_block(\(m), \(n), \(k)) failed with code \(rc) (out of memory?)") }
