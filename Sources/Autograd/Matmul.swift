@@ -48,6 +48,10 @@ public func linear(_ x: Variable, _ w: Variable, bias: Variable?, adding residua
     return Variable(linearForward(x.value, w.value, bias: bias?.value, residual: residual.value, packedB: packedB))
 }
 
+/// Linear layers of at most this many multiply-adds compute their gradients in one pool job with
+/// two threads (see `linear`); larger ones split each product over the threads on its own.
+nonisolated(unsafe) public var linearPairMaxMACs: Double = 32e6
+
 /// x W^T + bias. `packedB(m)`: W^T already packed for products of m rows (`PackedLinearWeights`,
 /// a module's inference weights), or nil to pack in the GEMM; the same bits either way.
 public func linear(_ x: Variable, _ w: Variable, bias: Variable? = nil, packedB: ((Int) -> Gemm.PackedB?)? = nil) -> Variable {
@@ -58,32 +62,37 @@ public func linear(_ x: Variable, _ w: Variable, bias: Variable? = nil, packedB:
     let (sx, sw, sb, xShape) = (x.slot, w.slot, bias?.slot, x.shape)
     let xv: Tensor? = sw != nil ? x.value : nil, wv: Tensor? = sx != nil ? w.value : nil
     return Tape.record(y, [x, w] + (bias.map { [$0] } ?? [])) { g in
-        // With two threads and one replica here, the weight (and bias) gradient on one thread and
-        // the input gradient on the other, as one pool job: the two products have the same
-        // multiply-adds (rows x out x in), so they balance, and each runs whole (its blocks one after
-        // another: the same calls, so the same bits, as the path below). mit (the demo's SegFormer):
-        // three pool jobs per linear layer's backward become one, and the 32 x 32 weight gradients,
-        // too narrow to split, no longer run on one thread while the other waits.
+        // Small layers with dcot's GEMM on two threads and one replica here: the weight, input and
+        // bias gradients as one pool job, each thread computing its half of each (the halves
+        // `sgemm` would cut each product into; with dcot's GEMM an element does not depend on the
+        // cut, and a bias sum's column on the other columns, so the bits are the path's below).
+        // mit (the demo's SegFormer): three pool jobs per linear layer's backward become one, and
+        // its 32 x 32 weight gradients, too narrow for `sgemm` to split, no longer run on one
+        // thread while the other waits (mit 2-thread train step 12.3 -> 11.7 ms). Whole products
+        // side by side, weight gradient on one thread and input gradient on the other, left the
+        // input-gradient thread idle 0.64 ms per step: the transposed product is slower.
+        // Larger layers split each product over the threads on its own (SegFormer-b2's, 50-90 M
+        // multiply-adds at crop 321, gained nothing from one job).
         if let sw, let xv, let sx, let wv, Replicas.local == 1, Parallel.threads == 2, Gemm.splitAcrossThreads,
-           cn_pool_in_task() == 0 {
-            nonisolated(unsafe) var (db, dw): (Tensor?, Tensor?) = (nil, nil)
-            let dx = Tensor(shape: xShape)
+           Gemm.native, Double(rows) * Double(out) * Double(inF) <= linearPairMaxMACs, cn_pool_in_task() == 0 {
+            let dw = Tensor(shape: [out, inF]), dx = Tensor(shape: xShape)
+            let db: Tensor? = sb != nil ? Tensor(shape: [out]) : nil
             Gemm.independent(2) { t in
-                if t == 0 {
-                    if sb != nil { db = Tensor(shape: [out], values: Reduce.columnSums(g.data, rows: rows, cols: out)) }
-                    let d = Tensor(shape: [out, inF])
-                    Gemm.sgemm(transA: true, m: out, n: inF, k: rows, a: g.data, lda: out, b: xv.data, ldb: inF,
-                               c: d.data, ldc: inF)
-                    dw = d
-                } else {
-                    for r in groups {
-                        Gemm.sgemm(m: per * r.count, n: inF, k: out, a: g.data + r.lowerBound * per * out, lda: out,
-                                   b: wv.data, ldb: inF, c: dx.data + r.lowerBound * per * inF, ldc: inF)
-                    }
+                Gemm.sgemmPart(t, of: 2, transA: true, m: out, n: inF, k: rows, a: g.data, lda: out, b: xv.data, ldb: inF,
+                               c: dw.data, ldc: inF)
+                for r in groups {
+                    let off = r.lowerBound * per
+                    Gemm.sgemmPart(t, of: 2, m: per * r.count, n: inF, k: out, a: g.data + off * out, lda: out, b: wv.data,
+                                   ldb: inF, c: dx.data + off * inF, ldc: inF)
+                }
+                if let db {
+                    let cols = (t * out / 2)..<((t + 1) * out / 2)
+                    let sums = Reduce.columnSums(g.data, rows: rows, cols: out, columns: cols)
+                    for (i, v) in sums.enumerated() { db.data[cols.lowerBound + i] = v }
                 }
             }
             if let sb, let db { sb.accumulate(db) }
-            sw.accumulate(dw!)
+            sw.accumulate(dw)
             sx.accumulate(dx)
             return
         }

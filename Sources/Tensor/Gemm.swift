@@ -76,16 +76,39 @@ public enum Gemm {
             let (rows, cols) = blockRange(part, p, m: m, n: n)
             if rows.isEmpty || cols.isEmpty { return }
             prologue?(rows, cols)
-            if dot {                                    // whole-product coordinates
-                dotProducts(m, n, k, alpha, ap, lda, bp, ldb, beta, cp, ldc, rows.lowerBound, rows.upperBound,
-                            cols.lowerBound, cols.upperBound)
-                return
-            }
-            let (m0, n0) = (rows.lowerBound, cols.lowerBound)
-            blas(transA, transB, rows.count, cols.count, k, alpha, ap + (transA ? m0 : m0 * lda), lda,
-                 bp + (transB ? n0 * ldb : n0), ldb, beta, cp + m0 * ldc + n0, ldc)
+            product(transA, transB, m, n, k, alpha, ap, lda, bp, ldb, beta, cp, ldc, rows, cols, dot: dot)
         }
         if p > 1 && splitAcrossThreads { Parallel.run(p, block) } else { for part in 0..<p { block(part) } }
+    }
+
+    /// The rows x cols block of the product as `sgemm` computes it for the whole (dot products or
+    /// tiles as the whole product's shape chooses).
+    @inlinable
+    static func product(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                        _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ beta: Float,
+                        _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ rows: Range<Int>, _ cols: Range<Int>, dot: Bool) {
+        if dot {                                        // whole-product coordinates
+            dotProducts(m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, rows.lowerBound, rows.upperBound,
+                        cols.lowerBound, cols.upperBound)
+            return
+        }
+        let (m0, n0) = (rows.lowerBound, cols.lowerBound)
+        blas(transA, transB, rows.count, cols.count, k, alpha, a + (transA ? m0 : m0 * lda), lda,
+             b + (transB ? n0 * ldb : n0), ldb, beta, c + m0 * ldc + n0, ldc)
+    }
+
+    /// Part `part` of `parts` of the product (the longer side of C cut as `sgemm` cuts it into
+    /// blocks), computed here as `sgemm` computes it for the whole: for callers that put pieces of
+    /// several products into one pool job. Only with dcot's GEMM (`native`), whose elements do not
+    /// depend on the cut; `k` > 0.
+    public static func sgemmPart(_ part: Int, of parts: Int, transA: Bool = false, transB: Bool = false,
+                                 m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+                                 b: UnsafePointer<Float>, ldb: Int, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        precondition(native && k > 0, "Gemm.sgemmPart: dcot's GEMM and k > 0 only")
+        let (rows, cols) = blockRange(part, parts, m: m, n: n)
+        if rows.isEmpty || cols.isEmpty { return }
+        product(transA, transB, m, n, k, 1, a, lda, b, ldb, 0, c, ldc, rows, cols,
+                dot: useDotProducts(transA: transA, transB: transB, m: m, n: n, k: k))
     }
 
     /// Block `part` of `p` of an m x n product: the longer side cut at multiples of 16 (rows at

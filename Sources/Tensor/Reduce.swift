@@ -57,7 +57,11 @@ public enum Reduce {
 
     /// Σ over rows of x [rows, cols] (a linear layer's bias gradient): Float partials per block of
     /// `columnBlockRows` rows (SIMD over columns), blocks added in order in Double.
-    public static func columnSums(_ x: UnsafePointer<Float>, rows: Int, cols: Int) -> [Float] {
+    /// `columns`: only these columns' sums (the same bits as theirs in the whole; rows are still
+    /// `cols` apart).
+    public static func columnSums(_ x: UnsafePointer<Float>, rows: Int, cols: Int, columns: Range<Int>? = nil) -> [Float] {
+        let j0 = columns?.lowerBound ?? 0
+        let x = x + j0, ld = cols, cols = columns?.count ?? cols
         let nb = (rows + columnBlockRows - 1) / columnBlockRows
         let part = UnsafeMutablePointer<Float>.allocate(capacity: max(1, nb * cols))
         defer { part.deallocate() }
@@ -66,7 +70,7 @@ public enum Reduce {
             let out = pp + b &* cols
             out.update(repeating: 0, count: cols)
             for r in (b &* columnBlockRows)..<min(rows, (b &+ 1) &* columnBlockRows) {
-                let row = x + r &* cols
+                let row = x + r &* ld
                 var j = 0
                 while j &+ 8 <= cols {
                     let v = UnsafeRawPointer(out + j).loadUnaligned(as: SIMD8<Float>.self)

@@ -64,6 +64,30 @@ final class TapeTests: XCTestCase {
         XCTAssertEqual(step(), step())
     }
 
+    /// A small linear layer's gradients as one pool job at 2 threads (`linearPairMaxMACs`) are the
+    /// bits of 1 thread and of each product split on its own; so are its outputs, whose bias (and
+    /// residual) rows each GEMM block writes before adding its product.
+    func testSmallLinearGradientsInOneJobKeepTheBits() {
+        let saved = (Parallel.threads, linearPairMaxMACs)
+        defer { Parallel.setThreads(saved.0); linearPairMaxMACs = saved.1 }
+        func step() -> [[Float]] {
+            let x = Variable(Tensor.uniform([4, 300, 40], seed: 1), requiresGrad: true)
+            let w = Variable(Tensor.uniform([72, 40], seed: 2), requiresGrad: true)
+            let b = Variable(Tensor.uniform([72], seed: 3), requiresGrad: true)
+            let r = Variable(Tensor.uniform([4, 300, 72], seed: 4), requiresGrad: true)
+            let y = linear(x, w, bias: b), z = withNoGrad { linear(x, w, bias: b, adding: r) }
+            backward(sum(mul(y, y)))
+            return [y.value.array, z.value.array, x.grad!.array, w.grad!.array, b.grad!.array]
+        }
+        Parallel.setThreads(1)
+        let one = step()
+        Parallel.setThreads(2)
+        linearPairMaxMACs = 0
+        XCTAssertEqual(step(), one, "2 threads, each product split on its own")
+        linearPairMaxMACs = 1e9
+        XCTAssertEqual(step(), one, "2 threads, one job")
+    }
+
     /// The same training step at 1 and 2 threads (our loops and GEMM blocks on our pool) gives
     /// bit-identical values and gradients: reductions use fixed blocks, GEMMs are cut by shape only;
     /// and so does OpenBLAS's own threading, which splits M/N, never K.

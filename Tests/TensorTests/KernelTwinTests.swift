@@ -724,6 +724,37 @@ final class KernelTwinTests: XCTestCase {
         }
     }
 
+    /// Sums of a range of columns are those columns' sums in the whole, bit for bit.
+    func testColumnSumsOfColumnRangesAreTheWholes() {
+        for (rows, cols) in [(300, 37), (4096, 32), (513, 8)] {
+            let x = Tensor.uniform([rows, cols], seed: UInt64(cols))
+            let whole = Reduce.columnSums(x.data, rows: rows, cols: cols)
+            for range in [0..<(cols / 2), (cols / 2)..<cols, 3..<(cols - 1)] {
+                XCTAssertEqual(Reduce.columnSums(x.data, rows: rows, cols: cols, columns: range), Array(whole[range]),
+                               "\(rows)x\(cols) columns \(range)")
+            }
+        }
+    }
+
+    /// The parts `Gemm.sgemmPart` computes are the whole product's elements, bit for bit, for the
+    /// shapes of a small linear layer's gradients (dcot's GEMM only).
+    func testGemmPartsAreTheWholeProduct() throws {
+        try XCTSkipUnless(Gemm.native, "dcot's GEMM is not in use on this CPU")
+        for (transA, transB, m, n, k) in [(true, false, 32, 32, 4096), (false, false, 4096, 32, 32), (true, false, 128, 32, 1024),
+                                          (false, false, 1000, 40, 128), (false, true, 64, 200, 1024), (false, false, 20, 16, 50)] {
+            let a = Tensor.uniform([m * k], seed: 1), b = Tensor.uniform([k * n], seed: 2)
+            let (lda, ldb) = (transA ? m : k, transB ? k : n)
+            let whole = Tensor(shape: [m * n]), parts = Tensor(shape: [m * n])
+            Gemm.sgemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a.data, lda: lda, b: b.data, ldb: ldb,
+                       c: whole.data, ldc: n)
+            for part in 0..<2 {
+                Gemm.sgemmPart(part, of: 2, transA: transA, transB: transB, m: m, n: n, k: k, a: a.data, lda: lda,
+                               b: b.data, ldb: ldb, c: parts.data, ldc: n)
+            }
+            XCTAssertEqual(parts.array, whole.array, "\(transA ? "T" : "N")\(transB ? "T" : "N") \(m) x \(n) x \(k)")
+        }
+    }
+
     func testTiledTransposeMatchesGeneralPermute() {
         for shape in [[2, 70, 33], [1, 31, 64], [3, 5, 4, 37], [100, 1], [1, 6561, 64]] {
             let x = Tensor.uniform(shape, seed: UInt64(shape.count))
