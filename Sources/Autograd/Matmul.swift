@@ -68,13 +68,14 @@ public func linear(_ x: Variable, _ w: Variable, bias: Variable? = nil, packedB:
         // cut, and a bias sum's column on the other columns, so the bits are the path's below).
         // mit (the demo's SegFormer): three pool jobs per linear layer's backward become one, and
         // its 32 x 32 weight gradients, too narrow for `sgemm` to split, no longer run on one
-        // thread while the other waits (mit 2-thread train step 12.3 -> 11.7 ms). Whole products
-        // side by side, weight gradient on one thread and input gradient on the other, left the
-        // input-gradient thread idle 0.64 ms per step: the transposed product is slower.
-        // Larger layers split each product over the threads on its own (SegFormer-b2's, 50-90 M
-        // multiply-adds at crop 321, gained nothing from one job).
+        // thread while the other waits (mit's 2-thread train step 12.44 -> 12.10 ms, the median of
+        // 90 steps each in alternating processes on a fast host). Whole products side by side,
+        // the weight gradient on one thread and the input gradient on the other, left the second
+        // thread idle 0.64 ms per step: the transposed product is the slower. Larger layers split
+        // each product over the threads on its own (SegFormer-b2's, 50-90 M multiply-adds at crop
+        // 321, gained nothing from one job).
         if let sw, let xv, let sx, let wv, Replicas.local == 1, Parallel.threads == 2, Gemm.splitAcrossThreads,
-           Gemm.native, Double(rows) * Double(out) * Double(inF) <= linearPairMaxMACs, cn_pool_in_task() == 0 {
+           Gemm.native, rows > 0, Double(rows) * Double(out) * Double(inF) <= linearPairMaxMACs, cn_pool_in_task() == 0 {
             let dw = Tensor(shape: [out, inF]), dx = Tensor(shape: xShape)
             let db: Tensor? = sb != nil ? Tensor(shape: [out]) : nil
             Gemm.independent(2) { t in
