@@ -48,9 +48,11 @@ public func linear(_ x: Variable, _ w: Variable, bias: Variable?, adding residua
     return Variable(linearForward(x.value, w.value, bias: bias?.value, residual: residual.value, packedB: packedB))
 }
 
-/// Linear layers of at most this many multiply-adds compute their gradients in one pool job with
-/// two threads (see `linear`); larger ones split each product over the threads on its own.
-nonisolated(unsafe) public var linearPairMaxMACs: Double = 32e6
+public enum LinearGradients {
+    /// Linear layers of at most this many multiply-adds compute their gradients in one pool job
+    /// with two threads (see `linear`); larger ones split each product over the threads on its own.
+    nonisolated(unsafe) public static var oneJobMaxMACs: Double = 32e6
+}
 
 /// x W^T + bias. `packedB(m)`: W^T already packed for products of m rows (`PackedLinearWeights`,
 /// a module's inference weights), or nil to pack in the GEMM; the same bits either way.
@@ -75,7 +77,8 @@ public func linear(_ x: Variable, _ w: Variable, bias: Variable? = nil, packedB:
         // each product over the threads on its own (SegFormer-b2's, 50-90 M multiply-adds at crop
         // 321, gained nothing from one job).
         if let sw, let xv, let sx, let wv, Replicas.local == 1, Parallel.threads == 2, Gemm.splitAcrossThreads,
-           Gemm.native, rows > 0, Double(rows) * Double(out) * Double(inF) <= linearPairMaxMACs, cn_pool_in_task() == 0 {
+           Gemm.native, rows > 0, Double(rows) * Double(out) * Double(inF) <= LinearGradients.oneJobMaxMACs,
+           cn_pool_in_task() == 0 {
             let dw = Tensor(shape: [out, inF]), dx = Tensor(shape: xShape)
             let db: Tensor? = sb != nil ? Tensor(shape: [out]) : nil
             Gemm.independent(2) { t in

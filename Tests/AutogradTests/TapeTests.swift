@@ -64,12 +64,12 @@ final class TapeTests: XCTestCase {
         XCTAssertEqual(step(), step())
     }
 
-    /// A small linear layer's gradients as one pool job at 2 threads (`linearPairMaxMACs`) are the
-    /// bits of 1 thread and of each product split on its own; so are its outputs, whose bias (and
-    /// residual) rows each GEMM block writes before adding its product.
+    /// A small linear layer's gradients as one pool job at 2 threads (`LinearGradients.oneJobMaxMACs`)
+    /// are the bits of 1 thread and of each product split on its own; so are its outputs, whose bias
+    /// (and residual) rows each GEMM block writes before adding its product.
     func testSmallLinearGradientsInOneJobKeepTheBits() {
-        let saved = (Parallel.threads, linearPairMaxMACs)
-        defer { Parallel.setThreads(saved.0); linearPairMaxMACs = saved.1 }
+        let saved = (Parallel.threads, LinearGradients.oneJobMaxMACs)
+        defer { Parallel.setThreads(saved.0); LinearGradients.oneJobMaxMACs = saved.1 }
         func step() -> [[Float]] {
             let x = Variable(Tensor.uniform([4, 300, 40], seed: 1), requiresGrad: true)
             let w = Variable(Tensor.uniform([72, 40], seed: 2), requiresGrad: true)
@@ -82,9 +82,9 @@ final class TapeTests: XCTestCase {
         Parallel.setThreads(1)
         let one = step()
         Parallel.setThreads(2)
-        linearPairMaxMACs = 0
+        LinearGradients.oneJobMaxMACs = 0
         XCTAssertEqual(step(), one, "2 threads, each product split on its own")
-        linearPairMaxMACs = 1e9
+        LinearGradients.oneJobMaxMACs = 1e9
         XCTAssertEqual(step(), one, "2 threads, one job")
     }
 
