@@ -65,9 +65,9 @@ public func linear(_ x: Variable, _ w: Variable, bias: Variable? = nil, packedB:
     let xv: Tensor? = sw != nil ? x.value : nil, wv: Tensor? = sx != nil ? w.value : nil
     return Tape.record(y, [x, w] + (bias.map { [$0] } ?? [])) { g in
         // Small layers with dcot's GEMM on two threads and one replica here: the weight, input and
-        // bias gradients as one pool job, each thread computing its half of each (the halves
-        // `sgemm` would cut each product into; with dcot's GEMM an element does not depend on the
-        // cut, and a bias sum's column on the other columns, so the bits are the path's below).
+        // bias gradients as one pool job, each thread computing its half of each (cut as `sgemm`
+        // cuts a product into blocks; with dcot's GEMM an element does not depend on the cut, nor
+        // a bias sum's column on the other columns, so the bits are the path's below).
         // mit (the demo's SegFormer): three pool jobs per linear layer's backward become one, and
         // its 32 x 32 weight gradients, too narrow for `sgemm` to split, no longer run on one
         // thread while the other waits (mit's 2-thread train step 12.44 -> 12.10 ms, the median of

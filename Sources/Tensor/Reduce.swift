@@ -60,29 +60,28 @@ public enum Reduce {
     /// `columns`: only these columns' sums (the same bits as theirs in the whole; rows are still
     /// `cols` apart).
     public static func columnSums(_ x: UnsafePointer<Float>, rows: Int, cols: Int, columns: Range<Int>? = nil) -> [Float] {
-        let j0 = columns?.lowerBound ?? 0
-        let x = x + j0, ld = cols, cols = columns?.count ?? cols
+        let first = x + (columns?.lowerBound ?? 0), width = columns?.count ?? cols
         let nb = (rows + columnBlockRows - 1) / columnBlockRows
-        let part = UnsafeMutablePointer<Float>.allocate(capacity: max(1, nb * cols))
+        let part = UnsafeMutablePointer<Float>.allocate(capacity: max(1, nb * width))
         defer { part.deallocate() }
         nonisolated(unsafe) let pp = part
         Parallel.blocks(nb) { b in
-            let out = pp + b &* cols
-            out.update(repeating: 0, count: cols)
+            let out = pp + b &* width
+            out.update(repeating: 0, count: width)
             for r in (b &* columnBlockRows)..<min(rows, (b &+ 1) &* columnBlockRows) {
-                let row = x + r &* ld
+                let row = first + r &* cols
                 var j = 0
-                while j &+ 8 <= cols {
+                while j &+ 8 <= width {
                     let v = UnsafeRawPointer(out + j).loadUnaligned(as: SIMD8<Float>.self)
                         + UnsafeRawPointer(row + j).loadUnaligned(as: SIMD8<Float>.self)
                     UnsafeMutableRawPointer(out + j).storeBytes(of: v, as: SIMD8<Float>.self)
                     j &+= 8
                 }
-                while j < cols { out[j] += row[j]; j &+= 1 }
+                while j < width { out[j] += row[j]; j &+= 1 }
             }
         }
-        var total = [Double](repeating: 0, count: cols)
-        for b in 0..<nb { for j in 0..<cols { total[j] += Double(part[b &* cols &+ j]) } }
+        var total = [Double](repeating: 0, count: width)
+        for b in 0..<nb { for j in 0..<width { total[j] += Double(part[b &* width &+ j]) } }
         return total.map { Float($0) }
     }
 }
