@@ -69,15 +69,15 @@ public enum Parallel {
         run(t) { k in body((k * n / t)..<((k + 1) * n / t)) }
     }
 
-    /// Calls body(i) for i in 0..<count; block i runs on worker i % threads. Use with per-block
+    /// Calls body(i) for i in 0..<count, each block a pool task: each thread takes a contiguous run of
+    /// blocks first (the run a contiguous `for` over the same rows gives it, so the blocks find the
+    /// rows that thread wrote in its own cache), then what is left of the others'. Use with per-block
     /// partial results reduced in block order: the outcome is independent of the thread count.
+    /// (Blocks dealt round-robin, as before 2026-12-07, read half their rows from the other core: the
+    /// demo MiT's layer-norm backward took 2.05 samples per step there, 1.59 here, perf at 2 threads.)
     @inlinable
     public static func blocks(_ count: Int, _ body: (Int) -> Void) {
-        let t = min(threads, count)
-        if t <= 1 { for i in 0..<count { body(i) }; return }
-        run(t) { k in
-            var i = k
-            while i < count { body(i); i += t }
-        }
+        if min(threads, count) <= 1 { for i in 0..<count { body(i) }; return }
+        run(count, body)
     }
 }
