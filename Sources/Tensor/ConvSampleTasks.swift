@@ -21,11 +21,19 @@ extension Conv {
     /// reference the tests compare against).
     nonisolated(unsafe) public static var sampleTasks = true
 
-    /// Whether `g` runs on per-thread samples: dcot's GEMM on the pool, an ungrouped conv whose
-    /// im2col path batches samples (small maps: the demo models, not the paper's models at batch 2),
-    /// at least two samples per thread, and not already inside a pool task.
+    /// Whether `g` runs on per-thread samples: dcot's GEMM on the pool, an ungrouped conv whose one
+    /// sample's columns and output fit a batched GEMM's caps (small maps: the demo models, not the
+    /// paper's models at crop 321), at least two samples per thread, and not already inside a pool
+    /// task. A sample too large to share its GEMM with another (cnn-rgb's 32 x 32 stem convs) still
+    /// runs here, one GEMM per sample: where it ran three to four pool jobs per sample before.
     public static func useSampleTasks(_ g: ConvGeometry) -> Bool {
-        g.groups == 1 && batchLimit(g) >= 2 && sampleTaskCount(g.n) > 0
+        g.groups == 1 && sampleFits(g) && sampleTaskCount(g.n) > 0
+    }
+
+    /// Whether one sample's columns and GEMM output fit `batchedColumns` and `batchedMaxBytes`.
+    static func sampleFits(_ g: ConvGeometry) -> Bool {
+        let howo = g.ho * g.wo
+        return howo <= batchedColumns && 4 * (max(g.colRows, g.c) + g.o) * howo <= batchedMaxBytes
     }
 
     /// The number of per-thread sample tasks a batched op of `n` samples on dcot's GEMM runs as (the

@@ -33,6 +33,16 @@ public enum Gemm {
         return max(1, min(p, max(m, n) / 32))
     }
 
+    /// `pieces` for a product computed as dot products (`useDotProducts`): blocks down to 16 wide,
+    /// as the dot products read both operands in place and pack nothing per block (cnn-rgb's stem
+    /// weight gradient, 32 x 27 x 8192, ran on one thread while the other waited).
+    @inlinable
+    public static func dotPieces(m: Int, n: Int, k: Int) -> Int {
+        let mnk = Double(m) * Double(n) * Double(k)
+        let p = mnk < splitMinMNK ? 1 : mnk < manyBlocksMNK ? 2 : maxBlocks
+        return max(1, min(p, max(m, n) / 16))
+    }
+
     /// The thresholds of `pieces` (multiply-adds). They decide which OpenBLAS call computes an
     /// element, so results are bit-identical between runs with the same values, whatever the
     /// thread count.
@@ -70,7 +80,8 @@ public enum Gemm {
         // another shape (a 2-model train step gave other bits as whole calls), so off the pool the
         // blocks run one after another, each on OpenBLAS's threads, and `DCOT_SPLIT_GEMM=0` keeps
         // the bits.
-        let p = pieces(m: m, n: n, k: k), dot = useDotProducts(transA: transA, transB: transB, m: m, n: n, k: k)
+        let dot = useDotProducts(transA: transA, transB: transB, m: m, n: n, k: k)
+        let p = dot ? dotPieces(m: m, n: n, k: k) : pieces(m: m, n: n, k: k)
         nonisolated(unsafe) let (ap, bp, cp) = (a, b, c)
         func block(_ part: Int) {                       // a local function: no closure context to allocate
             let (rows, cols) = blockRange(part, p, m: m, n: n)

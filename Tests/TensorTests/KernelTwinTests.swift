@@ -774,14 +774,15 @@ final class KernelTwinTests: XCTestCase {
     }
 
     /// GEMMs whose K OpenBLAS would cut differently at 1 and 2 threads (K between its block size and
-    /// twice that, not a multiple of 32) give the same bits at both, in all four transposes.
+    /// twice that, not a multiple of 32) give the same bits at both, in all four transposes; and a
+    /// narrow product of dot products (32 x 27, A B^T), cut into 16-row blocks at 2 threads.
     func testGemmDoesNotDependOnThreadCount() {
         let saved = Parallel.threads
         defer { Parallel.setThreads(saved) }
         XCTAssertEqual(Gemm.kChunks(200), [0..<200])
         XCTAssertEqual(Gemm.kChunks(576), [0..<576])
         XCTAssertEqual(Gemm.kChunks(720), [0..<704, 704..<720])
-        for (m, n, k) in [(64, 256, 360), (100, 441, 400), (64, 1024, 720), (256, 49, 1000)] {
+        for (m, n, k) in [(64, 256, 360), (100, 441, 400), (64, 1024, 720), (256, 49, 1000), (32, 27, 2048)] {
             for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
                 let a = Tensor.uniform([m * k], seed: 1), b = Tensor.uniform([k * n], seed: 2)
                 func product() -> [Float] {
@@ -800,7 +801,8 @@ final class KernelTwinTests: XCTestCase {
 
     /// Convs on small maps as one pool job (each thread its samples, or its weight-gradient columns):
     /// the bits of the step path, with bias, ReLU, residual and packed weights, strides, dilation,
-    /// 1x1, several GEMM chunks, K steps of several samples, dot-product weight gradients.
+    /// 1x1, several GEMM chunks, K steps of several samples, dot-product weight gradients, samples
+    /// too large to share a GEMM.
     func testConvSampleTasksKeepTheBits() throws {
         let saved = Parallel.threads
         defer { Parallel.setThreads(saved); Conv.sampleTasks = true }
@@ -808,7 +810,9 @@ final class KernelTwinTests: XCTestCase {
         // (n, c, h, w, o, k, stride, pad, dil)
         let shapes = [(16, 8, 16, 16, 12, 3, 1, 1, 1), (5, 16, 8, 8, 32, 3, 2, 1, 1), (6, 24, 8, 8, 20, 1, 1, 0, 1),
                       (4, 8, 9, 9, 16, 1, 2, 0, 1), (7, 8, 12, 12, 8, 3, 1, 2, 2), (4, 8, 24, 24, 16, 3, 1, 1, 1),
-                      (4, 40, 16, 16, 24, 3, 1, 1, 1), (16, 32, 16, 16, 32, 3, 1, 1, 1), (16, 8, 8, 8, 12, 3, 1, 1, 1)]
+                      (4, 40, 16, 16, 24, 3, 1, 1, 1), (16, 32, 16, 16, 32, 3, 1, 1, 1), (16, 8, 8, 8, 12, 3, 1, 1, 1),
+                      // one sample per GEMM (its columns and output over half the batched cap): 3x3, 1x1
+                      (4, 32, 32, 32, 32, 3, 1, 1, 1), (4, 200, 32, 32, 200, 1, 1, 0, 1)]
         var seed: UInt64 = 70
         for (n, c, h, w, o, k, st, pad, dil) in shapes {
             seed += 1
