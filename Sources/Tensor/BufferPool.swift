@@ -1,12 +1,21 @@
 // Size-bucketed buffer pool: a training step reuses activation buffers instead of calling malloc
 // for each. Size classes are quarter steps between powers of two (at most 25% slack).
 import Foundation
+import CNative
 
 public final class BufferPool: @unchecked Sendable {
     public static let shared = BufferPool()
 
     private var free: [Int: [UnsafeMutablePointer<Float>]] = [:]
-    private let lock = NSLock()
+    /// A spin lock (CNative): the pool's threads take buffers at the same moment, each for well
+    /// under a microsecond, where a mutex put the second to sleep and woke it.
+    private let lockWord: UnsafeMutablePointer<Int32> = {
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: 64, alignment: 64)     // a cache line of its own
+        return raw.initializeMemory(as: Int32.self, repeating: 0, count: 16)
+    }()
+    private var lock: SpinLock { SpinLock(word: lockWord) }
+
+    deinit { UnsafeMutableRawPointer(lockWord).deallocate() }
     /// Cached (idle) bytes above this limit are returned to the system.
     public var maxCachedBytes: Int = 6 << 30
     public private(set) var cachedBytes = 0
@@ -70,4 +79,11 @@ public final class BufferPool: @unchecked Sendable {
         cachedBytes = 0
         lock.unlock()
     }
+}
+
+/// lock() / unlock() over a CNative spin-lock word.
+struct SpinLock {
+    let word: UnsafeMutablePointer<Int32>
+    @inline(__always) func lock() { cn_spin_lock(word) }
+    @inline(__always) func unlock() { cn_spin_unlock(word) }
 }

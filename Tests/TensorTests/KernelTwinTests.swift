@@ -961,6 +961,24 @@ final class KernelTwinTests: XCTestCase {
         XCTAssertEqual(BufferPool.shared.hits, before + 1)
     }
 
+    /// Threads taking and returning buffers at the same moment (the pool's sample tasks) under the
+    /// spin lock: no buffer is handed to two tensors alive at once, and the books balance.
+    func testBufferPoolUnderConcurrentThreads() {
+        let threads = 4, rounds = 30_000
+        let cachedBefore = BufferPool.shared.cachedBytes
+        nonisolated(unsafe) var clashes = [Int](repeating: 0, count: threads)
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            for r in 0..<rounds {
+                let n = 64 * (1 + (r * 7 + t) % 5)                  // a few size classes, shared by all
+                let a = Tensor(shape: [n]), b = Tensor(shape: [n])
+                a.fill(Float(t)); b.fill(Float(-1 - t))
+                if a.data == b.data || a.data[n - 1] != Float(t) || b.data[0] != Float(-1 - t) { clashes[t] += 1 }
+            }
+        }
+        XCTAssertEqual(clashes, [Int](repeating: 0, count: threads), "a buffer served two live tensors")
+        XCTAssertGreaterThanOrEqual(BufferPool.shared.cachedBytes, cachedBefore, "buffers lost from the books")
+    }
+
     /// A request whose size class has no idle buffer takes the smallest idle one of up to twice
     /// its class (pages already resident) instead of a new allocation.
     func testBufferPoolServesFromLargerIdleBuffer() {

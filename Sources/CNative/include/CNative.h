@@ -102,6 +102,12 @@ void cn_pool_run(long tasks, cn_task_fn fn, void *ctx);
 // 1 while the machine has more runnable threads than cores (re-read every 10 ms).
 int cn_pool_crowded(void);
 
+// A spin lock for critical sections of a few hundred nanoseconds that the pool's threads enter at
+// the same moment (BufferPool's free lists at the start of every sample task). *lock starts 0.
+// A waiter spins, yielding its core now and then, instead of sleeping on a futex and being woken.
+void cn_spin_lock(int32_t *lock);
+void cn_spin_unlock(int32_t *lock);
+
 // ---- Host probe (host_probe.c): how two threads of this process run side by side ----
 typedef struct {
     long trips;        // round trips measured
