@@ -149,6 +149,13 @@ public enum ShapeKernel {
         let y = Tensor(shape: shape)
         let total = x.shape[axis] * inner, len = length * inner, off = start * inner
         let xp = x.data, yp = y.data
+        if outer < Parallel.threads {            // a few long runs (a weight's rows): cut the runs
+            for o in 0..<outer {
+                let s = xp + o * total + off, d = yp + o * len
+                Parallel.for(len, grain: 1 << 14) { r in (d + r.lowerBound).update(from: s + r.lowerBound, count: r.count) }
+            }
+            return y
+        }
         Parallel.for(outer) { r in for o in r { (yp + o * len).update(from: xp + o * total + off, count: len) } }
         return y
     }
@@ -158,6 +165,13 @@ public enum ShapeKernel {
         let outer = dst.shape[..<axis].reduce(1, *), inner = dst.shape[(axis + 1)...].reduce(1, *)
         let total = dst.shape[axis] * inner, len = g.shape[axis] * inner, off = start * inner
         let gp = g.data, dp = dst.data
+        if outer < Parallel.threads {            // a few long runs (a weight's rows): cut the runs
+            for o in 0..<outer {
+                let d = dp + o * total + off, s = gp + o * len
+                Parallel.for(len, grain: 1 << 14) { r in for i in r { d[i] += s[i] } }
+            }
+            return
+        }
         Parallel.for(outer) { r in
             for o in r { let d = dp + o * total + off, s = gp + o * len; for i in 0..<len { d[i] += s[i] } }
         }

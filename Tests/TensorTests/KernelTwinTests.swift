@@ -961,6 +961,32 @@ final class KernelTwinTests: XCTestCase {
         XCTAssertEqual(BufferPool.shared.hits, before + 1)
     }
 
+    /// Slices and their adjoint over a few long runs (a weight's rows, outer count under the thread
+    /// count: the runs are cut across threads) and over many short ones, against plain loops.
+    func testSliceAndAddSliceOverLongRuns() {
+        let saved = Parallel.threads
+        defer { Parallel.setThreads(saved) }
+        for threads in [1, 2] {
+            Parallel.setThreads(threads)
+            for (shape, axis, start, length) in [([3 * 200, 300], 0, 200, 400), ([2, 5, 9000], 1, 1, 3), ([40, 12], 1, 4, 5)] {
+                let x = Tensor.uniform([shape.reduce(1, *)], seed: 5).reshaped(shape)
+                let y = ShapeKernel.slice(x, axis: axis, start: start, length: length)
+                let outer = shape[..<axis].reduce(1, *), inner = shape[(axis + 1)...].reduce(1, *)
+                var want = [Float](), sum = x.array
+                for o in 0..<outer {
+                    for i in 0..<(length * inner) {
+                        let at = o * shape[axis] * inner + start * inner + i
+                        want.append(x.data[at]); sum[at] += x.data[at]
+                    }
+                }
+                XCTAssertEqual(y.array, want, "slice \(shape) axis \(axis), \(threads) threads")
+                let dst = x.copy()
+                ShapeKernel.addSlice(y, into: dst, axis: axis, start: start)
+                XCTAssertEqual(dst.array, sum, "addSlice \(shape) axis \(axis), \(threads) threads")
+            }
+        }
+    }
+
     /// Threads taking and returning buffers at the same moment (the pool's sample tasks) under the
     /// spin lock: no buffer is handed to two tensors alive at once, and the books balance.
     func testBufferPoolUnderConcurrentThreads() {
