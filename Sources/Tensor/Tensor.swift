@@ -37,7 +37,8 @@ public final class Tensor {
 
     public convenience init(zeros shape: [Int]) {
         self.init(shape: shape)
-        data.update(repeating: 0, count: count)
+        let p = data
+        Parallel.for(count, grain: 1 << 17) { r in (p + r.lowerBound).update(repeating: 0, count: r.count) }   // a large one over the threads
     }
 
     public convenience init(shape: [Int], repeating value: Float) {
