@@ -16,11 +16,11 @@ public func batchNorm2d(_ x: Variable, weight: Variable, bias: Variable, running
         precondition(m > 1, "batch norm in training needs more than one value per channel, got \(x.shape)")
         let mu = Replicas.sumInOrder(BatchNormKernel.partialSums(x.value, replicas: local), width: c).map { $0 / Double(m) }
         let v = Replicas.sumInOrder(BatchNormKernel.partialSums(x.value, replicas: local, mean: mu), width: c).map { $0 / Double(m) }
-        let unbias = Double(m) / Double(m - 1)
+        let unbias = Double(m) / Double(m - 1), rm = runningMean.data, rv = runningVar.data
         for i in 0..<c {
             mean[i] = Float(mu[i]); invstd[i] = Float(1 / (v[i] + Double(eps)).squareRoot())
-            runningMean[i] = momentum * Float(mu[i]) + (1 - momentum) * runningMean[i]
-            runningVar[i] = momentum * Float(v[i] * unbias) + (1 - momentum) * runningVar[i]
+            rm[i] = momentum * Float(mu[i]) + (1 - momentum) * rm[i]
+            rv[i] = momentum * Float(v[i] * unbias) + (1 - momentum) * rv[i]
         }
     } else {
         for i in 0..<c { mean[i] = runningMean[i]; invstd[i] = 1 / (runningVar[i] + eps).squareRoot() }
@@ -31,10 +31,10 @@ public func batchNorm2d(_ x: Variable, weight: Variable, bias: Variable, running
         // Per replica: Σdy (beta's gradient) and Σdy·xhat (gamma's), then the totals for dx.
         let partials = BatchNormKernel.backwardPartials(dy, xv, mean: mean, replicas: local)
         for r in 0..<local {
-            let dg = Tensor(shape: [c]), db = Tensor(shape: [c])
+            let dg = Tensor(shape: [c]), db = Tensor(shape: [c]), dgp = dg.data, dbp = db.data
             for ch in 0..<c {
-                db[ch] = Float(partials[r * 2 * c + ch])
-                dg[ch] = Float(partials[r * 2 * c + c + ch] * Double(invstd[ch]))
+                dbp[ch] = Float(partials[r * 2 * c + ch])
+                dgp[ch] = Float(partials[r * 2 * c + c + ch] * Double(invstd[ch]))
             }
             if let sw { sw.perReplica ? sw.accumulate(dg, replica: r) : sw.accumulate(dg) }
             if let sb { sb.perReplica ? sb.accumulate(db, replica: r) : sb.accumulate(db) }

@@ -49,14 +49,18 @@ public enum BatchNormKernel {
                 }
             }
         }
+        // Per channel, the planes' sums in sample order (sample-major here, so the rows are read in
+        // order and the channels' Double additions vectorise; each channel's sequence is unchanged).
         var out = [Double](repeating: 0, count: replicas * c)
-        for rep in 0..<replicas {
-            for ch in 0..<c {
-                var s = 0.0
-                for i in (rep * per)..<((rep + 1) * per) { s += Double(planes[i * c + ch]) }
-                out[rep * c + ch] = s
+        planes.withUnsafeBufferPointer { pp in out.withUnsafeMutableBufferPointer { op in
+            for rep in 0..<replicas {
+                let acc = op.baseAddress! + rep * c
+                for i in (rep * per)..<((rep + 1) * per) {
+                    let row = pp.baseAddress! + i * c
+                    for ch in 0..<c { acc[ch] += Double(row[ch]) }
+                }
             }
-        }
+        } }
         return out
     }
 
@@ -75,19 +79,23 @@ public enum BatchNormKernel {
                 }
             }
         } }
+        // As partialSums: sample-major, each channel's additions in sample order.
         var out = [Double](repeating: 0, count: replicas * 2 * c)
-        for rep in 0..<replicas {
-            for ch in 0..<c {
-                let mu = mean[ch]
-                var sdy = 0.0, sdyx = 0.0
-                for i in (rep * per)..<((rep + 1) * per) {
-                    let sg = Double(sums[i * c + ch])
-                    sdy += sg
-                    sdyx += Double(dots[i * c + ch]) - Double(mu) * sg
+        sums.withUnsafeBufferPointer { sp in dots.withUnsafeBufferPointer { dp in mean.withUnsafeBufferPointer { mp in
+            out.withUnsafeMutableBufferPointer { op in
+                for rep in 0..<replicas {
+                    let sdy = op.baseAddress! + rep * 2 * c, sdyx = sdy + c
+                    for i in (rep * per)..<((rep + 1) * per) {
+                        let srow = sp.baseAddress! + i * c, drow = dp.baseAddress! + i * c
+                        for ch in 0..<c {
+                            let sg = Double(srow[ch])
+                            sdy[ch] += sg
+                            sdyx[ch] += Double(drow[ch]) - Double(mp[ch]) * sg
+                        }
+                    }
                 }
-                out[rep * 2 * c + ch] = sdy; out[rep * 2 * c + c + ch] = sdyx
             }
-        }
+        } } }
         return out
     }
 
