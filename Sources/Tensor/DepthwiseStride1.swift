@@ -68,7 +68,8 @@ extension Depthwise {
     /// dx for stride 1: depthwise(dy, flipped w) with padding 2d - p.
     static func backwardInputStride1(_ dy: Tensor, _ w: Tensor, _ g: ConvGeometry) -> Tensor {
         let flipped = Tensor(shape: w.shape)
-        for c in 0..<g.c { for t in 0..<9 { flipped.data[c * 9 + t] = w.data[c * 9 + 8 - t] } }
+        let src = w.data, dst = flipped.data
+        for c in 0..<g.c { for t in 0..<9 { dst[c * 9 + t] = src[c * 9 + 8 - t] } }
         let gb = ConvGeometry(input: [g.n, g.c, g.ho, g.wo], weight: w.shape, stride: 1,
                               padding: 2 * g.dilation - g.padding, dilation: g.dilation, groups: g.c)
         precondition(gb.ho == g.h && gb.wo == g.w)

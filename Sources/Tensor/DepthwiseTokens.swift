@@ -11,7 +11,11 @@ public enum DepthwiseTokens {
     /// Tap-major weights [9][C] (flipped: tap t reads w's tap 8 - t, the adjoint's kernel).
     static func tapMajor(_ w: Tensor, flipped: Bool) -> Tensor {
         let c = w.shape[0], t = Tensor(shape: [9, c])
-        for ch in 0..<c { for k in 0..<9 { t.data[k * c + ch] = w.data[ch * 9 + (flipped ? 8 - k : k)] } }
+        let src = w.data, dst = t.data                       // pointers outside the loop (no class reads per element)
+        for k in 0..<9 {
+            let from = flipped ? 8 - k : k, row = dst + k * c
+            for ch in 0..<c { row[ch] = src[ch * 9 + from] }
+        }
         return t
     }
 

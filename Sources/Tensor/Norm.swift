@@ -242,7 +242,8 @@ public enum LayerNormKernel {
             }
         }
         let dgamma = Tensor(zeros: [d]), dbeta = Tensor(zeros: [d])
-        for b in 0..<nb { for i in 0..<d { dgamma.data[i] += pp[b * 2 * d + i]; dbeta.data[i] += pp[b * 2 * d + d + i] } }
+        let dg = dgamma.data, db = dbeta.data
+        for b in 0..<nb { for i in 0..<d { dg[i] += pp[b * 2 * d + i]; db[i] += pp[b * 2 * d + d + i] } }
         return (dx, dgamma, dbeta)
     }
 }

@@ -131,9 +131,9 @@ public enum ResizeKernel {
     public static func nearest(_ x: LabelMap, height oh: Int, width ow: Int) -> LabelMap {
         let (n, h, w) = (x.shape[0], x.shape[1], x.shape[2])
         let iy = nearestIndices(input: h, output: oh), ix = nearestIndices(input: w, output: ow)
-        let y = LabelMap(shape: [n, oh, ow])
+        let y = LabelMap(shape: [n, oh, ow]), src = x.data, dst = y.data
         for s in 0..<n { for oy in 0..<oh { for ox in 0..<ow {
-            y.data[(s * oh + oy) * ow + ox] = x.data[(s * h + iy[oy]) * w + ix[ox]]
+            dst[(s * oh + oy) * ow + ox] = src[(s * h + iy[oy]) * w + ix[ox]]
         } } }
         return y
     }
