@@ -6,7 +6,12 @@ import CNative
 public final class BufferPool: @unchecked Sendable {
     public static let shared = BufferPool()
 
-    private var free: [Int: [UnsafeMutablePointer<Float>]] = [:]
+    /// Idle buffers per size class (`classIndex`): a take or a give is an array pop or push under
+    /// the lock, no dictionary to hash. (Not a list threaded through the idle buffers themselves:
+    /// code that reads a tensor's pointer after its last use, `f(x).data`, finds the old contents
+    /// until the buffer is taken again, and a link written into it broke that.)
+    private var free = [[UnsafeMutablePointer<Float>]](repeating: [], count: BufferPool.classes)
+    private static let classes = 256
     /// A spin lock (CNative): the pool's threads take buffers at the same moment, each for well
     /// under a microsecond, where a mutex put the second to sleep and woke it.
     private let lockWord: UnsafeMutablePointer<Int32> = {
@@ -15,7 +20,10 @@ public final class BufferPool: @unchecked Sendable {
     }()
     private var lock: SpinLock { SpinLock(word: lockWord) }
 
-    deinit { UnsafeMutableRawPointer(lockWord).deallocate() }
+    deinit {
+        trim()
+        UnsafeMutableRawPointer(lockWord).deallocate()
+    }
     /// Cached (idle) bytes above this limit are returned to the system.
     public var maxCachedBytes: Int = 6 << 30
     public private(set) var cachedBytes = 0
@@ -30,28 +38,44 @@ public final class BufferPool: @unchecked Sendable {
         return ((n - 1) / step + 1) * step
     }
 
+    /// The list of a size class: 0 for 64 floats, then four per power of two (a class is m · 2^(b-2),
+    /// m = 5...8, with 2^b <= class - 1 < 2^(b+1)).
+    public static func classIndex(_ cap: Int) -> Int {
+        if cap <= 64 { return 0 }
+        let b = 63 - (cap - 1).leadingZeroBitCount
+        return 1 + (b - 6) * 4 + (cap >> (b - 2)) - 5
+    }
+
+    /// The class of list `i` (the inverse of `classIndex`).
+    public static func classCapacity(_ i: Int) -> Int {
+        if i == 0 { return 64 }
+        let b = (i - 1) / 4 + 6, m = (i - 1) % 4 + 5
+        return m << (b - 2)
+    }
+
+    @inline(__always) private func pop(_ i: Int) -> UnsafeMutablePointer<Float>? { free[i].popLast() }
+
     func take(_ n: Int) -> (UnsafeMutablePointer<Float>, Int) {
-        let cap = BufferPool.sizeClass(n)
+        let cap = BufferPool.sizeClass(n), i = BufferPool.classIndex(cap)
         lock.lock()
-        // Pop in place (`free[cap]?.popLast()`): copying the list out and back would copy its
-        // storage on every hit.
-        if let p = free[cap]?.popLast() {
+        if let p = pop(i) {
             cachedBytes -= cap * 4
             hits += 1
             lock.unlock()
             return (p, cap)
         }
-        // A miss: the smallest idle buffer of up to twice the size serves it before malloc does. Its
-        // pages are already resident, so backward's gradients reuse forward's freed activations
-        // instead of growing the process while those sit idle (R50's batch-8 train step peaked at
-        // 3471 MB with this, 4306 MB without).
-        var larger = Int.max
-        for (size, list) in free where size > cap && size <= 2 * cap && size < larger && !list.isEmpty { larger = size }
-        if larger != Int.max, let p = free[larger]?.popLast() {
-            cachedBytes -= larger * 4
-            hits += 1
-            lock.unlock()
-            return (p, larger)
+        // A miss: the smallest idle buffer of up to twice the size (the next four classes) serves it
+        // before malloc does. Its pages are already resident, so backward's gradients reuse
+        // forward's freed activations instead of growing the process while those sit idle (R50's
+        // batch-8 train step peaked at 3471 MB with this, 4306 MB without).
+        for j in (i + 1)...min(i + 4, BufferPool.classes - 1) {
+            if let p = pop(j) {
+                let larger = BufferPool.classCapacity(j)
+                cachedBytes -= larger * 4
+                hits += 1
+                lock.unlock()
+                return (p, larger)
+            }
         }
         misses += 1
         lock.unlock()
@@ -60,13 +84,14 @@ public final class BufferPool: @unchecked Sendable {
     }
 
     func give(_ p: UnsafeMutablePointer<Float>, capacity cap: Int) {
+        let i = BufferPool.classIndex(cap)
         lock.lock()
         if cachedBytes + cap * 4 > maxCachedBytes {
             lock.unlock()
             UnsafeMutableRawPointer(p).deallocate()
             return
         }
-        free[cap, default: []].append(p)
+        free[i].append(p)
         cachedBytes += cap * 4
         lock.unlock()
     }
@@ -74,8 +99,9 @@ public final class BufferPool: @unchecked Sendable {
     /// Returns every idle buffer to the system.
     public func trim() {
         lock.lock()
-        for (_, list) in free { for p in list { UnsafeMutableRawPointer(p).deallocate() } }
-        free = [:]
+        for i in 0..<BufferPool.classes {
+            while let p = pop(i) { UnsafeMutableRawPointer(p).deallocate() }
+        }
         cachedBytes = 0
         lock.unlock()
     }

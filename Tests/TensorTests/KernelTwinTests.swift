@@ -955,6 +955,14 @@ final class KernelTwinTests: XCTestCase {
         XCTAssertEqual(BufferPool.sizeClass(1025), 1280)
         XCTAssertGreaterThanOrEqual(BufferPool.sizeClass(123_457), 123_457)
         XCTAssertLessThanOrEqual(BufferPool.sizeClass(123_457), 123_457 * 5 / 4)
+        // Each size class has its own free list, numbered in size order.
+        var last = -1
+        for n in [1, 64, 65, 80, 81, 96, 113, 128, 129, 1000, 1025, 123_457, 1 << 20, (1 << 20) + 1, 3_000_017, 1 << 40] {
+            let cap = BufferPool.sizeClass(n), i = BufferPool.classIndex(cap)
+            XCTAssertEqual(BufferPool.classCapacity(i), cap, "size class of \(n)")
+            XCTAssertGreaterThanOrEqual(i, last); last = i
+        }
+        XCTAssertEqual((0..<12).map(BufferPool.classCapacity), [64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448])
         do { _ = Tensor(shape: [3, 77, 91]) }
         let before = BufferPool.shared.hits
         do { _ = Tensor(shape: [3, 77, 91]) }
