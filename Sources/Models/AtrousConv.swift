@@ -314,6 +314,7 @@ extension AtrousConv {
                         }
                     }
                 }
+                withExtendedLifetime(ys) {}       // read through yp above
                 return out
             }
         }

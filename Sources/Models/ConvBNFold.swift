@@ -84,7 +84,10 @@ func convBN(_ conv: Conv2d, _ bn: BatchNorm2d, _ x: Variable, relu: Bool, residu
 func winograd4Filters(_ f: FoldedConv) -> (u: Tensor?, packed: [Gemm.PackedA]) {
     let (o, c) = (f.raw.shape[0], f.raw.shape[1])
     if Gemm.native && Conv.winograd4Packed {
-        let packed = f.packs("winograd4") { Conv.winograd4PackFilter(Conv.winograd4Filter(f.makeWeight().data, o: o, c: c)) }
+        let packed = f.packs("winograd4") {
+            let w = f.makeWeight()                // alive while its pointer is read (not a temporary's `.data`)
+            return withExtendedLifetime(w) { Conv.winograd4PackFilter(Conv.winograd4Filter(w.data, o: o, c: c)) }
+        }
         if packed.count == 36 && packed[0].current { return (nil, packed) }
     }
     return (f.derived("winograd4") { Conv.winograd4Filter(f.weight.data, o: o, c: c) }, [])

@@ -83,7 +83,14 @@ public final class BufferPool: @unchecked Sendable {
         return (raw.bindMemory(to: Float.self, capacity: cap), cap)
     }
 
+    /// `DCOT_POOL_POISON=1`: every buffer is filled with NaN as it returns to the pool, so code that
+    /// reads a tensor's pointer after the tensor's last use (`let p = f(x).data`, where Swift may
+    /// release the temporary at once) reads NaN instead of the old contents, and its test fails.
+    /// A debugging aid (`Scripts/test` runs the tests once with it); off by default.
+    public static let poisonReturned = ProcessInfo.processInfo.environment["DCOT_POOL_POISON"] == "1"
+
     func give(_ p: UnsafeMutablePointer<Float>, capacity cap: Int) {
+        if BufferPool.poisonReturned { p.update(repeating: .nan, count: cap) }
         let i = BufferPool.classIndex(cap)
         lock.lock()
         if cachedBytes + cap * 4 > maxCachedBytes {
