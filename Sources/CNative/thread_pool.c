@@ -269,7 +269,7 @@ void cn_pool_run(long tasks, cn_task_fn fn, void *ctx) {
 }
 
 // A mutex (NSLock) here cost a futex sleep and wake whenever the two threads met in BufferPool at a
-// sample task's first allocation: about 130 futex calls per demo MiT train step at 2 threads
+// sample task's first allocation: 130-200 futex calls per demo MiT train step at 2 threads
 // (perf, syscalls:sys_enter_futex), each a thread off its core for a wake-up.
 void cn_spin_lock(int32_t *lock) {
     _Atomic int32_t *l = (_Atomic int32_t *)lock;

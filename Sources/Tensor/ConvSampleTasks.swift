@@ -22,8 +22,8 @@ extension Conv {
     nonisolated(unsafe) public static var sampleTasks = true
 
     /// Whether `g` runs on per-thread samples: dcot's GEMM on the pool, an ungrouped conv whose one
-    /// sample's columns and output fit a batched GEMM's caps (small maps: the demo models, not the
-    /// paper's models at crop 321), at least two samples per thread, and not already inside a pool
+    /// sample's columns and output fit a batched GEMM's caps (small maps: the demo models; at crop 321
+    /// a few of R50-DCT's 1x1 convs at batch 8), at least two samples per thread, and not in a pool
     /// task. A sample too large to share its GEMM with another (cnn-rgb's 32 x 32 stem convs) still
     /// runs here, one GEMM per sample: where it ran three to four pool jobs per sample before.
     public static func useSampleTasks(_ g: ConvGeometry) -> Bool {
