@@ -320,9 +320,11 @@ public enum Conv {
     /// Most samples whose columns share one im2col GEMM (1: one GEMM per sample).
     static func batchLimit(_ g: ConvGeometry) -> Int {
         let howo = g.ho * g.wo
-        let bytesPerSample = 4 * (max(g.colRows, g.c) + g.o) * howo
-        return max(1, g.groups == 1 ? min(batchedColumns / max(howo, 1), batchedMaxBytes / max(bytesPerSample, 1)) : 1)
+        return max(1, g.groups == 1 ? min(batchedColumns / max(howo, 1), batchedMaxBytes / max(bytesPerSample(g), 1)) : 1)
     }
+
+    /// Bytes of one sample's column matrix (or input planes) and GEMM output in a batched GEMM.
+    static func bytesPerSample(_ g: ConvGeometry) -> Int { 4 * (max(g.colRows, g.c) + g.o) * g.ho * g.wo }
 
     /// Sample ranges whose columns share one GEMM, each inside one batch group (BatchGroups), so a
     /// sample's bits do not depend on the batch it is in beyond its replica group, nor on threads.

@@ -32,8 +32,7 @@ extension Conv {
 
     /// Whether one sample's columns and GEMM output fit `batchedColumns` and `batchedMaxBytes`.
     static func sampleFits(_ g: ConvGeometry) -> Bool {
-        let howo = g.ho * g.wo
-        return howo <= batchedColumns && 4 * (max(g.colRows, g.c) + g.o) * howo <= batchedMaxBytes
+        g.ho * g.wo <= batchedColumns && bytesPerSample(g) <= batchedMaxBytes
     }
 
     /// The number of per-thread sample tasks a batched op of `n` samples on dcot's GEMM runs as (the

@@ -23,25 +23,21 @@ public enum Gemm {
 
     /// Blocks a product of this shape is cut into: 1 below ~2 MFLOP (the hand-off costs more than
     /// the second thread saves), 2, or `maxBlocks` from 64 M multiply-adds; never blocks narrower
-    /// than 32. Each block packs the other operand again, so more blocks than cores cost time (R101,
+    /// than `narrowest` (32 unless a caller says). Each block packs the other operand again, so more blocks than cores cost time (R101,
     /// SegFormer-b2, R50-DCT at batch 2, crop 321, 2 threads: train 2709 / 1078 / 1786 ms with 4
     /// blocks, 2561 / 938 / 1742 ms with 2).
     @inlinable
-    public static func pieces(m: Int, n: Int, k: Int) -> Int {
+    public static func pieces(m: Int, n: Int, k: Int, narrowest: Int = 32) -> Int {
         let mnk = Double(m) * Double(n) * Double(k)
         let p = mnk < splitMinMNK ? 1 : mnk < manyBlocksMNK ? 2 : maxBlocks
-        return max(1, min(p, max(m, n) / 32))
+        return max(1, min(p, max(m, n) / narrowest))
     }
 
     /// `pieces` for a product computed as dot products (`useDotProducts`): blocks down to 16 wide,
     /// as the dot products read both operands in place and pack nothing per block (cnn-rgb's stem
     /// weight gradient, 32 x 27 x 8192, ran on one thread while the other waited).
     @inlinable
-    public static func dotPieces(m: Int, n: Int, k: Int) -> Int {
-        let mnk = Double(m) * Double(n) * Double(k)
-        let p = mnk < splitMinMNK ? 1 : mnk < manyBlocksMNK ? 2 : maxBlocks
-        return max(1, min(p, max(m, n) / 16))
-    }
+    public static func dotPieces(m: Int, n: Int, k: Int) -> Int { pieces(m: m, n: n, k: k, narrowest: 16) }
 
     /// The thresholds of `pieces` (multiply-adds). They decide which OpenBLAS call computes an
     /// element, so results are bit-identical between runs with the same values, whatever the
