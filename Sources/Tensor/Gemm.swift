@@ -23,9 +23,9 @@ public enum Gemm {
 
     /// Blocks a product of this shape is cut into: 1 below ~2 MFLOP (the hand-off costs more than
     /// the second thread saves), 2, or `maxBlocks` from 64 M multiply-adds; never blocks narrower
-    /// than `narrowest` (32 unless a caller says). Each block packs the other operand again, so more blocks than cores cost time (R101,
-    /// SegFormer-b2, R50-DCT at batch 2, crop 321, 2 threads: train 2709 / 1078 / 1786 ms with 4
-    /// blocks, 2561 / 938 / 1742 ms with 2).
+    /// than `narrowest` (32 unless a caller says). Each block packs the other operand again, so
+    /// more blocks than cores cost time (R101, SegFormer-b2, R50-DCT at batch 2, crop 321, 2
+    /// threads: train 2709 / 1078 / 1786 ms with 4 blocks, 2561 / 938 / 1742 ms with 2).
     @inlinable
     public static func pieces(m: Int, n: Int, k: Int, narrowest: Int = 32) -> Int {
         let mnk = Double(m) * Double(n) * Double(k)
