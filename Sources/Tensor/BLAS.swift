@@ -20,19 +20,6 @@ public enum BLAS {
         return true
     }()
 
-    /// The kernel tier of an OpenBLAS core name: 0 before AVX, 1 AVX, 2 AVX2 + FMA, 3 AVX-512; nil
-    /// for names not ranked here.
-    public static func tier(_ core: String) -> Int? {
-        switch core.lowercased() {
-        case "prescott", "core2", "katmai", "coppermine", "northwood", "banias", "atom", "nehalem", "dunnington",
-             "penryn", "opteron", "barcelona", "bobcat": return 0
-        case "sandybridge", "bulldozer", "piledriver", "steamroller", "excavator": return 1
-        case "haswell", "zen": return 2
-        case "skylakex", "cooperlake", "sapphirerapids": return 3
-        default: return nil
-        }
-    }
-
     static func symbol<T>(_ name: String, as: T.Type) -> T? {
         dlsym(UnsafeMutableRawPointer(bitPattern: 0), name).map { unsafeBitCast($0, to: T.self) }
     }
