@@ -117,7 +117,7 @@ public enum AtrousConv {
         let list = only ?? Array(0..<kk)
         // One output filter's C·K·K floats at a time (in L1), each tap's row of C written in one
         // run: a long inner loop of strided reads, where one of K·K scattered writes per input
-        // channel cost about 1 ns a float (5 ms of a 1-thread cnn-dct train step on a Zen 4).
+        // channel cost about 1 ns a float (3.3 % of a 1-thread cnn-dct process on a Zen 4, now 0.9 %).
         list.withUnsafeBufferPointer { taps in
             Parallel.for(o, grain: max(1, 4096 / max(c &* kk, 1))) { r in
                 for oi in r {

@@ -193,9 +193,9 @@ public enum Gemm {
     /// Whether products run on dcot's own AVX-512 GEMM (CNative's gemm_avx512.c) instead of OpenBLAS.
     /// By default on every CPU with AVX-512 (`VectorISA.supported == 2`), whatever kernels OpenBLAS
     /// chose: on a Zen 5 with OPENBLAS_CORETYPE=Haswell, R50's conv GEMMs ran at 113-134 GFLOP/s on
-    /// one thread in OpenBLAS, 150-257 here; on a Zen 4 whose OpenBLAS ran its own AVX-512
-    /// (Cooperlake) kernels, the demo models' 2-thread train steps took 10-40 % less time here
-    /// (README "Benchmarks"). Every AVX-512 machine then computes the same bits. `DCOT_GEMM=native`
+    /// one thread in OpenBLAS and 150-257 in this GEMM; on a Zen 4 whose OpenBLAS ran its own AVX-512
+    /// (Cooperlake) kernels, the demo models' 2-thread train steps took 10-40 % less time in this
+    /// one (README "Benchmarks"), and the default demo printed the Zen 5's digits. `DCOT_GEMM=native`
     /// or `openblas` in the environment chooses for every program. A function of the CPU and the
     /// environment only, so one machine always computes the same bits; the two GEMMs round differently.
     nonisolated(unsafe) public private(set) static var native: Bool = {
