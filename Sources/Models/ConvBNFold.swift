@@ -69,7 +69,7 @@ func convBN(_ conv: Conv2d, _ bn: BatchNorm2d, _ x: Variable, relu: Bool, residu
         // With a current packed matrix Conv.forward reads w for its shape only (the products come
         // from the packed, folded rows), so the unfolded weights stand in for the folded ones.
         y = Conv.forward(x.value, packed?.current == true ? f.raw : f.weight, bias: f.bias, g, relu: relu, packed: packed,
-                         residual: residual?.value)
+                         residual: residual?.value, trainingWinograd4: false)
     }
     if FlopCounter.enabled {
         let kept = atrous ? AtrousConv.keptFraction(k: w[2], h: x.shape[2], w: x.shape[3], dilation: conv.dilation, padding: conv.padding) : 1

@@ -339,18 +339,20 @@ public enum Conv {
     /// y = relu?(conv(x, w) + bias); `packed`: w as [O, C·KH·KW] packed once for dcot's GEMM (an
     /// ungrouped conv's fixed inference weights), the same bits as without. `residual` (the output's
     /// shape; only on the im2col / 1x1 path, not depthwise or Winograd): y = relu?((conv + bias) +
-    /// residual), a residual block's sum in the output pass.
+    /// residual), a residual block's sum in the output pass. `trainingWinograd4`: whether training's
+    /// F(4x4) rule (`useWinograd4Training`) applies; false for inference's folded convs, which
+    /// decided on F(4x4) by inference's rule before they come here.
     public static func forward(_ x: Tensor, _ w: Tensor, bias: Tensor?, _ g: ConvGeometry, relu: Bool = false,
-                               packed: Gemm.PackedA? = nil, residual: Tensor? = nil) -> Tensor {
-        precondition(residual == nil || (!g.isDepthwise3x3 && !useWinograd(g) && !useWinograd4Training(g)
-                                         && residual!.shape == g.outShape),
+                               packed: Gemm.PackedA? = nil, residual: Tensor? = nil, trainingWinograd4: Bool = true) -> Tensor {
+        let winograd4 = trainingWinograd4 && useWinograd4Training(g)
+        precondition(residual == nil || (!g.isDepthwise3x3 && !useWinograd(g) && !winograd4 && residual!.shape == g.outShape),
                      "Conv.forward: a residual only on the im2col path, of the output's shape")
         if g.isDepthwise3x3 {
             let y = Depthwise.forward(x, w, bias: bias, g)
             if relu { addBiasRelu(y, nil, relu: true) }
             return y
         }
-        if useWinograd4Training(g) {
+        if winograd4 {
             let u = winograd4Filter(w.data, o: g.o, c: g.c)
             return winograd4Forward(x, u, g, bias: bias, relu: relu)
         }

@@ -12,16 +12,17 @@
 // over 200 random tiles of 256 channels (unit normal data and weights, numpy float32) the largest
 // error was 3.1e-5 x sqrt(9 C), the typical output's size, against about 1e-7 for direct summation.
 // That is well inside what inference tolerates (the argmax of a segmentation). Training runs it
-// too, for the forward and the input gradient of the large convs of the paper's models
-// (`useWinograd4Training`: at least 128 channels on maps of at least 16 x 16; the weight gradient
-// stays F(2x2) or im2col): an error of ~3e-5 of an output's typical size is far under what a
-// mini-batch gradient carries, and the gradient checks and the reference-parity tests hold with it.
-// `DCOT_WINOGRAD4_TRAINING=0` in the environment keeps training on F(2x2) and im2col (the bits of
-// builds before 2026-12-06's tenth session). The demo models' convs (at most 128 channels on maps
-// under 16 x 16, or fewer channels) never take it in training, so their bits are the same either
-// way; their inference does (32-88 channels on 16 x 16 and more), except the EMA teachers' forwards
-// inside a training step (`insideTrainingStep`), which keep the 128-channel rule. Tested
-// against ConvNaive at 1e-4 relative to sqrt(9 C) (KernelTwinTests).
+// too, for the forward and the input gradient (`useWinograd4Training`: at least 128 channels on
+// maps of at least 16 x 16, the paper models' large convs; since 2026-12-07 also 32-127 channels
+// where F(2x2) does not run, the demo models' convs on 16 x 16 maps and more and R50's deep stem;
+// the weight gradient stays F(2x2) or im2col): an error of ~3e-5 of an output's typical size is far
+// under what a mini-batch gradient carries, and the gradient checks and the reference-parity tests
+// hold with it. `DCOT_WINOGRAD4_TRAINING=0` in the environment keeps training on F(2x2) and im2col
+// (the bits of builds before 2026-12-06's tenth session); `winograd4TrainingSmallMinChannels` =
+// .max the bits of builds before 2026-12-07's nineteenth session. Inference runs it on 32-88
+// channels on 16 x 16 and more, except the EMA teachers' folded forwards inside a training step
+// (`insideTrainingStep`), which keep the 128-channel rule. Tested against ConvNaive at 1e-4
+// relative to sqrt(9 C) (KernelTwinTests).
 //
 // Speed: R50 inference at batch 2, crop 321, 2 threads was 1.5-3.9 % faster with this path than with
 // F(2x2) (three alternating rounds, one binary, `dcot-bench model --winograd4-min-channels`). The
@@ -78,8 +79,11 @@ extension Conv {
     /// R50 inference at batch 2 take 452.9, 453.7, 456.1 ms against 456.8, 465.2, 473.5, and in a
     /// slower stretch 464.8, 562.8, 581.2 against 580.8, 602.7, 596.6; R50-DCT 497.2, 497.4 against
     /// 504.5, 503.3 (alternating processes, 2 threads, 2026-12-06).
-    public static func useWinograd4(_ g: ConvGeometry) -> Bool {
-        let narrow = min(g.c, g.o), least = winograd4ActiveMinChannels
+    public static func useWinograd4(_ g: ConvGeometry) -> Bool { useWinograd4(g, minChannels: winograd4ActiveMinChannels) }
+
+    /// `useWinograd4` under a minimum of `least` channels.
+    static func useWinograd4(_ g: ConvGeometry, minChannels least: Int) -> Bool {
+        let narrow = min(g.c, g.o)
         return isWinogradShape(g) && 2 * narrow >= least
             && min(g.ho, g.wo) >= (narrow >= least ? winograd4MinSide : 2 * winograd4MinSide)
             && BatchGroups.size(g.n) * ((g.ho + 3) / 4) * ((g.wo + 3) / 4) >= winograd4MinTiles
@@ -295,13 +299,27 @@ extension Conv {
         ProcessInfo.processInfo.environment["DCOT_WINOGRAD4_TRAINING"] != "0"
     /// Minimum input and output channels of a training conv on F(4x4).
     nonisolated(unsafe) public static var winograd4TrainingMinChannels = 128
+    /// The same minimum for convs that F(2x2) does not take (`useWinograd`: fewer than 64 channels,
+    /// or too few 2x2 tiles: the demo models' 16 x 16 maps), which otherwise run im2col. 128 until
+    /// 2026-12-07 (nineteenth session). Zen 4, 2 threads, batch 16, crop 64, alternating processes:
+    /// cnn-rgb train step 69.9 / 70.7 / 70.1 -> 58.8 / 59.3 / 58.9 ms, cnn-dct 84.5 / 84.7 / 85.0 ->
+    /// 82.0 / 77.8 / 77.3; 1 thread 137.3 / 133.1 -> 110.5 / 111.6 and 161.8 / 162.8 -> 145.1 / 146.5.
+    /// F(2x2)'s convs stay there: R50-DCT's 64-channel convs on 81 x 81 maps on F(4x4) took its
+    /// batch-2 train step from 1351 / 1331 to 1411 / 1423 ms.
+    nonisolated(unsafe) public static var winograd4TrainingSmallMinChannels = 32
 
     /// Whether training's forward (and, for the backward geometry, the input gradient) of `g` runs
     /// F(4x4): an inference F(4x4) geometry with at least `winograd4TrainingMinChannels` channels in
-    /// and out. R50's layer2-3 and decoder convs at crop 321 take it, R50's layer1 (64 channels) and
-    /// the demo models' convs do not.
+    /// and out, or at least `winograd4TrainingSmallMinChannels` where F(2x2) does not run. At crop
+    /// 321 R50's layer2-3 and decoder convs and its deep stem's 32- and 64-channel convs on 161 x 161
+    /// take it, R50's layer1 (64 channels, F(2x2)) does not; the demo models' 32-88-channel convs on
+    /// 16 x 16 maps and more take it.
+    /// Inference's minimum (`winograd4MinChannels`) does not enter: a run's bits do not move with it.
     public static func useWinograd4Training(_ g: ConvGeometry) -> Bool {
-        winograd4Training && min(g.c, g.o) >= winograd4TrainingMinChannels && useWinograd4(g)
+        guard winograd4Training else { return false }
+        let narrow = min(g.c, g.o), small = winograd4TrainingSmallMinChannels
+        if narrow >= winograd4TrainingMinChannels { return useWinograd4(g, minChannels: winograd4TrainingMinChannels) }
+        return narrow >= small && !useWinograd(g) && useWinograd4(g, minChannels: small)
     }
 
     // (Training transforms its filters anew each step and does not pack them: the GEMM reads op(A)

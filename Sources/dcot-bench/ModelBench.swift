@@ -45,6 +45,10 @@ struct ModelBench: ParsableCommand {
     var winograd4MinTiles: Int = Conv.winograd4MinTiles
     @Flag(inversion: .prefixedNo, help: "Training: F(4x4, 3x3) for the forward and input gradient of stride-1 3x3 convs with at least 128 channels on maps of 16 x 16 and more (default: on unless DCOT_WINOGRAD4_TRAINING=0).")
     var winograd4Training = Conv.winograd4Training
+    @Option(help: "Training: F(4x4, 3x3) for convs with at least this many input and output channels.")
+    var winograd4TrainingMinChannels: Int = Conv.winograd4TrainingMinChannels
+    @Option(help: "Training: ... and for convs with at least this many that F(2x2) does not take (a huge value: the rule before 2026-12-07).")
+    var winograd4TrainingSmallMinChannels: Int = Conv.winograd4TrainingSmallMinChannels
     @Option(help: "Inference: dilated 3x3 convs as dilation-phase F(4x4) convs when a phase is at least this many pixels high and wide (a huge value disables it).")
     var phaseMinSide: Int = AtrousConv.phaseMinSide
     @Option(help: "At most this many columns (samples x output pixels) per batched im2col GEMM (0: one GEMM per sample).")
@@ -66,7 +70,8 @@ struct ModelBench: ParsableCommand {
             (Conv.winogradMinChannels, Conv.winogradMinTiles) = (winogradMinChannels, winogradMinTiles)
             (Conv.winograd4MinChannels, Conv.winogradMaxBytes) = (winograd4MinChannels, winogradMaxBytes)
             (Conv.winograd4MinTiles, AtrousConv.phaseMinSide) = (winograd4MinTiles, phaseMinSide)
-            Conv.winograd4Training = winograd4Training
+            (Conv.winograd4Training, Conv.winograd4TrainingMinChannels) = (winograd4Training, winograd4TrainingMinChannels)
+            Conv.winograd4TrainingSmallMinChannels = winograd4TrainingSmallMinChannels
             BufferPool.shared.maxCachedBytes = poolMaxMb << 20
             (Conv.batchedColumns, Conv.batchedMaxBytes) = (convBatchedColumns, convBatchedBytes)
             if let blasThreadTimeout { BLAS.setThreadTimeout(exponent: blasThreadTimeout) }

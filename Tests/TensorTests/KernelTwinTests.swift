@@ -214,8 +214,8 @@ final class KernelTwinTests: XCTestCase {
         }
         Conv.winograd4TrainingMinChannels = 128
         Conv.winograd4Training = true
-        // R50's layer3 at batch 2 (21 x 21, 256 channels; im2col before), a decoder-like 304 -> 256 map,
-        // and a demo-sized map that must stay off it.
+        // R50's layer3 at batch 2 (21 x 21, 256 channels; im2col before), a decoder-like 304 -> 256 map;
+        // off it: R50's layer1 and an 88 -> 64 conv on 32 x 32 maps (F(2x2) runs them), 8 x 8 maps.
         let big = ConvGeometry(input: [2, 256, 21, 21], weight: [256, 256, 3, 3], padding: 1)
         XCTAssertTrue(Conv.useWinograd4Training(big))
         XCTAssertTrue(Conv.useWinograd4Training(ConvGeometry(input: [1, 304, 81, 81], weight: [256, 304, 3, 3], padding: 1)))
@@ -237,6 +237,42 @@ final class KernelTwinTests: XCTestCase {
             Conv.winograd4Training = true
             XCTAssertNotEqual(off.0.array.map(\.bitPattern), f4.0.array.map(\.bitPattern), "the switch changes the path, case \(idx)")
             close(off.1, dxN, atol: 2e-4, "input gradient off F(4x4) \(idx)")
+        }
+    }
+
+    /// The rule for 32-127 channels where F(2x2) does not run (the demo models' convs on 16 x 16 maps):
+    /// on F(4x4) within its bound, whatever inference's minimum says; off for fewer channels, smaller
+    /// maps, F(2x2)'s convs, or with the minimum at .max (the bits of the rule before).
+    func testWinograd4TrainingOnSmallMaps() {
+        let saved = (Conv.winograd4TrainingSmallMinChannels, Conv.winograd4Training, Conv.winograd4MinChannels)
+        defer { (Conv.winograd4TrainingSmallMinChannels, Conv.winograd4Training, Conv.winograd4MinChannels) = saved }
+        (Conv.winograd4TrainingSmallMinChannels, Conv.winograd4Training) = (32, true)
+        let layer1 = ConvGeometry(input: [16, 32, 16, 16], weight: [32, 32, 3, 3], padding: 1)
+        let fuse = ConvGeometry(input: [16, 88, 16, 16], weight: [64, 88, 3, 3], padding: 1)
+        for least in [32, 1 << 20] {
+            Conv.winograd4MinChannels = least                // inference's minimum does not enter
+            XCTAssertTrue(Conv.useWinograd4Training(layer1), "cnn-rgb's layer1, inference minimum \(least)")
+            XCTAssertTrue(Conv.useWinograd4Training(fuse), "cnn-rgb's decoder conv, inference minimum \(least)")
+        }
+        Conv.winograd4MinChannels = saved.2
+        XCTAssertFalse(Conv.useWinograd4Training(ConvGeometry(input: [16, 16, 16, 16], weight: [16, 16, 3, 3], padding: 1)))
+        XCTAssertFalse(Conv.useWinograd4Training(ConvGeometry(input: [16, 64, 8, 8], weight: [64, 64, 3, 3], padding: 1)))
+        XCTAssertFalse(Conv.useWinograd4Training(ConvGeometry(input: [2, 64, 81, 81], weight: [64, 64, 3, 3], padding: 1)))
+        XCTAssertTrue(Conv.useWinograd4Training(ConvGeometry(input: [2, 32, 161, 161], weight: [64, 32, 3, 3], padding: 1)),
+                      "R50's deep stem")
+        for (idx, geo) in [layer1, fuse].enumerated() {
+            let x = Tensor.uniform([geo.n, geo.c, geo.h, geo.w], seed: UInt64(540 + idx)), wt = Tensor.uniform([geo.o, geo.c, 3, 3], seed: UInt64(550 + idx))
+            let dy = Tensor.uniform(geo.outShape, seed: UInt64(560 + idx))
+            let (dxN, dwN) = ConvNaive.backward(dy, x, wt, geo)
+            let f4 = (Conv.forward(x, wt, bias: nil, geo), Conv.backwardInput(dy, wt, geo), Conv.backwardWeight(dy, x, geo))
+            close(f4.0, ConvNaive.forward(x, wt, bias: nil, geo), atol: 1e-4 * Float(9 * geo.c).squareRoot(), rtol: 0, "forward \(idx)")
+            close(f4.1, dxN, atol: 1e-4 * Float(9 * geo.o).squareRoot(), rtol: 0, "input gradient \(idx)")
+            close(f4.2, dwN, atol: 1e-3, rtol: 1e-5, "weight gradient (im2col) \(idx)")
+            Conv.winograd4TrainingSmallMinChannels = .max
+            XCTAssertFalse(Conv.useWinograd4Training(geo))
+            let off = Conv.forward(x, wt, bias: nil, geo)
+            Conv.winograd4TrainingSmallMinChannels = 32
+            XCTAssertNotEqual(off.array.map(\.bitPattern), f4.0.array.map(\.bitPattern), "the minimum changes the path, case \(idx)")
         }
     }
 
@@ -796,9 +832,10 @@ final class KernelTwinTests: XCTestCase {
     /// 1x1, several GEMM chunks, K steps of several samples, dot-product weight gradients, samples
     /// too large to share a GEMM.
     func testConvSampleTasksKeepTheBits() throws {
-        let saved = Parallel.threads
-        defer { Parallel.setThreads(saved); Conv.sampleTasks = true }
+        let saved = Parallel.threads, small = Conv.winograd4TrainingSmallMinChannels
+        defer { Parallel.setThreads(saved); Conv.sampleTasks = true; Conv.winograd4TrainingSmallMinChannels = small }
         Parallel.setThreads(2)
+        Conv.winograd4TrainingSmallMinChannels = .max       // the 32-channel 3x3 convs on im2col, not F(4x4)
         // (n, c, h, w, o, k, stride, pad, dil)
         let shapes = [(16, 8, 16, 16, 12, 3, 1, 1, 1), (5, 16, 8, 8, 32, 3, 2, 1, 1), (6, 24, 8, 8, 20, 1, 1, 0, 1),
                       (4, 8, 9, 9, 16, 1, 2, 0, 1), (7, 8, 12, 12, 8, 3, 1, 2, 2), (4, 8, 24, 24, 16, 3, 1, 1, 1),
