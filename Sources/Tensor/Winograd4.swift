@@ -18,11 +18,12 @@
 // the weight gradient stays F(2x2) or im2col): an error of ~3e-5 of an output's typical size is far
 // under what a mini-batch gradient carries, and the gradient checks and the reference-parity tests
 // hold with it. `DCOT_WINOGRAD4_TRAINING=0` in the environment keeps training on F(2x2) and im2col
-// (the bits of builds before 2026-12-06's tenth session); `winograd4TrainingSmallMinChannels` =
-// .max the bits of builds before 2026-12-07's nineteenth session. Inference runs it on 32-88
-// channels on 16 x 16 and more, except the EMA teachers' folded forwards inside a training step
-// (`insideTrainingStep`), which keep the 128-channel rule. Tested against ConvNaive at 1e-4
-// relative to sqrt(9 C) (KernelTwinTests).
+// (the bits of builds before 2026-12-06's tenth session); `DCOT_WINOGRAD4_TRAINING=large` keeps
+// only the 128-channel rule (`winograd4TrainingSmallMinChannels` = .max), the bits of the builds
+// before 2026-12-07's nineteenth session. Inference runs it on 32-88 channels on 16 x 16 and more,
+// except the EMA teachers' folded forwards inside a training step (`insideTrainingStep`), which
+// keep the 128-channel rule. Tested against ConvNaive at 1e-4 relative to sqrt(9 C)
+// (KernelTwinTests).
 //
 // Speed: R50 inference at batch 2, crop 321, 2 threads was 1.5-3.9 % faster with this path than with
 // F(2x2) (three alternating rounds, one binary, `dcot-bench model --winograd4-min-channels`). The
@@ -293,10 +294,30 @@ extension Conv {
         }
     }
 
+    /// DCOT_WINOGRAD4_TRAINING in the environment: unset, empty or `1` both training rules, `0`
+    /// neither, `large` the 128-channel rule only; any other value is named on stderr and the default
+    /// holds.
+    static let winograd4TrainingEnvironment: (on: Bool, small: Bool) = {
+        let s = winograd4TrainingSetting(ProcessInfo.processInfo.environment["DCOT_WINOGRAD4_TRAINING"])
+        if let warning = s.warning { FileHandle.standardError.write(Data(("warning: " + warning + "\n").utf8)) }
+        return (s.on, s.small)
+    }()
+
+    /// What a DCOT_WINOGRAD4_TRAINING value asks for: training's F(4x4) on, its small-map rule on,
+    /// and a warning for a value that is none of the three.
+    public static func winograd4TrainingSetting(_ value: String?) -> (on: Bool, small: Bool, warning: String?) {
+        switch value {
+        case nil, "", "1": return (true, true, nil)
+        case "0": return (false, false, nil)
+        case "large": return (true, false, nil)
+        case let other?:
+            return (true, true, "DCOT_WINOGRAD4_TRAINING: '\(other)' is none of 0, 1, large; using 1 (F(4x4) in training by both rules)")
+        }
+    }
+
     /// Whether training's forward and input gradient run F(4x4) where `useWinograd4Training` allows
     /// (`DCOT_WINOGRAD4_TRAINING=0` in the environment: never).
-    nonisolated(unsafe) public static var winograd4Training =
-        ProcessInfo.processInfo.environment["DCOT_WINOGRAD4_TRAINING"] != "0"
+    nonisolated(unsafe) public static var winograd4Training = winograd4TrainingEnvironment.on
     /// Minimum input and output channels of a training conv on F(4x4).
     nonisolated(unsafe) public static var winograd4TrainingMinChannels = 128
     /// The same minimum for convs that F(2x2) does not take (`useWinograd`: fewer than 64 channels,
@@ -305,8 +326,9 @@ extension Conv {
     /// cnn-rgb train step 69.9 / 70.7 / 70.1 -> 58.8 / 59.3 / 58.9 ms, cnn-dct 84.5 / 84.7 / 85.0 ->
     /// 82.0 / 77.8 / 77.3; 1 thread 137.3 / 133.1 -> 110.5 / 111.6 and 161.8 / 162.8 -> 145.1 / 146.5.
     /// F(2x2)'s convs stay there: R50-DCT's 64-channel convs on 81 x 81 maps on F(4x4) took its
-    /// batch-2 train step from 1351 / 1331 to 1411 / 1423 ms.
-    nonisolated(unsafe) public static var winograd4TrainingSmallMinChannels = 32
+    /// batch-2 train step from 1351 / 1331 to 1411 / 1423 ms. `DCOT_WINOGRAD4_TRAINING=large` in the
+    /// environment: .max, the rule (and the bits) of the builds before.
+    nonisolated(unsafe) public static var winograd4TrainingSmallMinChannels = winograd4TrainingEnvironment.small ? 32 : Int.max
 
     /// Whether training's forward (and, for the backward geometry, the input gradient) of `g` runs
     /// F(4x4): an inference F(4x4) geometry with at least `winograd4TrainingMinChannels` channels in

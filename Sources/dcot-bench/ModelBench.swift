@@ -43,11 +43,11 @@ struct ModelBench: ParsableCommand {
     var winograd4MinChannels: Int = Conv.winograd4MinChannels
     @Option(help: "Inference: F(4x4, 3x3) only with at least this many 4x4 output tiles per batch group.")
     var winograd4MinTiles: Int = Conv.winograd4MinTiles
-    @Flag(inversion: .prefixedNo, help: "Training: F(4x4, 3x3) for the forward and input gradient of stride-1 3x3 convs with at least 128 channels on maps of 16 x 16 and more (default: on unless DCOT_WINOGRAD4_TRAINING=0).")
+    @Flag(inversion: .prefixedNo, help: "Training: F(4x4, 3x3) for the forward and input gradient of stride-1 3x3 convs with at least 128 channels on maps of 16 x 16 and more (default: on unless DCOT_WINOGRAD4_TRAINING=0), and those of 32-127 channels that F(2x2) does not take.")
     var winograd4Training = Conv.winograd4Training
     @Option(help: "Training: F(4x4, 3x3) for convs with at least this many input and output channels.")
     var winograd4TrainingMinChannels: Int = Conv.winograd4TrainingMinChannels
-    @Option(help: "Training: ... and for convs with at least this many that F(2x2) does not take (a huge value: the rule before 2026-12-07).")
+    @Option(help: "Training: ... and for convs with at least this many that F(2x2) does not take (a huge value: the rule before 2026-12-07, as DCOT_WINOGRAD4_TRAINING=large).")
     var winograd4TrainingSmallMinChannels: Int = Conv.winograd4TrainingSmallMinChannels
     @Option(help: "Inference: dilated 3x3 convs as dilation-phase F(4x4) convs when a phase is at least this many pixels high and wide (a huge value disables it).")
     var phaseMinSide: Int = AtrousConv.phaseMinSide

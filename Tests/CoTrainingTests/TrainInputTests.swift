@@ -6,6 +6,7 @@ import XCTest
 import CoTraining
 import Shards
 import Support
+import Tensor
 
 final class TrainInputTests: XCTestCase {
     let f = TrainerFixture.shared
@@ -102,6 +103,22 @@ final class TrainInputTests: XCTestCase {
                                  environment: ["DCOT_GEMM": "fastest"])
         XCTAssertTrue(run.exited && run.status == 0, run.stderr)
         XCTAssertTrue(run.stderr.contains("DCOT_GEMM: 'fastest' is neither native nor openblas"), run.stderr)
+    }
+
+    /// DCOT_WINOGRAD4_TRAINING: `1`, `0` and `large` choose both rules, neither, the 128-channel one;
+    /// another value is named on stderr (here, from a program's start) and the default holds.
+    func testWinograd4TrainingChoiceIsNamed() throws {
+        for (value, on, small) in [(nil, true, true), ("1", true, true), ("0", false, false), ("large", true, false), ("off", true, true)] {
+            let s = Conv.winograd4TrainingSetting(value)
+            XCTAssertTrue(s.on == on && s.small == small && (s.warning != nil) == (value == "off"), "\(value ?? "unset"): \(s)")
+        }
+        let args = ["model", "--config", "\(packageRoot)/pipelines/configs/demo/cnn-rgb.yaml", "--batch", "2", "--crop", "32",
+                    "--runs", "1", "--threads", "1", "--only", "inference", "--host-probe-ms", "0", "--json"]
+        for (value, warned) in [("large", false), ("off", true)] {
+            let run = try runProgram("dcot-bench", args, timeout: 120, environment: ["DCOT_WINOGRAD4_TRAINING": value])
+            XCTAssertTrue(run.exited && run.status == 0, run.stderr)
+            XCTAssertEqual(run.stderr.contains("DCOT_WINOGRAD4_TRAINING: '\(value)' is none of 0, 1, large"), warned, run.stderr)
+        }
     }
 
     /// `dcot-bench host` probes the host; a bad flag is named, and one allowed CPU is a clear error.
