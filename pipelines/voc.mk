@@ -187,7 +187,7 @@ endif
 $(DEMO_PRE)/%.args: ;
 
 $(DEMO_PRE)/%.safetensors: $(DEMO_PRE)/%.yaml $(DEMO_PRE)/shards/manifest.json $(DEMO_PRE)/%.args
-	@echo "demo: pretraining the $* stand-in ($(call demo_pre_args,$*)), once per cache; on a 2-core Zen 5 about 1.5 min (cnn), 10 (cnn-dct), 4 (mit)"
+	@echo "demo: pretraining the $* stand-in ($(call demo_pre_args,$*)), once per cache; on a 2-core Zen 5 about 1.5 min (cnn), 10 (cnn-dct), 4 (mit); on a Zen 4 about 2 and 15 for the CNNs"
 	$(BIN)/dcot-train --config $< --shards $(DEMO_PRE)/shards --labeled $(DEMO_PRE)/synth/train.txt \
 	    --val $(DEMO_PRE)/synth/val.txt --out $(DEMO_PRE)/run-$* $(call demo_pre_args,$*) --gpus 1 \
 	    --eval-every $(DEMO_PRE_EVAL_EVERY) --threads $(THREADS) --log-every 100 --restart-if-changed
