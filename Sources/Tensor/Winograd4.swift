@@ -321,8 +321,8 @@ extension Conv {
     /// Minimum input and output channels of a training conv on F(4x4).
     nonisolated(unsafe) public static var winograd4TrainingMinChannels = 128
     /// The same minimum for convs that F(2x2) does not take (`useWinograd`: fewer than 64 channels,
-    /// or too few 2x2 tiles: the demo models' 16 x 16 maps), which otherwise run im2col. 128 until
-    /// 2026-12-07 (nineteenth session). Zen 4, 2 threads, batch 16, crop 64, alternating processes:
+    /// or too few 2x2 tiles: the demo models' 16 x 16 maps), which otherwise run im2col; they did
+    /// until 2026-12-07 (nineteenth session). Zen 4, 2 threads, batch 16, crop 64, alternating processes:
     /// cnn-rgb train step 69.9 / 70.7 / 70.1 -> 58.8 / 59.3 / 58.9 ms, cnn-dct 84.5 / 84.7 / 85.0 ->
     /// 82.0 / 77.8 / 77.3; 1 thread 137.3 / 133.1 -> 110.5 / 111.6 and 161.8 / 162.8 -> 145.1 / 146.5.
     /// F(2x2)'s convs stay there: R50-DCT's 64-channel convs on 81 x 81 maps on F(4x4) took its
