@@ -3,10 +3,10 @@
 import Tensor
 import CNative
 
-/// y = x W^T + bias (+ residual when given, written into y before the GEMM accumulates onto it).
-/// One GEMM per batch group of [B, L, in] tokens (Tensor/BatchGroups.swift: a replica's rows compute
-/// the same bits in any batch). The bias (and residual) rows go into C first and the GEMM adds onto
-/// them (beta 1): one pass in place of OpenBLAS's zeroing of C plus separate bias and add passes.
+/// y = x W^T + bias (+ residual when given). One GEMM per batch group of [B, L, in] tokens
+/// (Tensor/BatchGroups.swift: a replica's rows compute the same bits in any batch). Bias and
+/// residual go in with the product (`Gemm.sgemmAdding`: in dcot's GEMM's own pass over y, else
+/// written into y first and the product added with beta 1), not as separate passes.
 /// `packedB(m)`: w^T packed for products of m rows (a module's inference weights), or nil.
 func linearForward(_ x: Tensor, _ w: Tensor, bias: Tensor?, residual: Tensor? = nil,
                    packedB: ((Int) -> Gemm.PackedB?)? = nil) -> Tensor {
@@ -19,26 +19,21 @@ func linearForward(_ x: Tensor, _ w: Tensor, bias: Tensor?, residual: Tensor? = 
     let yp = y.data, bp = bias?.data, rp = residual?.data
     for r in groups {
         let m = per * r.count, row0 = r.lowerBound * per
-        // Each GEMM block first writes its own rows and columns of residual + bias (where its thread
-        // then adds the product onto them): no separate pass over y.
-        func fill(_ rowRange: Range<Int>, _ cols: Range<Int>) {
-            for row in rowRange {
-                let o = yp + (row0 &+ row) &* out
-                if let rp {
-                    let res = rp + (row0 &+ row) &* out
-                    if let bp { for j in cols { o[j] = res[j] + bp[j] } } else { (o + cols.lowerBound).update(from: res + cols.lowerBound, count: cols.count) }
-                } else if let bp { (o + cols.lowerBound).update(from: bp + cols.lowerBound, count: cols.count) }
-            }
+        if bp == nil && rp == nil {
+            Gemm.sgemm(packedB: packedB?(m), transB: true, m: m, n: out, k: inF, a: x.data + row0 * inF, lda: inF,
+                       b: w.data, ldb: inF, c: yp + row0 * out, ldc: out)
+        } else {
+            // residual + bias added in the GEMM's own pass over y (no separate pass).
+            Gemm.sgemmAdding(packedB: packedB?(m), transB: true, m: m, n: out, k: inF, a: x.data + row0 * inF, lda: inF,
+                             b: w.data, ldb: inF, bias: bp.map { UnsafePointer($0) }, rows: rp.map { UnsafePointer($0 + row0 * out) },
+                             ldr: out, c: yp + row0 * out, ldc: out)
         }
-        Gemm.sgemm(packedB: packedB?(m), transB: true, m: m, n: out, k: inF, a: x.data + row0 * inF, lda: inF,
-                   b: w.data, ldb: inF, beta: bias == nil && residual == nil ? 0 : 1, c: yp + row0 * out, ldc: out,
-                   prologue: bias == nil && residual == nil ? nil : fill)
     }
     return y
 }
 
 /// residual + linear(x, w, bias): while the tape records, the two ops (so training computes what it
-/// did before); without one (inference) one pass writes residual + bias and the GEMM adds onto it.
+/// did before); without one (inference) the GEMM adds residual + bias with its product.
 /// `packedB`: see `linear(_:_:bias:packedB:)`.
 public func linear(_ x: Variable, _ w: Variable, bias: Variable?, adding residual: Variable,
                    packedB: ((Int) -> Gemm.PackedB?)? = nil) -> Variable {

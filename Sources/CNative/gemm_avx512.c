@@ -148,7 +148,7 @@ TARGET __attribute__((noinline)) static void pack_a(int trans, const float *a, l
 // op(A) read in place (as lda, ak 1) or a transposed one (as 1, ak lda).
 TARGET static inline __attribute__((always_inline)) void
 kernel(const int MR, const int NV, long kc, const float *restrict a, long as, long ak, const float *restrict b, long bs,
-       float *c, long ldc, long mr, long nr, float alpha, float beta) {
+       float *c, long ldc, long mr, long nr, float alpha, float beta, const float *bias, const float *res, long ldr) {
     __m512 acc[12][3];
     for (int r = 0; r < MR; r++)
         for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps();
@@ -170,21 +170,28 @@ kernel(const int MR, const int NV, long kc, const float *restrict a, long as, lo
         for (int v = 0; v < NV; v++) {
             __mmask16 mask = lanes(nr - 16 * v);
             __m512 x = _mm512_mul_ps(acc[r][v], va);
-            if (beta != 0) x = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask, cr + 16 * v), x);
+            if (bias || res) {
+                // (res + bias) + x: the bits of C = res + bias followed by beta = 1 (fma(1, C, x)).
+                __m512 t = res ? _mm512_maskz_loadu_ps(mask, res + r * ldr + 16 * v) : _mm512_maskz_loadu_ps(mask, bias + 16 * v);
+                if (res && bias) t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(mask, bias + 16 * v));
+                x = _mm512_add_ps(t, x);
+            } else if (beta != 0) x = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(mask, cr + 16 * v), x);
             _mm512_mask_storeu_ps(cr + 16 * v, mask, x);
         }
     }
 }
 
 typedef void tile_kernel(long, const float *restrict, long, long, const float *restrict, long, float *, long, long, long,
-                         float, float);
+                         float, float, const float *, const float *, long);
 TARGET static void kernel_12x32(long kc, const float *restrict a, long as, long ak, const float *restrict b, long bs, float *c,
-                                long ldc, long mr, long nr, float alpha, float beta) {
-    kernel(12, 2, kc, a, as, ak, b, bs, c, ldc, mr, nr, alpha, beta);
+                                long ldc, long mr, long nr, float alpha, float beta, const float *bias,
+                                const float *res, long ldr) {
+    kernel(12, 2, kc, a, as, ak, b, bs, c, ldc, mr, nr, alpha, beta, bias, res, ldr);
 }
 TARGET static void kernel_8x48(long kc, const float *restrict a, long as, long ak, const float *restrict b, long bs, float *c,
-                               long ldc, long mr, long nr, float alpha, float beta) {
-    kernel(8, 3, kc, a, as, ak, b, bs, c, ldc, mr, nr, alpha, beta);
+                               long ldc, long mr, long nr, float alpha, float beta, const float *bias,
+                               const float *res, long ldr) {
+    kernel(8, 3, kc, a, as, ak, b, bs, c, ldc, mr, nr, alpha, beta, bias, res, ldr);
 }
 
 // Edge tiles: a last panel of at most 4 or 8 rows, or of at most 16 or 32 columns, runs a kernel of
@@ -194,8 +201,9 @@ TARGET static void kernel_8x48(long kc, const float *restrict a, long as, long a
 // two 32-column panels and 8 columns of a third, so a quarter of the 12 x 32 tile's FMAs were padding.
 #define EDGE_KERNEL(R, V)                                                                                          \
     TARGET static void kernel_##R##x##V(long kc, const float *restrict a, long as, long ak, const float *restrict b, \
-                                        long bs, float *c, long ldc, long mr, long nr, float alpha, float beta) {   \
-        kernel(R, V, kc, a, as, ak, b, bs, c, ldc, mr, nr, alpha, beta);                                            \
+                                        long bs, float *c, long ldc, long mr, long nr, float alpha, float beta,     \
+                                        const float *bias, const float *res, long ldr) {                            \
+        kernel(R, V, kc, a, as, ak, b, bs, c, ldc, mr, nr, alpha, beta, bias, res, ldr);                            \
     }
 EDGE_KERNEL(12, 1)
 EDGE_KERNEL(8, 1)
@@ -238,9 +246,11 @@ static int narrow_tile(long m) { return forced_tile ? forced_tile == 2 : m <= 96
 // Computes the block [i0, i1) x [j0, j1) of C (whole-product coordinates; m decides the tile). op(A)
 // comes from `pa` (cn_sgemm_pack_a's layout; then i0 is a multiple of the tile's rows) or is packed
 // here from `a`; op(B) likewise from `pb` (then j0 is a multiple of the tile's columns) or `b`.
+// bias [n] and res (rows ldr apart, whole-product coordinates), either may be NULL: the first K
+// block adds (res + bias) instead of beta * C.
 TARGET static int sgemm_avx512(int transA, int transB, long m, long n, long k, float alpha, const float *a, long lda,
                                const float *pa, const float *b, long ldb, const float *pb, float beta, float *c, long ldc,
-                               long i0, long i1, long j0, long j1) {
+                               long i0, long i1, long j0, long j1, const float *bias, const float *res, long ldr) {
     pack_buffers *buf = (pa && pb) ? NULL : buffers();
     if (!(pa && pb) && !buf) return CN_E_NOMEM;
     int narrow = narrow_tile(m);
@@ -278,10 +288,13 @@ TARGET static int sgemm_avx512(int transA, int transB, long m, long n, long k, f
                     for (long ir = 0; ir < mc; ir += MR) {
                         float *ct = c + (ic + ir) * ldc + jc + jr;
                         tile_kernel *run = tile_for(MR, NV, mc - ir, nc - jr);
+                        const float *tb = pc == 0 && bias ? bias + jc + jr : NULL;
+                        const float *tr = pc == 0 && res ? res + (ic + ir) * ldr + jc + jr : NULL;
                         if (ir < awhole)
-                            run(kc, a + (ic + ir) * as + pc * ak, as, ak, bp, bs, ct, ldc, mc - ir, nc - jr, alpha, bk);
+                            run(kc, a + (ic + ir) * as + pc * ak, as, ak, bp, bs, ct, ldc, mc - ir, nc - jr, alpha, bk, tb, tr, ldr);
                         else
-                            run(kc, ablock + ((ir - awhole) / MR) * kc * MR, 1, MR, bp, bs, ct, ldc, mc - ir, nc - jr, alpha, bk);
+                            run(kc, ablock + ((ir - awhole) / MR) * kc * MR, 1, MR, bp, bs, ct, ldc, mc - ir, nc - jr, alpha, bk,
+                                tb, tr, ldr);
                     }
                 }
             }
@@ -463,10 +476,27 @@ int cn_sgemm_block(int transA, int transB, long m, long n, long k, float alpha, 
     if (k <= 0 || i0 < 0 || j0 < 0 || i1 > m || j1 > n) return CN_E_ARG;
     if (i1 <= i0 || j1 <= j0) return CN_OK;
     if ((packedA && i0 % cn_sgemm_tile_rows(m)) || (packedB && j0 % cn_sgemm_tile_cols(m))) return CN_E_ARG;
-    return sgemm_avx512(transA, transB, m, n, k, alpha, a, lda, packedA, b, ldb, packedB, beta, c, ldc, i0, i1, j0, j1);
+    return sgemm_avx512(transA, transB, m, n, k, alpha, a, lda, packedA, b, ldb, packedB, beta, c, ldc, i0, i1, j0, j1,
+                        NULL, NULL, 0);
 #else
     (void)transA; (void)transB; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda; (void)packedA; (void)b;
     (void)ldb; (void)packedB; (void)beta; (void)c; (void)ldc; (void)i0; (void)i1; (void)j0; (void)j1;
+    return CN_E_UNSUPPORTED;
+#endif
+}
+
+int cn_sgemm_block_add(int transA, int transB, long m, long n, long k, float alpha, const float *a, long lda,
+                       const float *packedA, const float *b, long ldb, const float *packedB, const float *bias,
+                       const float *res, long ldr, float *c, long ldc, long i0, long i1, long j0, long j1) {
+#if defined(__x86_64__) && defined(__clang__)
+    if (k <= 0 || i0 < 0 || j0 < 0 || i1 > m || j1 > n || (res && ldr < n)) return CN_E_ARG;
+    if (i1 <= i0 || j1 <= j0) return CN_OK;
+    if ((packedA && i0 % cn_sgemm_tile_rows(m)) || (packedB && j0 % cn_sgemm_tile_cols(m))) return CN_E_ARG;
+    return sgemm_avx512(transA, transB, m, n, k, alpha, a, lda, packedA, b, ldb, packedB, 0, c, ldc, i0, i1, j0, j1,
+                        bias, res, ldr);
+#else
+    (void)transA; (void)transB; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda; (void)packedA; (void)b;
+    (void)ldb; (void)packedB; (void)bias; (void)res; (void)ldr; (void)c; (void)ldc; (void)i0; (void)i1; (void)j0; (void)j1;
     return CN_E_UNSUPPORTED;
 #endif
 }

@@ -351,6 +351,53 @@ public enum Gemm {
         if p > 1 && splitAcrossThreads { Parallel.run(p, block) } else { for part in 0..<p { block(part) } }
     }
 
+    /// C = op(A) op(B) + (rows + bias): `bias` [n] added to every row of C, `rows` (m x n, `ldr`
+    /// apart) element by element, either nil; `packedB` as for `sgemm(packedB:)`. With dcot's GEMM
+    /// the first K block adds fl(rows + bias) in its own pass over C (`cn_sgemm_block_add`); otherwise
+    /// each block first writes rows + bias into its part of C, then adds the product with beta = 1.
+    /// The same bits both ways, and the same blocks as `sgemm`.
+    public static func sgemmAdding(packedB: PackedB?, transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+                                   a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                                   bias: UnsafePointer<Float>?, rows: UnsafePointer<Float>?, ldr: Int,
+                                   c: UnsafeMutablePointer<Float>, ldc: Int) {
+        if m == 0 || n == 0 { return }
+        _ = BLAS.configured
+        nonisolated(unsafe) let (ap, bp, cp, biasp, rowsp) = (a, b, c, bias, rows)
+        guard native, addsInKernel, k > 0, !useDotProducts(transA: transA, transB: transB, m: m, n: n, k: k) else {
+            func fill(_ rowRange: Range<Int>, _ cols: Range<Int>) {
+                for row in rowRange {
+                    let o = cp + row &* ldc
+                    if let rowsp {
+                        let res = rowsp + row &* ldr
+                        if let biasp { for j in cols { o[j] = res[j] + biasp[j] } }
+                        else { (o + cols.lowerBound).update(from: res + cols.lowerBound, count: cols.count) }
+                    } else if let biasp { (o + cols.lowerBound).update(from: biasp + cols.lowerBound, count: cols.count) }
+                    else { (o + cols.lowerBound).update(repeating: 0, count: cols.count) }
+                }
+            }
+            sgemm(packedB: packedB, transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
+                  beta: 1, c: c, ldc: ldc, prologue: fill)
+            return
+        }
+        let packed = packedB.flatMap { $0.current(m: m) ? $0 : nil }
+        if let packed { precondition(packed.k == k && packed.n == n, "Gemm: B packed as \(packed.k) x \(packed.n), used as \(k) x \(n)") }
+        let p = pieces(m: m, n: n, k: k)
+        nonisolated(unsafe) let pb = packed.map { UnsafePointer($0.storage.data) }
+        let colStep = packed?.tileCols ?? 16
+        func block(_ part: Int) {
+            let (rs, cs) = blockRange(part, p, m: m, n: n, colStep: colStep)
+            if rs.isEmpty || cs.isEmpty { return }
+            let rc = cn_sgemm_block_add(transA ? 1 : 0, transB ? 1 : 0, m, n, k, 1, ap, lda, nil, bp, ldb, pb, biasp, rowsp, ldr,
+                                        cp, ldc, rs.lowerBound, rs.upperBound, cs.lowerBound, cs.upperBound)
+            if rc != CN_OK { fatalError("dcot: cn_sgemm_block_add(\(m), \(n), \(k)) failed with code \(rc) (out of memory?)") }
+        }
+        if p > 1 && splitAcrossThreads { Parallel.run(p, block) } else { for part in 0..<p { block(part) } }
+    }
+
+    /// Whether `sgemmAdding` adds bias and rows in the GEMM's own pass (tests switch it off to
+    /// compare with the separate pass).
+    nonisolated(unsafe) public static var addsInKernel = true
+
     /// `sgemm` with op(A) = the matrix `packed` was packed from (`a`, `lda`, `transA` as for
     /// `sgemm`, used when `packed` is nil or no longer current): the same blocks, the same bits.
     public static func sgemm(packed: PackedA?, transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,

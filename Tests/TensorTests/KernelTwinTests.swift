@@ -622,6 +622,53 @@ final class KernelTwinTests: XCTestCase {
         XCTAssertEqual(Int(cn_sgemm_block(0, 0, 40, 8, 8, 1, a.data, 8, pa.data, a.data, 8, nil, 0, c.data, 8, 3, 40, 0, 8)), Int(CN_E_ARG))
     }
 
+    /// `sgemmAdding` (a linear layer's bias and residual added in the GEMM's own pass): the bits of
+    /// writing rows + bias into C first and adding the product with beta 1, for bias only, rows
+    /// only and both, K over several blocks, edge tiles, both tiles, B packed once or not, products
+    /// cut over the threads; and within the naive twin's bound.
+    func testGemmAddingKeepsTheBits() throws {
+        try XCTSkipIf(VectorISA.supported < 2, "no AVX-512 on this CPU")
+        let saved = (Gemm.native, Gemm.splitMinMNK, Gemm.addsInKernel)
+        defer { Gemm.setNative(saved.0); Gemm.splitMinMNK = saved.1; Gemm.addsInKernel = saved.2; Gemm.setNativeTile(0) }
+        Gemm.setNative(true)
+        Gemm.splitMinMNK = 1
+        var seed: UInt64 = 900
+        for tile in [0, 1, 2] {
+            Gemm.setNativeTile(tile)
+            for (m, n, k) in [(300, 64, 256), (97, 100, 520), (13, 33, 17), (6561, 64, 64), (40, 1000, 300)] {
+                for tb in [false, true] {
+                    for (withBias, withRows) in [(true, false), (false, true), (true, true)] {
+                        seed += 1
+                        let ldb = tb ? k : n, ldr = n + 3
+                        let a = Tensor.uniform([m * k], seed: seed), b = Tensor.uniform([k * n], seed: seed + 1)
+                        let bias = Tensor.uniform([n], seed: seed + 2), rows = Tensor.uniform([m * ldr], seed: seed + 3)
+                        let pb = Gemm.packB(transB: tb, m: m, n: n, k: k, b: b.data, ldb: ldb)
+                        func product(inKernel: Bool, packed: Bool) -> [Float] {
+                            Gemm.addsInKernel = inKernel
+                            let c = Tensor(shape: [m, n], repeating: .nan)
+                            Gemm.sgemmAdding(packedB: packed ? pb : nil, transB: tb, m: m, n: n, k: k, a: a.data, lda: k,
+                                             b: b.data, ldb: ldb, bias: withBias ? UnsafePointer(bias.data) : nil,
+                                             rows: withRows ? UnsafePointer(rows.data) : nil, ldr: ldr, c: c.data, ldc: n)
+                            return c.array
+                        }
+                        let what = "\(m)x\(n)x\(k) transB \(tb) bias \(withBias) rows \(withRows) tile \(tile)"
+                        let separate = product(inKernel: false, packed: false)
+                        sameBits(product(inKernel: true, packed: false), separate, "in the kernel, " + what)
+                        sameBits(product(inKernel: true, packed: true), separate, "in the kernel, B packed, " + what)
+                        if m * n > 40_000 { continue }
+                        var naive = [Float](repeating: 0, count: m * n)
+                        for i in 0..<m { for j in 0..<n {
+                            naive[i * n + j] = (withRows ? rows.data[i * ldr + j] : 0) + (withBias ? bias.data[j] : 0)
+                        } }
+                        Gemm.sgemmNaive(transB: tb, m: m, n: n, k: k, a: a.data, lda: k, b: b.data, ldb: ldb, beta: 1, c: &naive, ldc: n)
+                        let worst = zip(separate, naive).map { abs($0 - $1) }.max() ?? .nan
+                        XCTAssertLessThan(worst, 1e-4 * Float(k).squareRoot(), "against the naive twin, " + what)
+                    }
+                }
+            }
+        }
+    }
+
     /// The default GEMM: dcot's own on any AVX-512 CPU, unless DCOT_GEMM chooses.
     func testGemmEngineChoice() {
         if ProcessInfo.processInfo.environment["DCOT_GEMM"] == nil {

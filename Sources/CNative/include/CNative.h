@@ -190,6 +190,13 @@ int cn_sgemm_pack_b(int transB, long m, long n, long k, const float *b, long ldb
 int cn_sgemm_block(int transA, int transB, long m, long n, long k, float alpha, const float *a, long lda,
                    const float *packedA, const float *b, long ldb, const float *packedB, float beta, float *c, long ldc,
                    long i0, long i1, long j0, long j1);
+// cn_sgemm_block with C = alpha * op(A) * op(B) + (res + bias) instead of beta * C: bias [n] added to
+// every row, res (whole m x n, rows ldr apart) element by element, either NULL; added in the first K
+// block's pass, as fl(fl(res + bias) + product): the bits of writing res + bias into C and then
+// cn_sgemm_block with beta = 1, without that pass over C.
+int cn_sgemm_block_add(int transA, int transB, long m, long n, long k, float alpha, const float *a, long lda,
+                       const float *packedA, const float *b, long ldb, const float *packedB, const float *bias,
+                       const float *res, long ldr, float *c, long ldc, long i0, long i1, long j0, long j1);
 // The block [i0, i1) x [j0, j1) of C = alpha * A * B^T + beta * C (m x n, both operands row-major
 // along K, read in place) as dot products: lane l of a 16-wide accumulator sums k = l mod 16 in
 // order, the lanes are reduced by a fixed tree after each 1024 of K and added to C, so an element's
