@@ -37,14 +37,31 @@ public final class MultiheadAttention: Module {
         let (c, d) = (dim, dim / heads)
         let w = split(inProjWeight.variable, sizes: [c, 2 * c], axis: 0)
         let bias = split(inProjBias.variable, sizes: [c, 2 * c], axis: 0)
-        let q = linear(query, w[0], bias: bias[0], packedB: packed.provider("q", w[0].value))
         let kv = linear(keyValue, w[1], bias: bias[1], packedB: packed.provider("kv", w[1].value))
+        if foldsProjections {
+            return Variable(attentionOneHeadFolded(query.value, keyValue: kv.value, wq: w[0].value, bq: bias[0].value,
+                                                   wo: outProj.weight.value, bo: outProj.bias?.value, residual: residual?.value,
+                                                   scale: 1 / Float(d).squareRoot()))
+        }
+        let q = linear(query, w[0], bias: bias[0], packedB: packed.provider("q", w[0].value))
         // PyTorch scales q (after its bias) by 1/sqrt(head dim); here the scale is the GEMM's alpha.
         let o = attention(query: q, keyValue: kv, heads: heads, scale: 1 / Float(d).squareRoot())
         let wo = outProj.weight.variable
         guard let residual else { return linear(o, wo, bias: outProj.bias?.variable, packedB: packed.provider("out", wo.value)) }
         return linear(o, wo, bias: outProj.bias?.variable, adding: residual, packedB: packed.provider("out", wo.value))
     }
+
+    /// Eval-mode inference of one head folds the query and output projections into the keys and
+    /// values (`attentionOneHeadFolded`; other rounding): not while a gradient is recorded, nor in a
+    /// training step's eval-mode forwards (EMA teachers keep the training step's bits), nor with
+    /// `foldsOneHead` off.
+    public var foldsProjections: Bool {
+        MultiheadAttention.foldsOneHead && heads == 1 && !training && !Conv.isInsideTrainingStep && !Tape.isRecording
+    }
+
+    /// Whether eval-mode one-head attention folds its projections (`dcot-bench model
+    /// --no-fold-attention` and tests switch it off).
+    nonisolated(unsafe) public static var foldsOneHead = true
 
     /// The unfused composition (separate projections, permuted heads, batched matmuls, softmax),
     /// the naive twin of `callAsFunction` for tests.

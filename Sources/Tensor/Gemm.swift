@@ -394,6 +394,29 @@ public enum Gemm {
         if p > 1 && splitAcrossThreads { Parallel.run(p, block) } else { for part in 0..<p { block(part) } }
     }
 
+    /// `sgemmAdding` as one call, never cut over the pool (for tasks already running in parallel).
+    public static func sgemmUnsplitAdding(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+                                          a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                                          bias: UnsafePointer<Float>?, rows: UnsafePointer<Float>?, ldr: Int,
+                                          c: UnsafeMutablePointer<Float>, ldc: Int) {
+        if m == 0 || n == 0 { return }
+        _ = BLAS.configured
+        if native && addsInKernel && k > 0 && !useDotProducts(transA: transA, transB: transB, m: m, n: n, k: k) {
+            let rc = cn_sgemm_block_add(transA ? 1 : 0, transB ? 1 : 0, m, n, k, 1, a, lda, nil, b, ldb, nil, bias, rows, ldr,
+                                        c, ldc, 0, m, 0, n)
+            if rc != CN_OK { fatalError("dcot: cn_sgemm_block_add(\(m), \(n), \(k)) failed with code \(rc) (out of memory?)") }
+            return
+        }
+        for i in 0..<m {
+            let o = c + i * ldc
+            if let rows {
+                let r = rows + i * ldr
+                if let bias { for j in 0..<n { o[j] = r[j] + bias[j] } } else { o.update(from: r, count: n) }
+            } else if let bias { o.update(from: bias, count: n) } else { o.update(repeating: 0, count: n) }
+        }
+        sgemmUnsplit(transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: 1, c: c, ldc: ldc)
+    }
+
     /// Whether `sgemmAdding` adds bias and rows in the GEMM's own pass (tests switch it off to
     /// compare with the separate pass).
     nonisolated(unsafe) public static var addsInKernel = true

@@ -51,6 +51,9 @@ extension Conv {
     /// before the twelfth session, so that a run's bits do not move with inference-only settings.
     nonisolated(unsafe) public static var winograd4StepMinChannels = 128
     nonisolated(unsafe) static var inTrainingStep = false
+    /// Whether the caller runs inside `insideTrainingStep` (eval-mode forwards there keep the
+    /// training step's bits: no inference-only rewrites).
+    public static var isInsideTrainingStep: Bool { inTrainingStep }
 
     /// Runs `body` (the teachers' forwards of one training step) under `winograd4StepMinChannels`.
     public static func insideTrainingStep<T>(_ body: () throws -> T) rethrows -> T {

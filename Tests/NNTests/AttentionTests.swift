@@ -45,4 +45,48 @@ final class AttentionTests: XCTestCase {
             XCTAssertEqual(one.map { $0.array }, two.map { $0.array }, "1 vs 2 threads")
         }
     }
+
+    /// Eval-mode one-head inference with the projections folded into keys and values: close to the
+    /// composition (with a residual, with and without biases), the same at 1 and 2 threads and over
+    /// several query blocks; not taken in train mode, with multiple heads, under a recording tape or
+    /// inside a training step (those keep the unfolded bits).
+    func testOneHeadFoldedInference() {
+        let savedThreads = Parallel.threads, savedRows = AttentionCore.blockRows
+        defer { Parallel.setThreads(savedThreads); AttentionCore.blockRows = savedRows }
+        for (n, m, dim, withBias) in [(70, 9, 16, true), (37, 20, 24, false), (300, 100, 64, true)] {
+            let attn = MultiheadAttention(dim: dim, heads: 1, seed: 11)
+            if withBias {
+                let b = Tensor.uniform([3 * dim], -0.5, 0.5, seed: 12), bo = Tensor.uniform([dim], -0.5, 0.5, seed: 13)
+                attn.inProjBias.value.data.update(from: b.data, count: b.count)
+                attn.outProj.bias!.value.data.update(from: bo.data, count: bo.count)
+            }
+            let q = Tensor.uniform([2, n, dim], -2, 2, seed: 14), kv = Tensor.uniform([2, m, dim], -2, 2, seed: 15)
+            let res = Tensor.uniform([2, n, dim], seed: 16)
+            AttentionCore.blockRows = 16
+            let composed = withNoGrad { attn.composed(query: Variable(q), keyValue: Variable(kv)).value }
+            let expected = Tensor(shape: composed.shape)
+            for i in 0..<expected.count { expected.data[i] = composed.data[i] + res.data[i] }
+            attn.eval()
+            func folded() -> Tensor { withNoGrad { attn(query: Variable(q), keyValue: Variable(kv), residual: Variable(res)).value } }
+            XCTAssertTrue(withNoGrad { attn.foldsProjections })
+            XCTAssertFalse(attn.foldsProjections, "while the tape records")
+            let f = folded()
+            XCTAssertLessThan(relative(f, expected), 1e-5, "n \(n) m \(m) dim \(dim) bias \(withBias)")
+            Parallel.setThreads(1)
+            let one = folded()
+            Parallel.setThreads(2)
+            XCTAssertEqual(one.array, folded().array, "1 vs 2 threads")
+            AttentionCore.blockRows = 1000
+            XCTAssertLessThan(relative(folded(), expected), 1e-5, "one query block")
+            XCTAssertFalse(Conv.insideTrainingStep { withNoGrad { attn.foldsProjections } }, "inside a training step")
+            attn.train()
+            XCTAssertFalse(withNoGrad { attn.foldsProjections }, "train mode")
+            let unfolded = withNoGrad { attn(query: Variable(q), keyValue: Variable(kv), residual: Variable(res)).value }
+            XCTAssertNotEqual(unfolded.array, f.array, "the folded path should round differently somewhere")
+            XCTAssertLessThan(relative(unfolded, expected), 1e-5)
+        }
+        let two = MultiheadAttention(dim: 8, heads: 2, seed: 1)
+        two.eval()
+        XCTAssertFalse(withNoGrad { two.foldsProjections }, "two heads")
+    }
 }
