@@ -106,34 +106,42 @@ static void NAME(softmax_rows)(const float *x, float *y, long rows, long cols, l
 /// Depthwise 3x3, stride 1, padding 1, channels last: output rows y0..<y1 of one sample,
 /// y[oy][ox][c] = bias[c] + sum over taps (i, j) in order of w9[i*3+j][c] * x[oy+i-1][ox+j-1][c]
 /// (taps outside the map skipped), then GELU if `gelu` (the value before it also to `pre` unless NULL).
-/// x, y, pre: [h][w][c]; w9: [9][c]; bias may be NULL.
+/// x, y, pre: [h][w][c]; w9: [9][c]; bias may be NULL. Four vectors of channels at a time: four
+/// independent chains of nine FMAs (one chain waited on each FMA's latency).
 static void NAME(dw3x3_nhwc)(const float *x, const float *w9, const float *bias, float *y, float *pre,
                              long h, long w, long c, long y0, long y1, int gelu) {
+    enum { Q = 4 };
     for (long oy = y0; oy < y1; oy++) {
-        long i0 = oy > 0 ? 0 : 1, i1 = oy + 1 < h ? 3 : 2;
+        const long i0 = oy > 0 ? 0 : 1, i1 = oy + 1 < h ? 3 : 2;
         for (long ox = 0; ox < w; ox++) {
-            long j0 = ox > 0 ? 0 : 1, j1 = ox + 1 < w ? 3 : 2;
-            float *out = y + (oy * w + ox) * c;
-            long base = ((oy - 1) * w + (ox - 1)) * c;      // offset of tap (0, 0), used only in bounds
+            const long j0 = ox > 0 ? 0 : 1, j1 = ox + 1 < w ? 3 : 2;
+            const long o = (oy * w + ox) * c;
+            const float *xb = x + ((oy - 1) * w + (ox - 1)) * c;      // tap (0, 0), read only in bounds
             long c0 = 0;
-            for (; c0 + VW <= c; c0 += VW) {
-                VF acc = bias ? NAME(ld)(bias + c0) : (VF)0;
+            for (; c0 + Q * VW <= c; c0 += Q * VW) {
+                VF acc[Q];
+                for (int q = 0; q < Q; q++) acc[q] = bias ? NAME(ld)(bias + c0 + q * VW) : (VF)0;
                 for (long i = i0; i < i1; i++)
-                    for (long j = j0; j < j1; j++)
-                        acc += NAME(ld)(w9 + (i * 3 + j) * c + c0) * NAME(ld)(x + (base + (i * w + j) * c + c0));
-                if (pre) NAME(st)(pre + (oy * w + ox) * c + c0, acc);
-                if (gelu) acc = NAME(gelu1)(acc);
-                NAME(st)(out + c0, acc);
+                    for (long j = j0; j < j1; j++) {
+                        const float *wt = w9 + (i * 3 + j) * c + c0, *xt = xb + (i * w + j) * c + c0;
+                        _Pragma("clang loop unroll(full)")
+                        for (int q = 0; q < Q; q++) acc[q] += NAME(ld)(wt + q * VW) * NAME(ld)(xt + q * VW);
+                    }
+                _Pragma("clang loop unroll(full)")
+                for (int q = 0; q < Q; q++) {
+                    if (pre) NAME(st)(pre + o + c0 + q * VW, acc[q]);
+                    NAME(st)(y + o + c0 + q * VW, gelu ? NAME(gelu1)(acc[q]) : acc[q]);
+                }
             }
-            if (c0 < c) {
-                long k = c - c0;
+            for (; c0 < c; c0 += VW) {
+                const long k = c - c0 < VW ? c - c0 : VW;
                 VF acc = bias ? NAME(ldk)(bias + c0, k) : (VF)0;
                 for (long i = i0; i < i1; i++)
                     for (long j = j0; j < j1; j++)
-                        acc += NAME(ldk)(w9 + (i * 3 + j) * c + c0, k) * NAME(ldk)(x + (base + (i * w + j) * c + c0), k);
-                if (pre) NAME(stk)(pre + (oy * w + ox) * c + c0, acc, k);
+                        acc += NAME(ldk)(w9 + (i * 3 + j) * c + c0, k) * NAME(ldk)(xb + (i * w + j) * c + c0, k);
+                if (pre) NAME(stk)(pre + o + c0, acc, k);
                 if (gelu) acc = NAME(gelu1)(acc);
-                NAME(stk)(out + c0, acc, k);
+                NAME(stk)(y + o + c0, acc, k);
             }
         }
     }

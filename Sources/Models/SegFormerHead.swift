@@ -63,8 +63,11 @@ public final class SegFormerHead: DecodeHead {
             for (i, zi) in z.enumerated() {
                 let wi = Tensor(shape: [c, c, 1, 1])
                 wi.data.update(from: blocks.data + i * c * c, count: c * c)
-                let u = resized(Conv.forward(zi.value, wi, bias: nil, ConvGeometry(input: zi.shape, weight: wi.shape)))
-                if let acc { acc.addInPlace(u) } else { acc = u }
+                let u = Conv.forward(zi.value, wi, bias: nil, ConvGeometry(input: zi.shape, weight: wi.shape))
+                if let acc {
+                    if u.shape[2] == h && u.shape[3] == w { acc.addInPlace(u) }
+                    else { _ = ResizeKernel.bilinear(u, height: h, width: w, alignCorners: true, adding: acc) }
+                } else { acc = resized(u) }
             }
             Conv.addBiasRelu(acc!, f.bias, relu: true)
             return Variable(acc!)

@@ -20,11 +20,14 @@ public enum ResizeKernel {
     /// Separable: each input row is resized horizontally once (h x ow scratch per plane), then each
     /// output row blends two of those rows. Same arithmetic as PyTorch's
     /// hy*(hx*a + lx*b) + ly*(hx*c + lx*d).
-    public static func bilinear(_ x: Tensor, height oh: Int, width ow: Int, alignCorners: Bool) -> Tensor {
+    /// `adding`: the result added into this [N, C, OH, OW] tensor (each element acc + resized, the
+    /// bits of adding the resized tensor afterwards) and returned, without a resized tensor.
+    public static func bilinear(_ x: Tensor, height oh: Int, width ow: Int, alignCorners: Bool, adding acc: Tensor? = nil) -> Tensor {
         let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
         let ty = bilinearTaps(input: h, output: oh, alignCorners: alignCorners)
         let tx = bilinearTaps(input: w, output: ow, alignCorners: alignCorners)
-        let y = Tensor(shape: [n, c, oh, ow])
+        precondition(acc == nil || acc!.shape == [n, c, oh, ow], "bilinear: adding into \(acc!.shape), output [\(n), \(c), \(oh), \(ow)]")
+        let y = acc ?? Tensor(shape: [n, c, oh, ow]), adds = acc != nil
         let xp = x.data, yp = y.data
         ty.withUnsafeBufferPointer { tyb in tx.withUnsafeBufferPointer { txb in
             nonisolated(unsafe) let (typ, txp) = (tyb, txb)
@@ -44,7 +47,8 @@ public enum ResizeKernel {
                         let (y0, y1, ly) = typ[oy]
                         let r0 = rows + y0 &* ow, r1 = rows + y1 &* ow, d = dst + oy &* ow
                         let hy = 1 - ly
-                        for ox in 0..<ow { d[ox] = hy * r0[ox] + ly * r1[ox] }
+                        if adds { for ox in 0..<ow { d[ox] += hy * r0[ox] + ly * r1[ox] } }
+                        else { for ox in 0..<ow { d[ox] = hy * r0[ox] + ly * r1[ox] } }
                     }
                 }
             }

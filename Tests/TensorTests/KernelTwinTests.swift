@@ -846,6 +846,14 @@ final class KernelTwinTests: XCTestCase {
         close(ResizeKernel.bilinear(x, height: 5, width: 7, alignCorners: false), x, atol: 1e-6, "identity ac=false")
         let y = ResizeKernel.bilinear(x, height: 9, width: 13, alignCorners: true)
         XCTAssertEqual(y[12], x[6]); XCTAssertEqual(y[8 * 13], x[4 * 7])   // corners map exactly
+        // Resizing into an accumulator: the bits of resizing, then adding.
+        for ac in [true, false] {
+            let acc = Tensor.uniform([1, 2, 9, 13], seed: 2), expected = acc.copy()
+            expected.addInPlace(ResizeKernel.bilinear(x, height: 9, width: 13, alignCorners: ac))
+            let got = ResizeKernel.bilinear(x, height: 9, width: 13, alignCorners: ac, adding: acc)
+            XCTAssertTrue(got === acc)
+            sameBits(acc.array, expected.array, "bilinear adding, align corners \(ac)")
+        }
     }
 
     /// GEMMs whose K OpenBLAS would cut differently at 1 and 2 threads (K between its block size and
