@@ -31,6 +31,7 @@ struct ModelBench: ParsableCommand {
     @Option(help: "Split GEMMs of at least this many multiply-adds into 2 blocks.") var gemmSplitMin: Double = Gemm.splitMinMNK
     @Option(help: "... and into --gemm-max-blocks from this many.") var gemmManyBlocks: Double = Gemm.manyBlocksMNK
     @Option(help: "Most blocks of one GEMM (default: the machine's cores as a power of two, 2...8).") var gemmMaxBlocks: Int = Gemm.maxBlocks
+    @Option(help: "Products with prepacked weights (linear layers in inference) cut by rows into this many blocks per --gemm-max-blocks block, taken by the threads as they finish (same bits).") var gemmPackedBlocks: Int = Gemm.packedBlocksPerThread
     @Option(help: "Winograd for stride-1 3x3 convs with at least this many channels (a huge value disables it).")
     var winogradMinChannels: Int = Conv.winogradMinChannels
     @Option(help: "Winograd only with at least this many 2x2 output tiles per batch group.")
@@ -81,6 +82,7 @@ struct ModelBench: ParsableCommand {
             Gemm.setSplitAcrossThreads(splitGemm)
             try chooseGemm(gemm)
             (Gemm.splitMinMNK, Gemm.manyBlocksMNK, Gemm.maxBlocks) = (gemmSplitMin, gemmManyBlocks, max(1, gemmMaxBlocks))
+            Gemm.packedBlocksPerThread = max(1, gemmPackedBlocks)
             let cfg = try ModelConfig.load(config)
             let model = try weights == nil ? Segmentor(config: cfg, seed: 0) : RandomInit.skipping { try Segmentor(config: cfg, seed: 0) }
             if let weights { try Checkpoint.load(into: model, from: weights) }
