@@ -68,42 +68,51 @@ public func attention(query q: Variable, keyValue kv: Variable, heads h: Int, sc
     }
 }
 
-/// Inference of one-head attention with its projections folded in (no gradient):
-/// out = softmax(scale · (x Wq^T + bq) K^T) V Wo^T + bo + residual, computed as
-/// softmax(scale · (x (K Wq)^T + K bq)) (V Wo^T) + (residual + bo). The per-sample products
-/// K Wq, K bq and V Wo^T are M x C (M the reduced keys), so the query and output projections
-/// (two L x C x C products) drop out: a MiT stage-1 block at crop 321 (L = 6,561, M = 100, C = 64)
-/// multiplies 42 + 42 M instead of 27 + 42 + 42 + 27 M times per sample. Same function, other
-/// rounding; blocks of query rows as `attention`. x [B, N, C], kv [B, M, 2C] (keys | values),
-/// wq, wo [C, C], bq, bo [C], residual [B, N, C] or nil.
-public func attentionOneHeadFolded(_ x: Tensor, keyValue kv: Tensor, wq: Tensor, bq: Tensor?, wo: Tensor, bo: Tensor?,
-                                   residual: Tensor?, scale: Float) -> Tensor {
+/// Inference of attention with its query and output projections folded into the keys and values
+/// (no gradient): with head h's columns Wq_h, bq_h of the query projection and Wo_h of the output
+/// projection, out = sum_h softmax(scale · (x Wq_h^T + bq_h) K_h^T) V_h Wo_h^T + bo + residual,
+/// computed as sum_h softmax(scale · (x (K_h Wq_h)^T + K_h bq_h)) (V_h Wo_h^T) + (residual + bo).
+/// The per-sample products K_h Wq_h and V_h Wo_h^T are M x C (M the reduced keys), so a query
+/// block's scores of every head come from one product with x and its output from one product of
+/// the heads' probabilities side by side [rows, h M] with [h M, C]: 2 h L M C multiply-adds per
+/// sample against 2 L C^2 + 2 L M C with the projections, fewer when M (h - 1) < C (`folds`): MiT-b2
+/// at crop 321, stage 1 (L = 6,561, M = 100, C = 64, one head) 84 M instead of 138 M, stage 2
+/// (1,681, 100, 128, two heads) 86 M instead of 98 M. Same function, other rounding.
+/// x [B, N, C], kv [B, M, 2C] (keys | values), wq, wo [C, C], bq, bo [C], residual [B, N, C] or nil.
+public func attentionFolded(_ x: Tensor, keyValue kv: Tensor, heads h: Int, wq: Tensor, bq: Tensor?, wo: Tensor, bo: Tensor?,
+                            residual: Tensor?, scale: Float) -> Tensor {
     let (b, n, c) = (x.shape[0], x.shape[1], x.shape[2])
-    let m = kv.shape[1]
-    precondition(x.shape.count == 3 && kv.shape == [b, m, 2 * c] && wq.shape == [c, c] && wo.shape == [c, c]
-                 && (residual == nil || residual!.shape == x.shape), "attentionOneHeadFolded: x \(x.shape), kv \(kv.shape)")
-    // Per sample: kq = K Wq [M, C] (scores = x kq^T), kb = K bq [M] (the scores' column bias), vo = V Wo^T [M, C].
-    let kq = Tensor(shape: [b, m, c]), kb = Tensor(zeros: [b, m]), vo = Tensor(shape: [b, m, c])
+    let m = kv.shape[1], d = c / h, hm = h * m
+    precondition(x.shape.count == 3 && kv.shape == [b, m, 2 * c] && c % h == 0 && wq.shape == [c, c] && wo.shape == [c, c]
+                 && (residual == nil || residual!.shape == x.shape), "attentionFolded: x \(x.shape), kv \(kv.shape), heads \(h)")
+    // Per sample and head: kq_h = K_h Wq_h [M, C] (rows of kq [h M, C]; scores = x kq_h^T), kb_h = K_h bq_h
+    // [M] (the scores' column bias), vo_h = V_h Wo_h^T [M, C] (rows of vo [h M, C]).
+    let kq = Tensor(shape: [b, hm, c]), kb = Tensor(zeros: [b, hm]), vo = Tensor(shape: [b, hm, c])
     let kvp = kv.data, ldkv = 2 * c
     for s in 0..<b {
-        let ks = kvp + s * m * ldkv
-        Gemm.sgemm(m: m, n: c, k: c, a: ks, lda: ldkv, b: wq.data, ldb: c, c: kq.data + s * m * c, ldc: c)
-        Gemm.sgemm(transB: true, m: m, n: c, k: c, a: ks + c, lda: ldkv, b: wo.data, ldb: c, c: vo.data + s * m * c, ldc: c)
-        if let bq { Gemm.sgemm(m: m, n: 1, k: c, a: ks, lda: ldkv, b: bq.data, ldb: 1, c: kb.data + s * m, ldc: 1) }
+        for head in 0..<h {
+            let ks = kvp + s * m * ldkv + head * d, row = s * hm + head * m
+            Gemm.sgemm(m: m, n: c, k: d, a: ks, lda: ldkv, b: wq.data + head * d * c, ldb: c, c: kq.data + row * c, ldc: c)
+            Gemm.sgemm(transB: true, m: m, n: c, k: d, a: ks + c, lda: ldkv, b: wo.data + head * d, ldb: c, c: vo.data + row * c, ldc: c)
+            if let bq { Gemm.sgemm(m: m, n: 1, k: d, a: ks, lda: ldkv, b: bq.data + head * d, ldb: 1, c: kb.data + row, ldc: 1) }
+        }
     }
     let out = Tensor(shape: [b, n, c])
     let rowsPer = max(1, AttentionCore.blockRows), blocks = (n + rowsPer - 1) / rowsPer
     let xp = x.data, op = out.data, rp = residual?.data, bop = bo?.data, kqp = kq.data, kbp = kb.data, vop = vo.data
     Gemm.independent(b * blocks) { task in
         let s = task / blocks, r0 = (task % blocks) * rowsPer, rows = min(rowsPer, n - r0)
-        let scratch = Tensor(shape: [rows * m]), p = scratch.data
-        Gemm.sgemmUnsplitAdding(transB: true, m: rows, n: m, k: c, a: xp + (s * n + r0) * c, lda: c, b: kqp + s * m * c, ldb: c,
-                                bias: bq == nil ? nil : UnsafePointer(kbp + s * m), rows: nil, ldr: 0, c: p, ldc: m)
-        SoftmaxKernel.rows(p, p, rows: rows, cols: m, ld: m, scale: scale)
-        Gemm.sgemmUnsplitAdding(m: rows, n: c, k: m, a: p, lda: m, b: vop + s * m * c, ldb: c, bias: bop.map { UnsafePointer($0) },
+        let scratch = Tensor(shape: [rows * hm]), p = scratch.data
+        Gemm.sgemmUnsplitAdding(transB: true, m: rows, n: hm, k: c, a: xp + (s * n + r0) * c, lda: c, b: kqp + s * hm * c, ldb: c,
+                                bias: bq == nil ? nil : UnsafePointer(kbp + s * hm), rows: nil, ldr: 0, c: p, ldc: hm)
+        for head in 0..<h { SoftmaxKernel.rows(p + head * m, p + head * m, rows: rows, cols: m, ld: hm, scale: scale) }
+        Gemm.sgemmUnsplitAdding(m: rows, n: c, k: hm, a: p, lda: hm, b: vop + s * hm * c, ldb: c, bias: bop.map { UnsafePointer($0) },
                                 rows: rp.map { UnsafePointer($0 + (s * n + r0) * c) }, ldr: c, c: op + (s * n + r0) * c, ldc: c)
         withExtendedLifetime(scratch) {}
     }
     withExtendedLifetime((kq, kb, vo)) {}
     return out
 }
+
+/// Whether `attentionFolded` multiplies less than attention with its projections: h M < C + M.
+public func attentionFolds(heads h: Int, dim c: Int, keys m: Int) -> Bool { h * m < c + m }

@@ -38,10 +38,10 @@ public final class MultiheadAttention: Module {
         let w = split(inProjWeight.variable, sizes: [c, 2 * c], axis: 0)
         let bias = split(inProjBias.variable, sizes: [c, 2 * c], axis: 0)
         let kv = linear(keyValue, w[1], bias: bias[1], packedB: packed.provider("kv", w[1].value))
-        if foldsProjections {
-            return Variable(attentionOneHeadFolded(query.value, keyValue: kv.value, wq: w[0].value, bq: bias[0].value,
-                                                   wo: outProj.weight.value, bo: outProj.bias?.value, residual: residual?.value,
-                                                   scale: 1 / Float(d).squareRoot()))
+        if foldsProjections(keys: keyValue.shape[1]) {
+            return Variable(attentionFolded(query.value, keyValue: kv.value, heads: heads, wq: w[0].value, bq: bias[0].value,
+                                            wo: outProj.weight.value, bo: outProj.bias?.value, residual: residual?.value,
+                                            scale: 1 / Float(d).squareRoot()))
         }
         let q = linear(query, w[0], bias: bias[0], packedB: packed.provider("q", w[0].value))
         // PyTorch scales q (after its bias) by 1/sqrt(head dim); here the scale is the GEMM's alpha.
@@ -51,17 +51,18 @@ public final class MultiheadAttention: Module {
         return linear(o, wo, bias: outProj.bias?.variable, adding: residual, packedB: packed.provider("out", wo.value))
     }
 
-    /// Eval-mode inference of one head folds the query and output projections into the keys and
-    /// values (`attentionOneHeadFolded`; other rounding): not while a gradient is recorded, nor in a
-    /// training step's eval-mode forwards (EMA teachers keep the training step's bits), nor with
-    /// `foldsOneHead` off.
-    public var foldsProjections: Bool {
-        MultiheadAttention.foldsOneHead && heads == 1 && !training && !Conv.isInsideTrainingStep && !Tape.isRecording
+    /// Eval-mode inference folds the query and output projections into the keys and values
+    /// (`attentionFolded`; other rounding) when that multiplies less (`attentionFolds`: MiT's stages
+    /// 1 and 2 at sr 8 and 4): not while a gradient is recorded, nor in a training step's eval-mode
+    /// forwards (EMA teachers keep the training step's bits), nor with `foldsProjections` off.
+    public func foldsProjections(keys m: Int) -> Bool {
+        MultiheadAttention.foldsProjections && !training && !Conv.isInsideTrainingStep && !Tape.isRecording
+            && attentionFolds(heads: heads, dim: dim, keys: m)
     }
 
-    /// Whether eval-mode one-head attention folds its projections (`dcot-bench model
-    /// --no-fold-attention` and tests switch it off).
-    nonisolated(unsafe) public static var foldsOneHead = true
+    /// Whether eval-mode attention may fold its projections (`dcot-bench model --no-fold-attention`
+    /// and tests switch it off).
+    nonisolated(unsafe) public static var foldsProjections = true
 
     /// The unfused composition (separate projections, permuted heads, batched matmuls, softmax),
     /// the naive twin of `callAsFunction` for tests.

@@ -52,8 +52,8 @@ struct ModelBench: ParsableCommand {
     var winograd4TrainingSmallMinChannels: Int = Conv.winograd4TrainingSmallMinChannels
     @Option(help: "Inference: dilated 3x3 convs as dilation-phase F(4x4) convs when a phase is at least this many pixels high and wide (a huge value disables it).")
     var phaseMinSide: Int = AtrousConv.phaseMinSide
-    @Flag(inversion: .prefixedNo, help: "Inference: one-head attention (MiT stage 1) with its query and output projections folded into the keys and values.")
-    var foldAttention = MultiheadAttention.foldsOneHead
+    @Flag(inversion: .prefixedNo, help: "Inference: attention with its query and output projections folded into the keys and values where that multiplies less (MiT stages 1 and 2).")
+    var foldAttention = MultiheadAttention.foldsProjections
     @Option(help: "At most this many columns (samples x output pixels) per batched im2col GEMM (0: one GEMM per sample).")
     var convBatchedColumns: Int = Conv.batchedColumns
     @Option(help: "Byte cap of a batched im2col GEMM's column matrix and output.")
@@ -75,7 +75,7 @@ struct ModelBench: ParsableCommand {
             (Conv.winograd4MinTiles, AtrousConv.phaseMinSide) = (winograd4MinTiles, phaseMinSide)
             (Conv.winograd4Training, Conv.winograd4TrainingMinChannels) = (winograd4Training, winograd4TrainingMinChannels)
             Conv.winograd4TrainingSmallMinChannels = winograd4TrainingSmallMinChannels
-            MultiheadAttention.foldsOneHead = foldAttention
+            MultiheadAttention.foldsProjections = foldAttention
             BufferPool.shared.maxCachedBytes = poolMaxMb << 20
             (Conv.batchedColumns, Conv.batchedMaxBytes) = (convBatchedColumns, convBatchedBytes)
             if let blasThreadTimeout { BLAS.setThreadTimeout(exponent: blasThreadTimeout) }

@@ -46,15 +46,16 @@ final class AttentionTests: XCTestCase {
         }
     }
 
-    /// Eval-mode one-head inference with the projections folded into keys and values: close to the
-    /// composition (with a residual, with and without biases), the same at 1 and 2 threads and over
-    /// several query blocks; not taken in train mode, with multiple heads, under a recording tape or
-    /// inside a training step (those keep the unfolded bits).
-    func testOneHeadFoldedInference() {
+    /// Eval-mode inference with the projections folded into keys and values (one and two heads):
+    /// close to the composition (with a residual, with and without biases), the same at 1 and 2
+    /// threads and over several query blocks; not taken in train mode, where it would multiply more,
+    /// under a recording tape or inside a training step (those keep the unfolded bits).
+    func testFoldedInference() {
         let savedThreads = Parallel.threads, savedRows = AttentionCore.blockRows
         defer { Parallel.setThreads(savedThreads); AttentionCore.blockRows = savedRows }
-        for (n, m, dim, withBias) in [(70, 9, 16, true), (37, 20, 24, false), (300, 100, 64, true)] {
-            let attn = MultiheadAttention(dim: dim, heads: 1, seed: 11)
+        for (n, m, dim, heads, withBias) in [(70, 9, 16, 1, true), (37, 20, 24, 1, false), (300, 100, 64, 1, true),
+                                             (90, 12, 32, 2, true), (41, 10, 40, 4, false)] {
+            let attn = MultiheadAttention(dim: dim, heads: heads, seed: 11)
             if withBias {
                 let b = Tensor.uniform([3 * dim], -0.5, 0.5, seed: 12), bo = Tensor.uniform([dim], -0.5, 0.5, seed: 13)
                 attn.inProjBias.value.data.update(from: b.data, count: b.count)
@@ -68,25 +69,27 @@ final class AttentionTests: XCTestCase {
             for i in 0..<expected.count { expected.data[i] = composed.data[i] + res.data[i] }
             attn.eval()
             func folded() -> Tensor { withNoGrad { attn(query: Variable(q), keyValue: Variable(kv), residual: Variable(res)).value } }
-            XCTAssertTrue(withNoGrad { attn.foldsProjections })
-            XCTAssertFalse(attn.foldsProjections, "while the tape records")
+            let what = "n \(n) m \(m) dim \(dim) heads \(heads) bias \(withBias)"
+            XCTAssertTrue(withNoGrad { attn.foldsProjections(keys: m) }, what)
+            XCTAssertFalse(attn.foldsProjections(keys: m), "while the tape records")
             let f = folded()
-            XCTAssertLessThan(relative(f, expected), 1e-5, "n \(n) m \(m) dim \(dim) bias \(withBias)")
+            XCTAssertLessThan(relative(f, expected), 1e-5, what)
             Parallel.setThreads(1)
             let one = folded()
             Parallel.setThreads(2)
-            XCTAssertEqual(one.array, folded().array, "1 vs 2 threads")
+            XCTAssertEqual(one.array, folded().array, "1 vs 2 threads, " + what)
             AttentionCore.blockRows = 1000
-            XCTAssertLessThan(relative(folded(), expected), 1e-5, "one query block")
-            XCTAssertFalse(Conv.insideTrainingStep { withNoGrad { attn.foldsProjections } }, "inside a training step")
+            XCTAssertLessThan(relative(folded(), expected), 1e-5, "one query block, " + what)
+            XCTAssertFalse(Conv.insideTrainingStep { withNoGrad { attn.foldsProjections(keys: m) } }, "inside a training step")
+            if heads > 1 { XCTAssertFalse(withNoGrad { attn.foldsProjections(keys: dim) }, "as many keys as channels: folding multiplies more") }
             attn.train()
-            XCTAssertFalse(withNoGrad { attn.foldsProjections }, "train mode")
+            XCTAssertFalse(withNoGrad { attn.foldsProjections(keys: m) }, "train mode")
             let unfolded = withNoGrad { attn(query: Variable(q), keyValue: Variable(kv), residual: Variable(res)).value }
             XCTAssertNotEqual(unfolded.array, f.array, "the folded path should round differently somewhere")
             XCTAssertLessThan(relative(unfolded, expected), 1e-5)
         }
-        let two = MultiheadAttention(dim: 8, heads: 2, seed: 1)
-        two.eval()
-        XCTAssertFalse(withNoGrad { two.foldsProjections }, "two heads")
+        let wide = MultiheadAttention(dim: 16, heads: 4, seed: 1)
+        wide.eval()
+        XCTAssertFalse(withNoGrad { wide.foldsProjections(keys: 9) }, "4 heads of 4 channels, 9 keys: 36 > 16 + 9")
     }
 }
