@@ -35,8 +35,11 @@ public final class MultiheadAttention: Module {
     /// C..<3C), and the fused core reads each head in place (Autograd/Attention.swift).
     public func callAsFunction(query: Variable, keyValue: Variable, residual: Variable? = nil) -> Variable {
         let (c, d) = (dim, dim / heads)
-        let w = split(inProjWeight.variable, sizes: [c, 2 * c], axis: 0)
-        let bias = split(inProjBias.variable, sizes: [c, 2 * c], axis: 0)
+        // Without a tape the query and key/value rows of in_proj come from a cache (the same values;
+        // stage 4 of MiT-b2 copied 3 MB of them per block and forward).
+        let (w, bias) = Tape.isRecording
+            ? (split(inProjWeight.variable, sizes: [c, 2 * c], axis: 0), split(inProjBias.variable, sizes: [c, 2 * c], axis: 0))
+            : inProjRows()
         let kv = linear(keyValue, w[1], bias: bias[1], packedB: packed.provider("kv", w[1].value))
         if foldsProjections(keys: keyValue.shape[1]) {
             return Variable(attentionFolded(query.value, keyValue: kv.value, heads: heads, wq: w[0].value, bq: bias[0].value,
@@ -63,6 +66,22 @@ public final class MultiheadAttention: Module {
     /// Whether eval-mode attention may fold its projections (`dcot-bench model --no-fold-attention`
     /// and tests switch it off).
     nonisolated(unsafe) public static var foldsProjections = true
+
+    private var rowsCache: (generation: Int, w: [Variable], b: [Variable])?
+    /// in_proj's query rows and key/value rows (weight and bias) as constants, kept until parameters change.
+    func inProjRows() -> ([Variable], [Variable]) {
+        if let r = rowsCache, r.generation == Parameter.generation { return (r.w, r.b) }
+        let c = dim, wv = inProjWeight.value, bv = inProjBias.value
+        func rows(_ t: Tensor, _ start: Int, _ count: Int, _ shape: [Int]) -> Variable {
+            let out = Tensor(shape: shape)
+            out.data.update(from: t.data + start, count: count)
+            return Variable(out)
+        }
+        let w = [rows(wv, 0, c * c, [c, c]), rows(wv, c * c, 2 * c * c, [2 * c, c])]
+        let b = [rows(bv, 0, c, [c]), rows(bv, c, 2 * c, [2 * c])]
+        rowsCache = (Parameter.generation, w, b)
+        return (w, b)
+    }
 
     /// The unfused composition (separate projections, permuted heads, batched matmuls, softmax),
     /// the naive twin of `callAsFunction` for tests.
