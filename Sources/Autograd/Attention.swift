@@ -88,14 +88,13 @@ public func attentionFolded(_ x: Tensor, keyValue kv: Tensor, heads h: Int, wq: 
     // Per sample and head: kq_h = K_h Wq_h [M, C] (rows of kq [h M, C]; scores = x kq_h^T), kb_h = K_h bq_h
     // [M] (the scores' column bias), vo_h = V_h Wo_h^T [M, C] (rows of vo [h M, C]).
     let kq = Tensor(shape: [b, hm, c]), kb = Tensor(zeros: [b, hm]), vo = Tensor(shape: [b, hm, c])
-    let kvp = kv.data, ldkv = 2 * c
-    for s in 0..<b {
-        for head in 0..<h {
-            let ks = kvp + s * m * ldkv + head * d, row = s * hm + head * m
-            Gemm.sgemm(m: m, n: c, k: d, a: ks, lda: ldkv, b: wq.data + head * d * c, ldb: c, c: kq.data + row * c, ldc: c)
-            Gemm.sgemm(transB: true, m: m, n: c, k: d, a: ks + c, lda: ldkv, b: wo.data + head * d, ldb: c, c: vo.data + row * c, ldc: c)
-            if let bq { Gemm.sgemm(m: m, n: 1, k: d, a: ks, lda: ldkv, b: bq.data + head * d, ldb: 1, c: kb.data + row, ldc: 1) }
-        }
+    let kvp = kv.data, ldkv = 2 * c, wqp = wq.data, wop = wo.data, bqp = bq?.data, kqd = kq.data, vod = vo.data, kbd = kb.data
+    Gemm.independent(b * h) { task in
+        let s = task / h, head = task % h
+        let ks = kvp + s * m * ldkv + head * d, row = s * hm + head * m
+        Gemm.sgemm(m: m, n: c, k: d, a: ks, lda: ldkv, b: wqp + head * d * c, ldb: c, c: kqd + row * c, ldc: c)
+        Gemm.sgemm(transB: true, m: m, n: c, k: d, a: ks + c, lda: ldkv, b: wop + head * d, ldb: c, c: vod + row * c, ldc: c)
+        if let bqp { Gemm.sgemm(m: m, n: 1, k: d, a: ks, lda: ldkv, b: bqp + head * d, ldb: 1, c: kbd + row, ldc: 1) }
     }
     let out = Tensor(shape: [b, n, c])
     let rowsPer = max(1, AttentionCore.blockRows), blocks = (n + rowsPer - 1) / rowsPer
