@@ -169,7 +169,7 @@ kernel(const int MR, const int NV, long kc, const float *restrict a, long as, lo
         float *cr = c + r * ldc;
         for (int v = 0; v < NV; v++) {
             __mmask16 mask = lanes(nr - 16 * v);
-            __m512 x = _mm512_mul_ps(acc[r][v], va);
+            __m512 x = alpha == 1 ? acc[r][v] : _mm512_mul_ps(acc[r][v], va);    // x * 1 is x: the same bits
             if (bias || res) {
                 // (res + bias) + x: the bits of C = res + bias followed by beta = 1 (fma(1, C, x)).
                 __m512 t = res ? _mm512_maskz_loadu_ps(mask, res + r * ldr + 16 * v) : _mm512_maskz_loadu_ps(mask, bias + 16 * v);
