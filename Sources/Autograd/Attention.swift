@@ -75,7 +75,7 @@ public func attention(query q: Variable, keyValue kv: Variable, heads h: Int, sc
 /// The per-sample products K_h Wq_h and V_h Wo_h^T are M x C (M the reduced keys), so a query
 /// block's scores of every head come from one product with x and its output from one product of
 /// the heads' probabilities side by side [rows, h M] with [h M, C]: 2 h L M C multiply-adds per
-/// sample against 2 L C^2 + 2 L M C with the projections, fewer when M (h - 1) < C (`folds`): MiT-b2
+/// sample against 2 L C^2 + 2 L M C with the projections, fewer when M (h - 1) < C (`attentionFolds`): MiT-b2
 /// at crop 321, stage 1 (L = 6,561, M = 100, C = 64, one head) 84 M instead of 138 M, stage 2
 /// (1,681, 100, 128, two heads) 86 M instead of 98 M. Same function, other rounding.
 /// x [B, N, C], kv [B, M, 2C] (keys | values), wq, wo [C, C], bq, bo [C], residual [B, N, C] or nil.
