@@ -469,36 +469,36 @@ int cn_sgemm_pack_b(int transB, long m, long n, long k, const float *b, long ldb
 #endif
 }
 
-int cn_sgemm_block(int transA, int transB, long m, long n, long k, float alpha, const float *a, long lda,
-                   const float *packedA, const float *b, long ldb, const float *packedB, float beta, float *c, long ldc,
-                   long i0, long i1, long j0, long j1) {
+// cn_sgemm_block and cn_sgemm_block_add: the arguments checked, then the block.
+static int block_checked(int transA, int transB, long m, long n, long k, float alpha, const float *a, long lda,
+                         const float *packedA, const float *b, long ldb, const float *packedB, float beta, float *c, long ldc,
+                         long i0, long i1, long j0, long j1, const float *bias, const float *res, long ldr) {
 #if defined(__x86_64__) && defined(__clang__)
-    if (k <= 0 || i0 < 0 || j0 < 0 || i1 > m || j1 > n) return CN_E_ARG;
+    if (k <= 0 || i0 < 0 || j0 < 0 || i1 > m || j1 > n || (res && ldr < n)) return CN_E_ARG;
     if (i1 <= i0 || j1 <= j0) return CN_OK;
     if ((packedA && i0 % cn_sgemm_tile_rows(m)) || (packedB && j0 % cn_sgemm_tile_cols(m))) return CN_E_ARG;
     return sgemm_avx512(transA, transB, m, n, k, alpha, a, lda, packedA, b, ldb, packedB, beta, c, ldc, i0, i1, j0, j1,
-                        NULL, NULL, 0);
+                        bias, res, ldr);
 #else
     (void)transA; (void)transB; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda; (void)packedA; (void)b;
-    (void)ldb; (void)packedB; (void)beta; (void)c; (void)ldc; (void)i0; (void)i1; (void)j0; (void)j1;
+    (void)ldb; (void)packedB; (void)beta; (void)c; (void)ldc; (void)i0; (void)i1; (void)j0; (void)j1; (void)bias; (void)res;
+    (void)ldr;
     return CN_E_UNSUPPORTED;
 #endif
+}
+
+int cn_sgemm_block(int transA, int transB, long m, long n, long k, float alpha, const float *a, long lda,
+                   const float *packedA, const float *b, long ldb, const float *packedB, float beta, float *c, long ldc,
+                   long i0, long i1, long j0, long j1) {
+    return block_checked(transA, transB, m, n, k, alpha, a, lda, packedA, b, ldb, packedB, beta, c, ldc, i0, i1, j0, j1,
+                         NULL, NULL, 0);
 }
 
 int cn_sgemm_block_add(int transA, int transB, long m, long n, long k, float alpha, const float *a, long lda,
                        const float *packedA, const float *b, long ldb, const float *packedB, const float *bias,
                        const float *res, long ldr, float *c, long ldc, long i0, long i1, long j0, long j1) {
-#if defined(__x86_64__) && defined(__clang__)
-    if (k <= 0 || i0 < 0 || j0 < 0 || i1 > m || j1 > n || (res && ldr < n)) return CN_E_ARG;
-    if (i1 <= i0 || j1 <= j0) return CN_OK;
-    if ((packedA && i0 % cn_sgemm_tile_rows(m)) || (packedB && j0 % cn_sgemm_tile_cols(m))) return CN_E_ARG;
-    return sgemm_avx512(transA, transB, m, n, k, alpha, a, lda, packedA, b, ldb, packedB, 0, c, ldc, i0, i1, j0, j1,
-                        bias, res, ldr);
-#else
-    (void)transA; (void)transB; (void)m; (void)n; (void)k; (void)alpha; (void)a; (void)lda; (void)packedA; (void)b;
-    (void)ldb; (void)packedB; (void)bias; (void)res; (void)ldr; (void)c; (void)ldc; (void)i0; (void)i1; (void)j0; (void)j1;
-    return CN_E_UNSUPPORTED;
-#endif
+    return block_checked(transA, transB, m, n, k, alpha, a, lda, packedA, b, ldb, packedB, 0, c, ldc, i0, i1, j0, j1,
+                         bias, res, ldr);
 }
 
 int cn_sgemm_nt_dot(long m, long n, long k, float alpha, const float *a, long lda, const float *b, long ldb, float beta,

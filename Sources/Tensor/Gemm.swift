@@ -379,15 +379,7 @@ public enum Gemm {
         nonisolated(unsafe) let (ap, bp, cp, biasp, rowsp) = (a, b, c, bias, rows)
         guard native, addsInKernel, k > 0, !useDotProducts(transA: transA, transB: transB, m: m, n: n, k: k) else {
             func fill(_ rowRange: Range<Int>, _ cols: Range<Int>) {
-                for row in rowRange {
-                    let o = cp + row &* ldc
-                    if let rowsp {
-                        let res = rowsp + row &* ldr
-                        if let biasp { for j in cols { o[j] = res[j] + biasp[j] } }
-                        else { (o + cols.lowerBound).update(from: res + cols.lowerBound, count: cols.count) }
-                    } else if let biasp { (o + cols.lowerBound).update(from: biasp + cols.lowerBound, count: cols.count) }
-                    else { (o + cols.lowerBound).update(repeating: 0, count: cols.count) }
-                }
+                writeRowsPlusBias(cp, ldc, rowRange, cols, rows: rowsp, ldr: ldr, bias: biasp)
             }
             sgemm(packedB: packedB, transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
                   beta: 1, c: c, ldc: ldc, prologue: fill)
@@ -421,14 +413,25 @@ public enum Gemm {
             if rc != CN_OK { fatalError("dcot: cn_sgemm_block_add(\(m), \(n), \(k)) failed with code \(rc) (out of memory?)") }
             return
         }
-        for i in 0..<m {
-            let o = c + i * ldc
-            if let rows {
-                let r = rows + i * ldr
-                if let bias { for j in 0..<n { o[j] = r[j] + bias[j] } } else { o.update(from: r, count: n) }
-            } else if let bias { o.update(from: bias, count: n) } else { o.update(repeating: 0, count: n) }
-        }
+        writeRowsPlusBias(c, ldc, 0..<m, 0..<n, rows: rows, ldr: ldr, bias: bias)
         sgemmUnsplit(transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: 1, c: c, ldc: ldc)
+    }
+
+    /// C[i][j] = rows[i][j] + bias[j] over rowRange x cols (either operand nil: the other, or 0): what
+    /// `cn_sgemm_block_add` adds in its pass, for the paths that prefill C and add with beta 1.
+    static func writeRowsPlusBias(_ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ rowRange: Range<Int>, _ cols: Range<Int>,
+                                  rows: UnsafePointer<Float>?, ldr: Int, bias: UnsafePointer<Float>?) {
+        for row in rowRange {
+            let o = c + row &* ldc + cols.lowerBound
+            if let rows {
+                let r = rows + row &* ldr + cols.lowerBound
+                if let bias {
+                    let bj = bias + cols.lowerBound
+                    for j in 0..<cols.count { o[j] = r[j] + bj[j] }
+                } else { o.update(from: r, count: cols.count) }
+            } else if let bias { o.update(from: bias + cols.lowerBound, count: cols.count) }
+            else { o.update(repeating: 0, count: cols.count) }
+        }
     }
 
     /// Whether `sgemmAdding` adds bias and rows in the GEMM's own pass (tests switch it off to
