@@ -80,6 +80,15 @@ public final class MixFFN: Module {
             FlopCounter.add(2 * tokens * Double(hidden) * Double(2 * c + 9))
         }
         let w1 = reshape(fc1.weight.variable, [hidden, c])
+        if !Tape.isRecording && FeedForwardBands.applies(hidden: hidden, channels: c, height: height, width: width) {
+            // Without a tape: the three ops in bands of rows (the same bits; FeedForwardBands).
+            let w2 = fc2.weight.value.reshaped([c, hidden])
+            return Variable(FeedForwardBands.forward(x.value, height: height, width: width,
+                                                     w1: w1.value, b1: fc1.bias?.value, packed1: packed.provider("fc1", w1.value),
+                                                     dw: dw.weight.value, dwBias: dw.bias?.value,
+                                                     w2: w2, b2: fc2.bias?.value, packed2: packed.provider("fc2", w2),
+                                                     residual: residual?.value))
+        }
         let h = linear(x, w1, bias: fc1.bias?.variable, packedB: packed.provider("fc1", w1.value))
         // GELU in the conv's output pass (keeping the conv's output only when backward needs it).
         let y = depthwiseConv3x3GeluTokens(h, dw.weight.variable, bias: dw.bias?.variable, height: height, width: width)

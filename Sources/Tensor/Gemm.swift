@@ -417,6 +417,24 @@ public enum Gemm {
         sgemmUnsplit(transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: 1, c: c, ldc: ldc)
     }
 
+    /// `sgemmAdding` as one call on dcot's kernel (never the dot-product path, never cut over the
+    /// pool), `packedB` used when current for m rows: for products that compute, a band of rows at
+    /// a time, what one larger product on the kernel computes (`FeedForwardBands`). Needs `native`.
+    public static func sgemmKernelAdding(packedB: PackedB?, transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
+                                         a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                                         bias: UnsafePointer<Float>?, rows: UnsafePointer<Float>?, ldr: Int,
+                                         c: UnsafeMutablePointer<Float>, ldc: Int) {
+        precondition(native, "Gemm.sgemmKernelAdding without dcot's GEMM")
+        if m == 0 || n == 0 { return }
+        let packed = packedB.flatMap { $0.current(m: m) ? $0 : nil }
+        if let packed { precondition(packed.k == k && packed.n == n, "Gemm: B packed as \(packed.k) x \(packed.n), used as \(k) x \(n)") }
+        let rc = withExtendedLifetime(packed) {
+            cn_sgemm_block_add(transA ? 1 : 0, transB ? 1 : 0, m, n, k, 1, a, lda, nil, b, ldb, packed.map { UnsafePointer($0.storage.data) },
+                               bias, rows, ldr, c, ldc, 0, m, 0, n)
+        }
+        if rc != CN_OK { fatalError("dcot: cn_sgemm_block_add(\(m), \(n), \(k)) failed with code \(rc) (out of memory?)") }
+    }
+
     /// C[i][j] = rows[i][j] + bias[j] over rowRange x cols (either operand nil: the other, or 0): what
     /// `cn_sgemm_block_add` adds in its pass, for the paths that prefill C and add with beta 1.
     static func writeRowsPlusBias(_ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ rowRange: Range<Int>, _ cols: Range<Int>,

@@ -54,6 +54,12 @@ struct ModelBench: ParsableCommand {
     var phaseMinSide: Int = AtrousConv.phaseMinSide
     @Flag(inversion: .prefixedNo, help: "Inference: attention with its query and output projections folded into the keys and values where that multiplies less (MiT stages 1 and 2).")
     var foldAttention = MultiheadAttention.foldsProjections
+    @Flag(inversion: .prefixedNo, help: "Without a tape: Mix-FFN (fc1, depthwise 3x3 + GELU, fc2) in bands of rows kept in cache (the same bits).")
+    var ffnBands = FeedForwardBands.enabled
+    @Option(help: "Most bytes of one Mix-FFN band's hidden rows (--ffn-bands).")
+    var ffnBandBytes: Int = FeedForwardBands.bandBytes
+    @Option(help: "Mix-FFN band tasks per thread when a batch has fewer samples than threads.")
+    var ffnBandPartsPerThread: Int = FeedForwardBands.partsPerThread
     @Option(help: "At most this many columns (samples x output pixels) per batched im2col GEMM (0: one GEMM per sample).")
     var convBatchedColumns: Int = Conv.batchedColumns
     @Option(help: "Byte cap of a batched im2col GEMM's column matrix and output.")
@@ -76,6 +82,8 @@ struct ModelBench: ParsableCommand {
             (Conv.winograd4Training, Conv.winograd4TrainingMinChannels) = (winograd4Training, winograd4TrainingMinChannels)
             Conv.winograd4TrainingSmallMinChannels = winograd4TrainingSmallMinChannels
             MultiheadAttention.foldsProjections = foldAttention
+            (FeedForwardBands.enabled, FeedForwardBands.bandBytes) = (ffnBands, max(1, ffnBandBytes))
+            FeedForwardBands.partsPerThread = max(1, ffnBandPartsPerThread)
             BufferPool.shared.maxCachedBytes = poolMaxMb << 20
             (Conv.batchedColumns, Conv.batchedMaxBytes) = (convBatchedColumns, convBatchedBytes)
             if let blasThreadTimeout { BLAS.setThreadTimeout(exponent: blasThreadTimeout) }

@@ -45,6 +45,28 @@ final class InferenceTests: XCTestCase {
         XCTAssertEqual(again.array.map(\.bitPattern), plain.array.map(\.bitPattern), "cached packed weights: other bits")
     }
 
+    /// MiT's Mix-FFN in bands of rows (FeedForwardBands) gives the model's bits without them, at
+    /// one and two threads (bands cut small enough for the demo mit's stages at crop 64).
+    func testFeedForwardBandsKeepTheModelsBits() throws {
+        try XCTSkipIf(VectorISA.supported < 2, "no AVX-512 on this CPU")
+        let saved = (Gemm.native, Parallel.threads, FeedForwardBands.bandBytes)
+        Gemm.setNative(true)
+        defer { Gemm.setNative(saved.0); Parallel.setThreads(saved.1); FeedForwardBands.bandBytes = saved.2; FeedForwardBands.enabled = true }
+        let m = try Segmentor(config: try ModelConfig.load("\(ReplicaTests.demo)/mit.yaml"), seed: 5)
+        m.eval()
+        let x = Tensor.uniform([2, 3, 64, 64], -1, 1, seed: 7)
+        FeedForwardBands.bandBytes = 6 * 16 * 128 * 4                    // stage 1 (16 x 16, hidden 128): bands of 2 rows
+        XCTAssertTrue(FeedForwardBands.applies(hidden: 128, channels: 32, height: 16, width: 16))
+        FeedForwardBands.enabled = false
+        let plain = withNoGrad { m(Variable(x), outputSize: (64, 64)).value }
+        FeedForwardBands.enabled = true
+        for threads in [1, 2] {
+            Parallel.setThreads(threads)
+            let banded = withNoGrad { m(Variable(x), outputSize: (64, 64)).value }
+            XCTAssertEqual(banded.array.map(\.bitPattern), plain.array.map(\.bitPattern), "Mix-FFN bands, \(threads) threads: other bits")
+        }
+    }
+
     func testFoldedInferenceMatchesUnfusedEvalForward() throws {
         let saved = Parallel.threads
         defer { Parallel.setThreads(saved) }
