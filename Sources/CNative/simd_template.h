@@ -75,32 +75,67 @@ static void NAME(gelu_backward)(const float *g, const float *x, float *dx, long 
 
 /// y[r] = softmax(scale * x[r]) over `cols` for each of `rows` rows (rows `ld` floats apart, in place
 /// allowed). Lane sums are combined in a fixed order: a row's bits depend only on the row.
-static void NAME(softmax_rows)(const float *x, float *y, long rows, long cols, long ld, float scale) {
-    for (long r = 0; r < rows; r++) {
-        const float *s = x + r * ld;
-        float *d = y + r * ld;
-        float m = -__builtin_inff();
-        long i = 0;
-        VF mv = -__builtin_inff();
-        for (; i + VW <= cols; i += VW) mv = __builtin_elementwise_max(mv, NAME(ld)(s + i));
-        for (int l = 0; l < VW; l++) m = mv[l] > m ? mv[l] : m;
-        for (; i < cols; i++) m = s[i] > m ? s[i] : m;
-        VF sm = scale * m, zv = 0;
-        i = 0;
-        for (; i + VW <= cols; i += VW) { VF e = NAME(vexp)(scale * NAME(ld)(s + i) - sm); NAME(st)(d + i, e); zv += e; }
-        if (i < cols) {
-            VF e = NAME(vexp)(scale * NAME(ldk)(s + i, cols - i) - sm);
+/// Rows r0..<r0+G of softmax_rows, each row computed as on its own (the same operations in the same
+/// order, so the same bits); G rows side by side so that their reductions' latency chains overlap.
+static inline __attribute__((always_inline)) void NAME(softmax_group)(const float *x, float *y, long r0, long cols, long ld,
+                                                                       float scale, const int G) {
+    const float *s[4];
+    float *d[4], m[4];
+    VF mv[4], zv[4], sm[4], iz[4];
+    _Pragma("clang loop unroll(full)")
+    for (int g = 0; g < G; g++) { s[g] = x + (r0 + g) * ld; d[g] = y + (r0 + g) * ld; m[g] = -__builtin_inff(); mv[g] = -__builtin_inff(); }
+    long i = 0;
+    for (; i + VW <= cols; i += VW) {
+        _Pragma("clang loop unroll(full)")
+        for (int g = 0; g < G; g++) mv[g] = __builtin_elementwise_max(mv[g], NAME(ld)(s[g] + i));
+    }
+    for (int l = 0; l < VW; l++) {
+        _Pragma("clang loop unroll(full)")
+        for (int g = 0; g < G; g++) m[g] = mv[g][l] > m[g] ? mv[g][l] : m[g];
+    }
+    for (long t = i; t < cols; t++) {
+        _Pragma("clang loop unroll(full)")
+        for (int g = 0; g < G; g++) m[g] = s[g][t] > m[g] ? s[g][t] : m[g];
+    }
+    _Pragma("clang loop unroll(full)")
+    for (int g = 0; g < G; g++) { sm[g] = scale * m[g]; zv[g] = 0; }
+    for (i = 0; i + VW <= cols; i += VW) {
+        _Pragma("clang loop unroll(full)")
+        for (int g = 0; g < G; g++) { VF e = NAME(vexp)(scale * NAME(ld)(s[g] + i) - sm[g]); NAME(st)(d[g] + i, e); zv[g] += e; }
+    }
+    if (i < cols) {
+        _Pragma("clang loop unroll(full)")
+        for (int g = 0; g < G; g++) {
+            VF e = NAME(vexp)(scale * NAME(ldk)(s[g] + i, cols - i) - sm[g]);
             // Lanes past the row are exp(0 - sm) garbage: zero them before the sum.
             for (long l = cols - i; l < VW; l++) e[l] = 0;
-            NAME(stk)(d + i, e, cols - i);
-            zv += e;
+            NAME(stk)(d[g] + i, e, cols - i);
+            zv[g] += e;
         }
-        float z = 0;
-        for (int l = 0; l < VW; l++) z += zv[l];
-        VF iz = 1.0f / z;
-        for (i = 0; i + VW <= cols; i += VW) NAME(st)(d + i, NAME(ld)(d + i) * iz);
-        if (i < cols) NAME(stk)(d + i, NAME(ldk)(d + i, cols - i) * iz, cols - i);
     }
+    float z[4];
+    _Pragma("clang loop unroll(full)")
+    for (int g = 0; g < G; g++) z[g] = 0;
+    for (int l = 0; l < VW; l++) {
+        _Pragma("clang loop unroll(full)")
+        for (int g = 0; g < G; g++) z[g] += zv[g][l];
+    }
+    _Pragma("clang loop unroll(full)")
+    for (int g = 0; g < G; g++) iz[g] = 1.0f / z[g];
+    for (i = 0; i + VW <= cols; i += VW) {
+        _Pragma("clang loop unroll(full)")
+        for (int g = 0; g < G; g++) NAME(st)(d[g] + i, NAME(ld)(d[g] + i) * iz[g]);
+    }
+    if (i < cols) {
+        _Pragma("clang loop unroll(full)")
+        for (int g = 0; g < G; g++) NAME(stk)(d[g] + i, NAME(ldk)(d[g] + i, cols - i) * iz[g], cols - i);
+    }
+}
+
+static void NAME(softmax_rows)(const float *x, float *y, long rows, long cols, long ld, float scale) {
+    long r = 0;
+    for (; r + 4 <= rows; r += 4) NAME(softmax_group)(x, y, r, cols, ld, scale, 4);
+    for (; r < rows; r++) NAME(softmax_group)(x, y, r, cols, ld, scale, 1);
 }
 
 /// Depthwise 3x3, stride 1, padding 1, channels last: output rows y0..<y1 of one sample,
@@ -183,31 +218,62 @@ static inline float NAME(hsum)(VF v) { float t = 0; for (int l = 0; l < VW; l++)
 /// Lanes k..<VW set to zero.
 static inline VF NAME(keep)(VF v, long k) { for (long l = k; l < VW; l++) v[l] = 0; return v; }
 
+/// Rows r0..<r0+G of layernorm_rows, each computed as on its own (the same operations in the same
+/// order, so the same bits); G rows side by side so that their sums' and divisions' latency chains
+/// overlap (a MiT stage-1 row is four vectors: one row at a time waited on its reductions).
+static inline __attribute__((always_inline)) void NAME(layernorm_group)(const float *x, const float *gamma, const float *beta,
+                                                                         float *y, float *mean, float *invstd, long r0, long d,
+                                                                         float eps, const int G) {
+    const float *s[4];
+    float *o[4], mu[4], iv[4];
+    VF acc[4], acc2[4];
+    _Pragma("clang loop unroll(full)")
+    for (int g = 0; g < G; g++) { s[g] = x + (r0 + g) * d; o[g] = y + (r0 + g) * d; acc[g] = 0; acc2[g] = 0; }
+    long i = 0;
+    for (; i + VW <= d; i += VW) {
+        _Pragma("clang loop unroll(full)")
+        for (int g = 0; g < G; g++) acc[g] += NAME(ld)(s[g] + i);
+    }
+    if (i < d) {
+        _Pragma("clang loop unroll(full)")
+        for (int g = 0; g < G; g++) acc[g] += NAME(ldk)(s[g] + i, d - i);
+    }
+    _Pragma("clang loop unroll(full)")
+    for (int g = 0; g < G; g++) mu[g] = (float)((double)NAME(hsum)(acc[g]) / (double)d);
+    for (i = 0; i + VW <= d; i += VW) {
+        _Pragma("clang loop unroll(full)")
+        for (int g = 0; g < G; g++) { VF t = NAME(ld)(s[g] + i) - mu[g]; acc2[g] += t * t; }
+    }
+    if (i < d) {
+        _Pragma("clang loop unroll(full)")
+        for (int g = 0; g < G; g++) { VF t = NAME(keep)(NAME(ldk)(s[g] + i, d - i) - mu[g], d - i); acc2[g] += t * t; }
+    }
+    _Pragma("clang loop unroll(full)")
+    for (int g = 0; g < G; g++) {
+        double var = (double)NAME(hsum)(acc2[g]) / (double)d;
+        iv[g] = (float)(1.0 / __builtin_sqrt(var + (double)eps));
+        mean[r0 + g] = mu[g]; invstd[r0 + g] = iv[g];
+    }
+    for (i = 0; i + VW <= d; i += VW) {
+        _Pragma("clang loop unroll(full)")
+        for (int g = 0; g < G; g++)
+            NAME(st)(o[g] + i, (NAME(ld)(s[g] + i) - mu[g]) * iv[g] * NAME(ld)(gamma + i) + NAME(ld)(beta + i));
+    }
+    if (i < d) {
+        long k = d - i;
+        _Pragma("clang loop unroll(full)")
+        for (int g = 0; g < G; g++)
+            NAME(stk)(o[g] + i, (NAME(ldk)(s[g] + i, k) - mu[g]) * iv[g] * NAME(ldk)(gamma + i, k) + NAME(ldk)(beta + i, k), k);
+    }
+}
+
 /// Layer norm over rows of d floats: y = (x - mean) * invstd * gamma + beta; mean and invstd per
 /// row written out. Sums in fixed lane order, mean and variance finished in double.
 static void NAME(layernorm_rows)(const float *x, const float *gamma, const float *beta, float *y, float *mean,
                                  float *invstd, long rows, long d, float eps) {
-    for (long r = 0; r < rows; r++) {
-        const float *s = x + r * d;
-        float *o = y + r * d;
-        VF acc = 0;
-        long i = 0;
-        for (; i + VW <= d; i += VW) acc += NAME(ld)(s + i);
-        if (i < d) acc += NAME(ldk)(s + i, d - i);
-        float mu = (float)((double)NAME(hsum)(acc) / (double)d);
-        VF acc2 = 0;
-        for (i = 0; i + VW <= d; i += VW) { VF t = NAME(ld)(s + i) - mu; acc2 += t * t; }
-        if (i < d) { VF t = NAME(keep)(NAME(ldk)(s + i, d - i) - mu, d - i); acc2 += t * t; }
-        double var = (double)NAME(hsum)(acc2) / (double)d;
-        float iv = (float)(1.0 / __builtin_sqrt(var + (double)eps));
-        mean[r] = mu; invstd[r] = iv;
-        for (i = 0; i + VW <= d; i += VW)
-            NAME(st)(o + i, (NAME(ld)(s + i) - mu) * iv * NAME(ld)(gamma + i) + NAME(ld)(beta + i));
-        if (i < d) {
-            long k = d - i;
-            NAME(stk)(o + i, (NAME(ldk)(s + i, k) - mu) * iv * NAME(ldk)(gamma + i, k) + NAME(ldk)(beta + i, k), k);
-        }
-    }
+    long r = 0;
+    for (; r + 4 <= rows; r += 4) NAME(layernorm_group)(x, gamma, beta, y, mean, invstd, r, d, eps, 4);
+    for (; r < rows; r++) NAME(layernorm_group)(x, gamma, beta, y, mean, invstd, r, d, eps, 1);
 }
 
 /// Layer norm backward over rows: adds dy * xhat and dy into the partials pg, pb [d] (row order),

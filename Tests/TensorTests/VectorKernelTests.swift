@@ -53,6 +53,42 @@ final class VectorKernelTests: XCTestCase {
         }
     }
 
+    /// The vector kernels take rows four at a time (their reductions' latency chains side by side):
+    /// a row's bits must be those it gets alone, for softmax and layer norm, on every level, in place
+    /// too, with row counts that leave a remainder after the groups of four.
+    func testRowGroupsKeepEachRowsBits() {
+        for level in levels {
+            VectorISA.cap(level)
+            for (rows, d) in [(11, 100), (7, 64), (6, 33), (9, 7), (5, 320)] {
+                let ld = d + 3
+                let x = Tensor.uniform([rows * ld], -6, 6, seed: UInt64(d + rows))
+                let together = Tensor(shape: [rows * ld]), alone = Tensor(shape: [rows * ld])
+                SoftmaxKernel.rows(x.data, together.data, rows: rows, cols: d, ld: ld, scale: 0.7)
+                for r in 0..<rows { SoftmaxKernel.rows(x.data + r * ld, alone.data + r * ld, rows: 1, cols: d, ld: ld, scale: 0.7) }
+                let inPlace = Tensor(shape: [rows * ld])
+                inPlace.data.update(from: x.data, count: x.count)
+                SoftmaxKernel.rows(inPlace.data, inPlace.data, rows: rows, cols: d, ld: ld, scale: 0.7)
+                for r in 0..<rows {
+                    for j in 0..<d {
+                        XCTAssertEqual(together[r * ld + j].bitPattern, alone[r * ld + j].bitPattern, "softmax \(rows)x\(d), level \(level)")
+                        XCTAssertEqual(inPlace[r * ld + j].bitPattern, alone[r * ld + j].bitPattern, "softmax in place, level \(level)")
+                    }
+                }
+                let xs = Tensor.uniform([rows, d], -3, 3, seed: UInt64(d)), gamma = Tensor.uniform([d], 0.5, 1.5, seed: 3)
+                let beta = Tensor.uniform([d], seed: 4)
+                let (y, mean, inv) = LayerNormKernel.forward(xs, gamma: gamma, beta: beta, eps: 1e-6)
+                for r in 0..<rows {
+                    let row = Tensor(shape: [1, d])
+                    row.data.update(from: xs.data + r * d, count: d)
+                    let (y1, m1, i1) = LayerNormKernel.forward(row, gamma: gamma, beta: beta, eps: 1e-6)
+                    XCTAssertEqual(m1[0].bitPattern, mean[r].bitPattern, "layer norm mean \(rows)x\(d), level \(level)")
+                    XCTAssertEqual(i1[0].bitPattern, inv[r].bitPattern, "layer norm invstd \(rows)x\(d), level \(level)")
+                    for j in 0..<d { XCTAssertEqual(y1[j].bitPattern, y[r * d + j].bitPattern, "layer norm \(rows)x\(d), level \(level)") }
+                }
+            }
+        }
+    }
+
     func testVectorKernelsDoNotDependOnThreadCount() {
         let saved = Parallel.threads
         defer { Parallel.setThreads(saved) }
