@@ -76,7 +76,7 @@ public enum FeedForwardBands {
             if m2 > 0, packs2[Gemm.tileCols(rows: m2)] == nil, let p = packed2?(m2) { packs2[p.tileCols] = p }
         }
         let w9 = DepthwiseTokens.tapMajor(dw, flipped: false)
-        let vector = VectorISA.level > 0, plane = h * w, hw = w * hidden
+        let vector = VectorISA.level > 0, plane = h * w, rowFloats = w * hidden
         nonisolated(unsafe) let (xp, op, rp) = (UnsafePointer(x.data), out.data, residual.map { UnsafePointer($0.data) })
         nonisolated(unsafe) let (w1p, w2p, w9p) = (UnsafePointer(w1.data), UnsafePointer(w2.data), UnsafePointer(w9.data))
         nonisolated(unsafe) let (b1p, b2p, dbp) = (b1.map { UnsafePointer($0.data) }, b2.map { UnsafePointer($0.data) },
@@ -84,7 +84,7 @@ public enum FeedForwardBands {
         Gemm.independent(n * parts) { task in
             let s = task / parts, plan = plans[task % parts]
             let most = plan.map { $0.b - $0.a }.max()!
-            let hbuf = Tensor(shape: [(most + 2) * hw]), obuf = Tensor(shape: [most * hw])
+            let hbuf = Tensor(shape: [(most + 2) * rowFloats]), obuf = Tensor(shape: [most * rowFloats])
             let hp = hbuf.data, ob = obuf.data
             let xs = xp + s * plane * c, os = op + s * plane * c, rs = rp.map { $0 + s * plane * c }
             var have0 = plan[0].f0                                      // hbuf's first row
@@ -92,8 +92,8 @@ public enum FeedForwardBands {
                 let need0 = max(band.a - 1, 0)
                 if need0 > have0 {                                      // rows no band needs again
                     if band.f0 > need0 {
-                        UnsafeMutableRawPointer(hp).copyMemory(from: hp + (need0 - have0) * hw,
-                                                               byteCount: (band.f0 - need0) * hw * 4)    // may overlap
+                        UnsafeMutableRawPointer(hp).copyMemory(from: hp + (need0 - have0) * rowFloats,
+                                                               byteCount: (band.f0 - need0) * rowFloats * 4)    // may overlap
                     }
                     have0 = need0
                 }
@@ -101,11 +101,11 @@ public enum FeedForwardBands {
                     let m = (band.f1 - band.f0) * w
                     Gemm.sgemmKernelAdding(packedB: packs1[Gemm.tileCols(rows: m)], transB: true, m: m, n: hidden, k: c,
                                            a: xs + band.f0 * w * c, lda: c, b: w1p, ldb: c, bias: b1p, rows: nil, ldr: 0,
-                                           c: hp + (band.f0 - have0) * hw, ldc: hidden)
+                                           c: hp + (band.f0 - have0) * rowFloats, ldc: hidden)
                 }
                 // The conv reads rows a-1...b of the sample: hbuf holds them from row have0 on, and
                 // its output rows a..<b go to obuf from its start (pointers offset to row 0).
-                let (a, b) = (band.a, band.b), xrow0 = hp - have0 * hw, yrow0 = ob - a * hw
+                let (a, b) = (band.a, band.b), xrow0 = hp - have0 * rowFloats, yrow0 = ob - a * rowFloats
                 if vector { cn_dw3x3_nhwc(xrow0, w9p, dbp, yrow0, nil, h, w, hidden, a, b, 1) }
                 else { DepthwiseTokens.portable(xrow0, w9p, dbp, yrow0, nil, h: h, w: w, c: hidden, y0: a, y1: b, gelu: true) }
                 let m = (b - a) * w
