@@ -408,9 +408,8 @@ public enum Gemm {
         if m == 0 || n == 0 { return }
         _ = BLAS.configured
         if native && addsInKernel && k > 0 && !useDotProducts(transA: transA, transB: transB, m: m, n: n, k: k) {
-            let rc = cn_sgemm_block_add(transA ? 1 : 0, transB ? 1 : 0, m, n, k, 1, a, lda, nil, b, ldb, nil, bias, rows, ldr,
-                                        c, ldc, 0, m, 0, n)
-            if rc != CN_OK { fatalError("dcot: cn_sgemm_block_add(\(m), \(n), \(k)) failed with code \(rc) (out of memory?)") }
+            sgemmKernelAdding(packedB: nil, transA: transA, transB: transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb,
+                              bias: bias, rows: rows, ldr: ldr, c: c, ldc: ldc)
             return
         }
         writeRowsPlusBias(c, ldc, 0..<m, 0..<n, rows: rows, ldr: ldr, bias: bias)
