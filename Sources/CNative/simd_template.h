@@ -73,8 +73,6 @@ static void NAME(gelu_backward)(const float *g, const float *x, float *dx, long 
     if (i < n) NAME(stk)(dx + i, NAME(gelu_grad1)(NAME(ldk)(x + i, n - i), NAME(ldk)(g + i, n - i)), n - i);
 }
 
-/// y[r] = softmax(scale * x[r]) over `cols` for each of `rows` rows (rows `ld` floats apart, in place
-/// allowed). Lane sums are combined in a fixed order: a row's bits depend only on the row.
 /// Rows r0..<r0+G of softmax_rows, each row computed as on its own (the same operations in the same
 /// order, so the same bits); G rows side by side so that their reductions' latency chains overlap.
 static inline __attribute__((always_inline)) void NAME(softmax_group)(const float *x, float *y, long r0, long cols, long ld,
@@ -132,6 +130,8 @@ static inline __attribute__((always_inline)) void NAME(softmax_group)(const floa
     }
 }
 
+/// y[r] = softmax(scale * x[r]) over `cols` for each of `rows` rows (rows `ld` floats apart, in place
+/// allowed). Lane sums are combined in a fixed order: a row's bits depend only on the row.
 static void NAME(softmax_rows)(const float *x, float *y, long rows, long cols, long ld, float scale) {
     long r = 0;
     for (; r + 4 <= rows; r += 4) NAME(softmax_group)(x, y, r, cols, ld, scale, 4);
